@@ -1,0 +1,179 @@
+"""The `stand` command: up, status, exec, drain, undrain, render, down."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from stand import lifecycle, netns, readiness, topology
+from stand.credentials import Credentials
+from stand.daemons import DaemonFailed
+from stand.layout import DebianLayout, StandLayout, state_dir
+from stand.lifecycle import Stand, StandError
+from stand.plan import derive
+from stand.process import CommandFailed, scaled, wait_until
+from stand.render import render_all
+from stand.safety import UnsafeTarget
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except topology.TopologyError as e:
+        print(f"stand: bad topology:\n{e}", file=sys.stderr)
+        return 2
+    except (StandError, DaemonFailed, readiness.NotReady, UnsafeTarget, CommandFailed, KeyError) as e:
+        message = e.args[0] if isinstance(e, KeyError) else str(e)
+        print(f"stand: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stand: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stand", description="The seed's cluster on this machine, one namespace per host.")
+    parser.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="build the stand and wait until it answers SQL at the anycast address")
+    p.add_argument("--keep-on-failure", action="store_true", help="leave a failed stand in place for inspection")
+    p.set_defaults(handler=cmd_up)
+
+    p = sub.add_parser("down", help="remove every namespace, daemon, link and route of the stand")
+    p.add_argument("--force", action="store_true", help="also without a state file, from the stand's prefix")
+    p.set_defaults(handler=cmd_down)
+
+    p = sub.add_parser("status", help="hosts, daemons, next hops, replication")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("exec", help="run a command inside a host, with the libpq client settings")
+    p.add_argument("host")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    p.set_defaults(handler=cmd_exec)
+
+    for name, text in (("drain", "withdraw a balancer's anycast route on purpose"), ("undrain", "announce it again")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("host")
+        p.set_defaults(handler=cmd_drain, drain=name == "drain")
+
+    p = sub.add_parser("render", help="write every host's config files without starting anything")
+    p.add_argument("--out", required=True, type=Path, help="directory; files go to OUT/HOST/<path on that host>")
+    p.add_argument("--layout", choices=("debian", "stand"), default="debian",
+                   help="paths of a real Debian 12 machine (default) or of this stand's state directory")
+    p.set_defaults(handler=cmd_render)
+    return parser
+
+
+def _stand(args) -> Stand:
+    return Stand.of(topology.load(args.topology))
+
+
+def _running(args) -> Stand:
+    stand = _stand(args)
+    if not stand.state_file.exists():
+        raise StandError(f"no stand is up (nothing at {stand.layout.root}): run `stand up` first")
+    return stand
+
+
+class Progress:
+    """Progress lines with the time since the command started."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+
+
+def cmd_up(args) -> int:
+    stand = _stand(args)
+    progress = Progress()
+    seconds = lifecycle.up(stand, progress, keep_on_failure=args.keep_on_failure)
+    progress(f"stand up in {seconds:.1f} s; try: psql -h {stand.plan.topology.anycast.ip} (after `stand exec FRR -- bash`)")
+    return 0
+
+
+def cmd_down(args) -> int:
+    stand = _stand(args)
+    progress = Progress()
+    seconds = lifecycle.down(stand, progress, force=args.force)
+    progress(f"stand down in {seconds:.1f} s")
+    return 0
+
+
+def cmd_status(args) -> int:
+    stand = _running(args)
+    state = stand.state_file.read()
+    print(f"stand {state.prefix}: {state.status} (topology {state.topology})")
+    for host in stand.plan.hosts:
+        daemons = [
+            f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name
+        ]
+        present = "" if netns.exists(host.namespace) else " (namespace missing)"
+        extra = ""
+        if host.runs_pgpool:
+            agent = readiness.agent_status(stand, host.name)
+            extra = f" anycast:{'announced' if agent.get('announced') else 'withdrawn'}({agent.get('state')})"
+        addresses = " ".join(str(link.address) for link in host.links)
+        print(f"  {host.name:<7} {addresses:<32} {' '.join(daemons)}{extra}{present}")
+    hops = readiness.anycast_next_hops(stand)
+    names = [f"{hop} ({readiness.balancer_of_next_hop(stand, hop)})" for hop in hops]
+    print(f"next hops for {stand.plan.topology.anycast.ip} on {stand.plan.shell_router.name}: {', '.join(names) or 'none'}")
+    replication = readiness.replication(stand)
+    print("replication: " + (", ".join(f"{k} {v}" for k, v in sorted(replication.items())) or "no replica connected"))
+    return 0
+
+
+def cmd_exec(args) -> int:
+    stand = _running(args)
+    host = stand.plan.host(args.host)
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise StandError("nothing to run: stand exec HOST -- COMMAND [ARGS...]")
+    env = {**os.environ, **readiness.client_env(stand)}
+    netns.enter(host.namespace)
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        raise StandError(f"{command[0]}: command not found") from None
+
+
+def cmd_drain(args) -> int:
+    stand = _running(args)
+    host = stand.plan.host(args.host)
+    if not host.runs_pgpool:
+        raise StandError(f"{host.name} is not a balancer")
+    drain_file = stand.layout.host(host.name).drain_file
+    if args.drain:
+        drain_file.touch()
+    else:
+        drain_file.unlink(missing_ok=True)
+    want_announced = not args.drain
+    if not wait_until(lambda: readiness.agent_status(stand, host.name).get("announced") == want_announced, scaled(30)):
+        raise StandError(f"{host.name}: the health agent did not {'withdraw' if args.drain else 'announce'} in 30 s")
+    hops = readiness.anycast_next_hops(stand)
+    print(f"{host.name}: {'drained' if args.drain else 'announced again'}; next hops now: {', '.join(hops) or 'none'}")
+    return 0
+
+
+def cmd_render(args) -> int:
+    plan = derive(topology.load(args.topology))
+    layout = DebianLayout() if args.layout == "debian" else StandLayout(state_dir(plan.topology.prefix))
+    files = render_all(plan, layout, Credentials.generate())
+    for f in files:
+        target = args.out / f.host / f.path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.content)
+        target.chmod(f.mode)
+    print(f"wrote {len(files)} files for {len(plan.hosts)} hosts under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

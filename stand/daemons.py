@@ -1,0 +1,180 @@
+"""One small controller per daemon: how to start it, how to tell it is ready, how to stop it, its log.
+
+Faults are built from these primitives.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from stand import process
+from stand.credentials import MONITOR_USER
+from stand.layout import HostPaths
+from stand.plan import HostPlan
+from stand.process import ProcessRecord
+from stand.state import StateFile
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+FRR_BIN = Path("/usr/lib/frr")
+PGPOOL = Path("/usr/sbin/pgpool")
+PSQL = "/usr/bin/psql"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DaemonFailed(RuntimeError):
+    """A daemon that did not come up: names the host, the daemon, and the tail of its log."""
+
+    def __init__(self, host: str, daemon: str, reason: str, log: Path):
+        self.log = log
+        super().__init__(f"{host}: {daemon} {reason} (log {log}):\n{process.tail(log)}")
+
+
+@dataclass
+class Daemon:
+    """A long-running program inside one host's namespace."""
+
+    host: HostPlan
+    paths: HostPaths
+    name: str = ""
+    user: str | None = None
+    polite_signal: signal.Signals = signal.SIGTERM
+    ready_timeout: float = 30.0
+
+    @property
+    def log(self) -> Path:
+        return self.paths.log_dir / f"{self.name}.log"
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, state_file: StateFile) -> ProcessRecord:
+        """Start the daemon and record it in the state file (it is not waited for)."""
+        _, record = process.spawn(
+            self.host.name,
+            self.name,
+            self.argv(),
+            self.host.namespace,
+            self.log,
+            user=self.user,
+            env=self.env(),
+            stop_signal=self.polite_signal,
+        )
+        state_file.record_process(record)
+        return record
+
+    def env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+
+    def wait_ready(self, record: ProcessRecord) -> None:
+        """Bounded wait for readiness; fails early, with the log, if the process dies."""
+
+        def ready_or_dead() -> bool:
+            return not record.is_running() or self.is_ready()
+
+        if not process.wait_until(ready_or_dead, process.scaled(self.ready_timeout), interval=0.1):
+            raise DaemonFailed(self.host.name, self.name, f"not ready after {self.ready_timeout:.0f} s", self.log)
+        if not record.is_running():
+            raise DaemonFailed(self.host.name, self.name, "exited during start-up", self.log)
+
+
+@dataclass
+class FrrDaemon(Daemon):
+    """zebra, bfdd or ospfd, each with its own config, pid file and vty socket in the host's run dir."""
+
+    def argv(self) -> list[str]:
+        run = self.paths.frr_run_dir
+        argv = [
+            str(FRR_BIN / self.name),
+            "-f", str(self.paths.frr_conf_dir / f"{self.name}.conf"),
+            "-i", str(run / f"{self.name}.pid"),
+            "-z", str(run / "zserv.api"),
+            "--vty_socket", str(run),
+            "-u", "frr", "-g", "frr",
+            "-P", "0",
+            "--log", "stdout",
+        ]  # fmt: skip
+        if self.name == "bfdd":
+            argv += ["--bfdctl", str(run / "bfdd.sock")]
+        return argv
+
+    def is_ready(self) -> bool:
+        return (self.paths.frr_run_dir / f"{self.name}.vty").exists()
+
+
+def frr_daemons(host: HostPlan, paths: HostPaths) -> list[FrrDaemon]:
+    """In start order: zebra first (the others connect to it)."""
+    return [FrrDaemon(host, paths, name) for name in ("zebra", "bfdd", "ospfd")]
+
+
+def vtysh(host: HostPlan, paths: HostPaths, command: str) -> str:
+    """One vtysh command against this host's FRR."""
+    argv = ["vtysh", "--vty_socket", str(paths.frr_run_dir), "-c", command]
+    return process.run(argv, namespace=host.namespace, timeout=20).stdout
+
+
+@dataclass
+class Postgres(Daemon):
+    name: str = "postgres"
+    user: str | None = "postgres"
+    polite_signal: signal.Signals = signal.SIGINT  # fast shutdown: do not wait for pgpool's connections
+    ready_timeout: float = 60.0
+
+    def argv(self) -> list[str]:
+        return [str(PG_BIN / "postgres"), "-D", str(self.paths.pg_conf_dir)]
+
+    def is_ready(self) -> bool:
+        argv = [str(PG_BIN / "pg_isready"), "-q", "-h", str(self.paths.pg_socket_dir), "-p", "5432"]
+        return process.run(argv, user="postgres", check=False, timeout=10).returncode == 0
+
+
+def psql_local(paths: HostPaths, sql: str, database: str = "postgres") -> str:
+    """Run SQL as the postgres superuser over this host's unix socket; returns unaligned output."""
+    argv = [PSQL, "-h", str(paths.pg_socket_dir), "-d", database, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    return process.run(argv, user="postgres", timeout=60).stdout.strip()
+
+
+@dataclass
+class Pgpool(Daemon):
+    name: str = "pgpool"
+    user: str | None = "postgres"
+    polite_signal: signal.Signals = signal.SIGINT  # fast shutdown
+    monitor_password: str = ""
+    port: int = 5432
+
+    def argv(self) -> list[str]:
+        conf = self.paths.pgpool_conf_dir
+        return [
+            str(PGPOOL), "-n", "-D",
+            "-f", str(conf / "pgpool.conf"),
+            "-a", str(conf / "pool_hba.conf"),
+            "-F", str(conf / "pcp.conf"),
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        """A real query through this pgpool, over TCP, as a client would send it."""
+        argv = [PSQL, "-h", str(self.host.host.loopback.ip), "-p", str(self.port), "-U", MONITOR_USER,
+                "-d", "postgres", "-XAtq", "-c", "SELECT 1"]  # fmt: skip
+        env = {**self.env(), "PGPASSWORD": self.monitor_password, "PGCONNECT_TIMEOUT": "3"}
+        result = process.run(argv, namespace=self.host.namespace, env=env, check=False, timeout=10)
+        return result.returncode == 0 and result.stdout.strip() == "1"
+
+
+@dataclass
+class HealthAgent(Daemon):
+    name: str = "agent"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "stand.agent", str(self.paths.agent_config)]
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+    def is_ready(self) -> bool:
+        return self.paths.agent_status.exists()

@@ -1,0 +1,373 @@
+"""`stand up` and `stand down`: the stand's pipeline, step by step."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stand import netns, process, readiness
+from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
+from stand.daemons import PG_BIN, Daemon, HealthAgent, Pgpool, Postgres, frr_daemons, psql_local
+from stand.layout import StandLayout, state_dir
+from stand.plan import HostPlan, Plan, derive
+from stand.render import RenderedFile, render_all, slot_name
+from stand.state import UP, StandState, StateFile
+from stand.topology import Topology
+
+REQUIRED_PROGRAMS = {
+    "postgresql-15": [PG_BIN / "initdb", PG_BIN / "postgres", PG_BIN / "pg_basebackup", Path("/usr/bin/pgbench")],
+    "pgpool2": [Path("/usr/sbin/pgpool")],
+    "frr": [Path("/usr/lib/frr/zebra"), Path("/usr/lib/frr/ospfd"), Path("/usr/lib/frr/bfdd"), Path("/usr/bin/vtysh")],
+    "postgresql-client": [Path("/usr/bin/psql")],
+}
+REQUIRED_ACCOUNTS = ("postgres", "frr")
+
+Progress = Callable[[str], None]
+
+
+class StandError(RuntimeError):
+    """A stand that cannot be built, found or removed; the message says why in one line."""
+
+
+@dataclass
+class Stand:
+    """A topology's plan bound to its state directory."""
+
+    plan: Plan
+    layout: StandLayout
+
+    @classmethod
+    def of(cls, topology: Topology) -> Stand:
+        return cls(derive(topology), StandLayout(state_dir(topology.prefix)))
+
+    @property
+    def state_file(self) -> StateFile:
+        return StateFile(self.layout.state_file)
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.layout.client_dir / "credentials.json"
+
+    @property
+    def client_passfile(self) -> Path:
+        return self.layout.client_dir / "pgpass"
+
+    def credentials(self) -> Credentials:
+        return Credentials.load(self.credentials_file)
+
+    def is_up(self) -> bool:
+        return self.state_file.exists() and self.state_file.read().status == UP
+
+
+def check_prerequisites() -> None:
+    """Root, and every program and account the stand needs; one line naming what is missing."""
+    if os.geteuid() != 0:
+        raise StandError("the stand needs root (it creates network namespaces): run it as root")
+    for package, programs in REQUIRED_PROGRAMS.items():
+        for program in programs:
+            if not program.exists():
+                raise StandError(f"missing {program}: install the Debian package {package}")
+    for account in REQUIRED_ACCOUNTS:
+        try:
+            pwd.getpwnam(account)
+        except KeyError:
+            raise StandError(f"missing system account {account!r}: install its Debian package") from None
+
+
+def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float:
+    """Build the stand and wait until it is really ready; returns the wall time it took.
+
+    If any step fails, what this call built is torn down again (unless `keep_on_failure`).
+    """
+    started = time.monotonic()
+    check_prerequisites()
+    refuse_if_present(stand)
+    credentials = Credentials.generate()
+    files = render_all(stand.plan, stand.layout, credentials)  # fail before creating anything
+    progress(f"rendered {len(files)} config files")
+    create_state(stand, credentials)
+    try:
+        build_network(stand, progress)
+        write_files(files)
+        frr = start_frr(stand, progress)
+        start_postgres(stand, credentials, progress)
+        start_balancers(stand, credentials, progress)
+        for daemon, record in frr:
+            daemon.wait_ready(record)
+        readiness.wait_until_ready(stand, progress)
+    except BaseException:
+        if keep_on_failure:
+            progress(f"start-up failed; the stand is left for inspection, logs under {stand.layout.root / 'hosts'}")
+        else:
+            progress("start-up failed; tearing down what was built (--keep-on-failure keeps it)")
+            down(stand, progress)
+        raise
+    with stand.state_file.change() as state:
+        state.status = UP
+    return time.monotonic() - started
+
+
+def refuse_if_present(stand: Stand) -> None:
+    prefix = stand.plan.topology.prefix
+    if stand.state_file.exists():
+        status = stand.state_file.read().status
+        raise StandError(f"a stand with prefix {prefix!r} is already {status} (run `stand down` first)")
+    leftovers = [n for n in stand.plan.namespaces if netns.exists(n)]
+    if leftovers or netns.link_exists(netns.ROOT, stand.plan.shell_ifname):
+        found = ", ".join(leftovers) or stand.plan.shell_ifname
+        raise StandError(f"leftovers of a stand with prefix {prefix!r} exist ({found}): run `stand down --force`")
+
+
+def create_state(stand: Stand, credentials: Credentials) -> None:
+    root = stand.layout.root
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    stand.state_file.write(StandState(prefix=stand.plan.topology.prefix, topology=stand.plan.topology.source))
+    credentials.save(stand.credentials_file)
+    passfile = f"*:{stand.plan.topology.pgpool.port}:*:{CLIENT_USER}:{credentials.client_password}\n"
+    stand.client_passfile.touch(mode=0o600)
+    stand.client_passfile.write_text(passfile)
+
+
+def build_network(stand: Stand, progress: Progress) -> None:
+    """Namespaces, the switch's bridges, a veth per host and network, addresses, sysctls, the shell link."""
+    plan = stand.plan
+    switch = plan.switch_namespace
+    for namespace in plan.namespaces:
+        with stand.state_file.change() as state:
+            state.namespaces.append(namespace)  # recorded before it exists: teardown removes it either way
+        netns.create(namespace)
+    for network in plan.topology.networks:
+        netns.add_bridge(switch, network.name)
+    for host in plan.hosts:
+        netns.set_sysctls(host.namespace, host.sysctls)
+        netns.add_address(host.namespace, "lo", host.host.loopback)
+        for link in host.links:
+            netns.add_veth(switch, link.switch_ifname, host.namespace, link.ifname)
+            netns.attach_to_bridge(switch, link.switch_ifname, link.network)
+            netns.add_address(host.namespace, link.ifname, link.address)
+        if host.host.has("last-resort"):
+            netns.add_address(host.namespace, "lo", plan.topology.anycast)
+    shell = plan.topology.shell
+    router = plan.shell_router
+    with stand.state_file.change() as state:
+        state.root_links.append(plan.shell_ifname)
+        state.root_routes.append(str(plan.topology.anycast.network))
+    netns.add_veth(netns.ROOT, plan.shell_ifname, router.namespace, plan.shell_router_ifname)
+    netns.add_address(router.namespace, plan.shell_router_ifname, shell.router_address)
+    netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
+    netns.add_route(netns.ROOT, plan.topology.anycast.network, shell.router_address.ip, plan.shell_ifname)
+    progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
+
+
+def write_files(files: list[RenderedFile]) -> None:
+    for f in files:
+        account = pwd.getpwnam(f.owner)
+        _make_dirs(f.path.parent, account)
+        f.path.write_text(f.content)
+        os.chown(f.path, account.pw_uid, account.pw_gid)
+        f.path.chmod(f.mode)
+
+
+def _make_dirs(path: Path, account: pwd.struct_passwd) -> None:
+    """Create a directory (and parents) owned by the account that uses it."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o755)
+        os.chown(directory, account.pw_uid, account.pw_gid)
+
+
+def _host_dirs(stand: Stand, host: HostPlan) -> None:
+    """Run and log directories, owned by whoever writes there."""
+    paths = stand.layout.host(host.name)
+    postgres, frr, root = (pwd.getpwnam(a) for a in ("postgres", "frr", "root"))
+    for directory, account in [
+        (paths.log_dir, root),
+        (paths.pg_socket_dir, postgres),
+        (paths.pgpool_run_dir, postgres),
+        (paths.frr_run_dir, frr),
+        (paths.agent_dir, root),
+    ]:
+        _make_dirs(directory, account)
+
+
+def start_frr(stand: Stand, progress: Progress) -> list[tuple[Daemon, process.ProcessRecord]]:
+    """zebra, bfdd, ospfd on every routing host; OSPF converges while PostgreSQL starts."""
+    started = []
+    for host in stand.plan.hosts:
+        _host_dirs(stand, host)
+        if not host.runs_frr:
+            continue
+        for daemon in frr_daemons(host, stand.layout.host(host.name)):
+            record = daemon.start(stand.state_file)
+            if daemon.name == "zebra":
+                daemon.wait_ready(record)  # bfdd and ospfd connect to it
+            started.append((daemon, record))
+    progress(f"FRR started on {sum(h.runs_frr for h in stand.plan.hosts)} hosts")
+    return started
+
+
+def start_postgres(stand: Stand, credentials: Credentials, progress: Progress) -> None:
+    """The primary from initdb, with roles and the benchmark dataset; replicas from pg_basebackup."""
+    primary, *replicas = stand.plan.postgres_hosts
+    topology = stand.plan.topology
+    paths = stand.layout.host(primary.name)
+    _initdb(paths)
+    daemon = Postgres(primary, paths)
+    daemon.wait_ready(daemon.start(stand.state_file))
+    database = topology.postgres.database
+    psql_local(paths, _roles_sql(credentials, database, [r.name for r in replicas]))
+    process.run(["createdb", "-h", str(paths.pg_socket_dir), "-O", "postgres", database], user="postgres")
+    process.run(
+        ["pgbench", "-i", "-q", "-s", str(topology.postgres.scale), "-h", str(paths.pg_socket_dir), database],
+        user="postgres",
+        timeout=600,
+    )
+    psql_local(paths, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {CLIENT_USER}", database)
+    progress(f"{primary.name}: primary up, pgbench dataset at scale {topology.postgres.scale}")
+    for replica in replicas:
+        _clone_replica(stand, replica, primary)
+        replica_paths = stand.layout.host(replica.name)
+        replica_daemon = Postgres(replica, replica_paths)
+        replica_daemon.wait_ready(replica_daemon.start(stand.state_file))
+        progress(f"{replica.name}: replica started")
+
+
+def _roles_sql(credentials: Credentials, database: str, replicas: list[str]) -> str:
+    slots = "".join(f"SELECT pg_create_physical_replication_slot('{r.lower()}');" for r in replicas)
+    return (
+        f"CREATE ROLE {CLIENT_USER} LOGIN PASSWORD '{credentials.client_password}';"
+        f"CREATE ROLE {MONITOR_USER} LOGIN PASSWORD '{credentials.monitor_password}' IN ROLE pg_monitor;"
+        f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{credentials.replication_password}';"
+        + slots
+    )
+
+
+def _initdb(paths) -> None:
+    """An empty cluster; the rendered postgresql.conf and pg_hba.conf replace initdb's own."""
+    rendered = {name: (paths.pg_conf_dir / name).read_text() for name in ("postgresql.conf", "pg_hba.conf")}
+    for name in rendered:
+        (paths.pg_conf_dir / name).unlink()
+    process.run(
+        [str(PG_BIN / "initdb"), "-D", str(paths.pg_data), "-U", "postgres", "--auth-local=peer",
+         "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
+        user="postgres",
+        timeout=120,
+    )  # fmt: skip
+    for name, text in rendered.items():
+        (paths.pg_conf_dir / name).write_text(text)
+
+
+def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
+    """pg_basebackup over the data network, from the replica's own namespace, into its slot."""
+    paths = stand.layout.host(replica.name)
+    rendered = {name: (paths.pg_conf_dir / name).read_text() for name in ("postgresql.conf", "pg_hba.conf")}
+    shutil.rmtree(paths.pg_data)
+    process.run(
+        [str(PG_BIN / "pg_basebackup"), "-h", str(primary.data_address.ip), "-U", REPLICATION_USER,
+         "-D", str(paths.pg_data), "-X", "stream", "-S", slot_name(replica), "--checkpoint=fast"],
+        namespace=replica.namespace,
+        user="postgres",
+        env={"PGPASSFILE": str(paths.pg_passfile), "PATH": os.environ.get("PATH", "")},
+        timeout=300,
+    )  # fmt: skip
+    for name, text in rendered.items():
+        (paths.pg_conf_dir / name).write_text(text)
+    (paths.pg_data / "standby.signal").touch()
+    os.chown(paths.pg_data / "standby.signal", pwd.getpwnam("postgres").pw_uid, pwd.getpwnam("postgres").pw_gid)
+
+
+def start_balancers(stand: Stand, credentials: Credentials, progress: Progress) -> None:
+    """pgpool, then its health agent, on every balancer."""
+    for host in stand.plan.balancers:
+        for name in ("pgpool", "agent"):
+            daemon = controller(stand, host, name, credentials)
+            daemon.wait_ready(daemon.start(stand.state_file))
+        progress(f"{host.name}: pgpool answering, health agent running")
+
+
+def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials | None = None) -> Daemon:
+    """The controller of one daemon of one host."""
+    paths = stand.layout.host(host.name)
+    if name == "pgpool":
+        credentials = credentials or stand.credentials()
+        return Pgpool(host, paths, monitor_password=credentials.monitor_password, port=stand.plan.topology.pgpool.port)
+    if name == "agent":
+        return HealthAgent(host, paths)
+    if name == "postgres":
+        return Postgres(host, paths)
+    frr = {d.name: d for d in frr_daemons(host, paths)}
+    if name in frr:
+        return frr[name]
+    raise StandError(f"{host.name} has no daemon {name!r}")
+
+
+def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:
+    """Start one daemon again (after a fault), once what is left of its last run is gone."""
+    host = stand.plan.host(host_name)
+    daemon = controller(stand, host, name)
+    previous = stand.state_file.read().process(host.name, name)
+    if previous is not None:
+        previous.stop()
+    record = daemon.start(stand.state_file)
+    daemon.wait_ready(record)
+    return record
+
+
+STOP_ORDER = ("agent", "pgpool", "postgres", "ospfd", "bfdd", "zebra")
+
+
+def down(stand: Stand, progress: Progress, force: bool = False) -> float:
+    """Remove every trace of the stand, from its state file (or, with force, from its prefix)."""
+    started = time.monotonic()
+    check_prerequisites()
+    state_file = stand.state_file
+    if state_file.exists():
+        state = state_file.read()
+    elif force:
+        state = StandState(prefix=stand.plan.topology.prefix, topology="", namespaces=list(stand.plan.namespaces),
+                           root_links=[stand.plan.shell_ifname])  # fmt: skip
+    else:
+        progress("no stand is up (no state file); nothing to do")
+        return 0.0
+    if state.topology and state.topology != stand.plan.topology.source:
+        progress(f"note: the stand was started from {state.topology}")
+    by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else 0)
+    for record in by_order:
+        record.stop()
+    for namespace in state.namespaces:
+        _kill_what_runs_inside(namespace)
+    for ifname in state.root_links:
+        netns.remove_link(netns.ROOT, ifname)  # its routes go with it
+    for namespace in state.namespaces:
+        netns.remove(namespace)
+    shutil.rmtree(stand.layout.root, ignore_errors=True)
+    progress(f"stopped {len(state.processes)} processes, removed {len(state.namespaces)} namespaces")
+    return time.monotonic() - started
+
+
+def _kill_what_runs_inside(namespace: str) -> None:
+    """Anything still inside one of the stand's namespaces is the stand's own: stop it."""
+    if not netns.exists(namespace):
+        return
+    inode = os.stat(f"/run/netns/{namespace}").st_ino
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "net").st_ino != inode:
+                continue
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        stat = process.read_stat(int(entry.name))
+        if stat is not None:
+            record = process.ProcessRecord("?", "leftover", int(entry.name), stat.start_ticks, "")
+            record.stop(timeout=5)

@@ -1,0 +1,156 @@
+"""Network namespaces, links, addresses, routes and sysctls, made with pyroute2."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import TypeVar
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+ROOT = None  # the machine's own namespace, where `stand` runs
+CURRENT = None  # whatever namespace the caller is in (the root one, for `stand` itself)
+T = TypeVar("T")
+EEXIST = 17
+ENOENT = 2
+ESRCH = 3
+EADDRNOTAVAIL = 99
+
+
+def exists(name: str) -> bool:
+    return name in netns.listnetns()
+
+
+def create(name: str) -> None:
+    """A new namespace with `lo` up."""
+    netns.create(name)
+    with IPRoute(netns=name) as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+
+def remove(name: str) -> None:
+    """Remove a namespace; its veths and bridges go with it. Idempotent."""
+    if exists(name):
+        netns.remove(name)
+
+
+def enter(name: str) -> None:
+    """Move the calling thread (or a freshly forked child) into a namespace."""
+    netns.setns(name, flags=0)
+
+
+def run_inside(name: str, work: Callable[[], T]) -> T:
+    """Run `work` in a thread that sits in namespace `name` (setns is per thread)."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            enter(name)
+            outcome["value"] = work()
+        except BaseException as e:  # handed back to the caller
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target, name=f"netns-{name}")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+def set_sysctls(name: str, values: dict[str, str]) -> None:
+    """Write per-namespace sysctls (net.*) from inside that namespace."""
+
+    def write() -> None:
+        for key, value in values.items():
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+
+    run_inside(name, write)
+
+
+def _ipr(namespace: str | None) -> IPRoute:
+    return IPRoute() if namespace is None else IPRoute(netns=namespace)
+
+
+def _index(ipr: IPRoute, ifname: str) -> int:
+    found = ipr.link_lookup(ifname=ifname)
+    if not found:
+        raise LookupError(f"no interface {ifname!r}")
+    return found[0]
+
+
+def add_bridge(namespace: str, ifname: str) -> None:
+    with _ipr(namespace) as ipr:
+        ipr.link("add", ifname=ifname, kind="bridge", br_forward_delay=0, br_stp_state=0)
+        ipr.link("set", index=_index(ipr, ifname), state="up")
+
+
+def add_veth(namespace: str | None, ifname: str, peer_namespace: str, peer_ifname: str) -> None:
+    """A veth pair: `ifname` in `namespace`, `peer_ifname` moved into `peer_namespace`."""
+    with _ipr(namespace) as ipr:
+        ipr.link("add", ifname=ifname, kind="veth", peer={"ifname": peer_ifname, "net_ns_fd": peer_namespace})
+        ipr.link("set", index=_index(ipr, ifname), state="up")
+    with _ipr(peer_namespace) as ipr:
+        ipr.link("set", index=_index(ipr, peer_ifname), state="up")
+
+
+def attach_to_bridge(namespace: str, ifname: str, bridge: str) -> None:
+    with _ipr(namespace) as ipr:
+        ipr.link("set", index=_index(ipr, ifname), master=_index(ipr, bridge))
+
+
+def set_link(namespace: str, ifname: str, up: bool) -> None:
+    with _ipr(namespace) as ipr:
+        ipr.link("set", index=_index(ipr, ifname), state="up" if up else "down")
+
+
+def add_address(namespace: str | None, ifname: str, address: IPv4Interface) -> None:
+    with _ipr(namespace) as ipr:
+        try:
+            ipr.addr("add", index=_index(ipr, ifname), address=str(address.ip), prefixlen=address.network.prefixlen)
+        except NetlinkError as e:
+            if e.code != EEXIST:
+                raise
+
+
+def add_route(namespace: str | None, destination: IPv4Network, gateway: IPv4Address, ifname: str) -> None:
+    with _ipr(namespace) as ipr:
+        ipr.route("add", dst=str(destination), gateway=str(gateway), oif=_index(ipr, ifname))
+
+
+def remove_link(namespace: str | None, ifname: str) -> bool:
+    """Delete a link if it exists (its routes go with it); True if there was one."""
+    with _ipr(namespace) as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return False
+        ipr.link("del", index=found[0])
+        return True
+
+
+def link_exists(namespace: str | None, ifname: str) -> bool:
+    with _ipr(namespace) as ipr:
+        return bool(ipr.link_lookup(ifname=ifname))
+
+
+def route_interface(namespace: str | None, destination: IPv4Address) -> str | None:
+    """The interface the kernel would send a packet to `destination` out of, or None if unroutable."""
+    with _ipr(namespace) as ipr:
+        try:
+            routes = ipr.route("get", dst=str(destination))
+        except NetlinkError:
+            return None
+        for route in routes:
+            oif = route.get("RTA_OIF")
+            if oif is not None:
+                links = ipr.link("get", index=oif)
+                return links[0].get("IFLA_IFNAME")
+    return None
+
+
+def has_address(namespace: str | None, address: IPv4Address) -> bool:
+    with _ipr(namespace) as ipr:
+        return any(a.get("IFA_ADDRESS") == str(address) for a in ipr.addr("dump"))

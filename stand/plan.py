@@ -1,0 +1,141 @@
+"""Derived facts: namespace and link names, OSPF roles, which daemons run where.
+
+Everything a template or the builder needs is computed here, in Python, from the topology.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
+
+from stand.topology import Host, Topology
+
+ROUTER_PRIORITY = 255  # the client-side router is always the DR: it re-originates the network LSA itself
+DEFAULT_PRIORITY = 1
+BALANCER_PRIORITY = 0  # balancers come and go; they must never be DR or BDR
+
+ROUTER_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.fib_multipath_hash_policy": "1",  # L4 hash: one TCP flow sticks to one balancer
+    "net.ipv4.fib_multipath_use_neigh": "1",  # skip next hops whose neighbour entry failed
+}
+HOST_SYSCTLS = {
+    "net.ipv4.conf.all.rp_filter": "0",
+    "net.ipv4.conf.default.rp_filter": "0",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A veth from a host to a network's bridge in the switch namespace."""
+
+    network: str
+    ifname: str  # inside the host: the network's name
+    switch_ifname: str  # inside the switch namespace
+    address: IPv4Interface
+    ospf: bool
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: Host
+    namespace: str
+    links: tuple[Link, ...]
+    runs_frr: bool
+    runs_postgres: bool
+    runs_pgpool: bool
+    ospf_priority: int
+    loopback_cost: int  # OSPF cost of `lo`, which carries the loopback and the anycast address
+    sysctls: dict[str, str]
+    data_network: str  # where pgpool reaches PostgreSQL and replicas stream
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    @property
+    def data_address(self) -> IPv4Interface | None:
+        return self.host.address_on(self.data_network)
+
+    @property
+    def ospf_links(self) -> tuple[Link, ...]:
+        return tuple(link for link in self.links if link.ospf)
+
+
+@dataclass(frozen=True)
+class Plan:
+    topology: Topology
+    switch_namespace: str
+    shell_ifname: str  # the root namespace's end of the shell link
+    shell_router_ifname: str  # the router's end
+    hosts: tuple[HostPlan, ...]
+
+    def host(self, name: str) -> HostPlan:
+        wanted = self.topology.host(name).name
+        return next(h for h in self.hosts if h.name == wanted)
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return (self.switch_namespace, *(h.namespace for h in self.hosts))
+
+    @property
+    def shell_router(self) -> HostPlan:
+        return self.host(self.topology.shell.router)
+
+    @property
+    def balancers(self) -> tuple[HostPlan, ...]:
+        return tuple(h for h in self.hosts if h.runs_pgpool)
+
+    @property
+    def postgres_hosts(self) -> tuple[HostPlan, ...]:
+        """The primary first, then the replicas."""
+        return tuple(sorted((h for h in self.hosts if h.runs_postgres), key=lambda h: not h.host.has("primary")))
+
+    @property
+    def stand_networks(self) -> tuple[IPv4Network, ...]:
+        """Every prefix of the stand: where clients may connect from."""
+        t = self.topology
+        return (*(n.prefix for n in t.networks), t.loopbacks, t.shell.prefix)
+
+
+def derive(topology: Topology) -> Plan:
+    """Compute every name and role of the stand from its topology."""
+    networks = {n.name: n for n in topology.networks}
+    hosts = []
+    for host in topology.hosts:
+        links = tuple(
+            Link(
+                network=iface.network,
+                ifname=iface.network,
+                switch_ifname=f"{host.name.lower()}-{iface.network}",
+                address=iface.address,
+                ospf=networks[iface.network].ospf,
+            )
+            for iface in host.interfaces
+        )
+        is_router = host.has("router")
+        hosts.append(
+            HostPlan(
+                host=host,
+                namespace=f"{topology.prefix}-{host.name.lower()}",
+                links=links,
+                runs_frr=any(link.ospf for link in links),
+                runs_postgres=host.has("primary") or host.has("replica"),
+                runs_pgpool=host.has("balancer"),
+                ospf_priority=(
+                    ROUTER_PRIORITY if is_router else BALANCER_PRIORITY if host.has("balancer") else DEFAULT_PRIORITY
+                ),
+                loopback_cost=(
+                    topology.ospf.last_resort_cost if host.has("last-resort") else topology.ospf.balancer_cost
+                ),
+                sysctls={**HOST_SYSCTLS, **(ROUTER_SYSCTLS if is_router else {})},
+                data_network=topology.data_network,
+            )
+        )
+    return Plan(
+        topology=topology,
+        switch_namespace=f"{topology.prefix}-switch",
+        shell_ifname=f"{topology.prefix}-shell",
+        shell_router_ifname="shell",
+        hosts=tuple(hosts),
+    )

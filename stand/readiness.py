@@ -1,0 +1,137 @@
+"""What the running stand looks like: OSPF neighbours, next hops, replication, health agents.
+
+`wait_until_ready` is the end of `stand up`; the same probes feed `stand status` and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stand import process
+from stand.credentials import CLIENT_USER
+from stand.daemons import PSQL, psql_local, vtysh
+
+if TYPE_CHECKING:
+    from stand.lifecycle import Stand
+
+READY_TIMEOUT = 90.0
+
+
+class NotReady(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    router_id: str
+    state: str
+
+    @property
+    def is_full(self) -> bool:
+        return self.state.startswith("Full")
+
+
+def ospf_neighbors(stand: Stand) -> list[Neighbor]:
+    """OSPF neighbours of the shell router."""
+    router = stand.plan.shell_router
+    data = json.loads(vtysh(router, stand.layout.host(router.name), "show ip ospf neighbor json") or "{}")
+    neighbors = []
+    for router_id, entries in data.get("neighbors", {}).items():
+        for entry in entries:
+            neighbors.append(Neighbor(router_id, entry.get("nbrState") or entry.get("state", "?")))
+    return neighbors
+
+
+def anycast_next_hops(stand: Stand) -> list[str]:
+    """The installed next hops of the shell router's route to the anycast address."""
+    router = stand.plan.shell_router
+    prefix = str(stand.plan.topology.anycast.network)
+    data = json.loads(vtysh(router, stand.layout.host(router.name), f"show ip route {prefix} json") or "{}")
+    hops = []
+    for route in data.get(prefix, []):
+        if route.get("selected") and route.get("installed"):
+            hops += [h["ip"] for h in route.get("nexthops", []) if h.get("fib") and "ip" in h]
+    return sorted(hops)
+
+
+def balancer_of_next_hop(stand: Stand, next_hop: str) -> str:
+    for host in stand.plan.hosts:
+        if any(str(link.address.ip) == next_hop for link in host.links):
+            return host.name
+    return next_hop
+
+
+def replication(stand: Stand) -> dict[str, str]:
+    """Replica name to its state as the primary sees it (`streaming` when healthy)."""
+    primary = stand.plan.postgres_hosts[0]
+    rows = psql_local(stand.layout.host(primary.name), "SELECT application_name, state FROM pg_stat_replication")
+    return dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
+
+
+def agent_status(stand: Stand, host: str) -> dict:
+    path = stand.layout.host(stand.plan.host(host).name).agent_status
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"announced": False, "state": "unknown"}
+
+
+def client_env(stand: Stand) -> dict[str, str]:
+    """libpq settings for a client of the stand (what `stand exec` sets)."""
+    return {
+        "PGUSER": CLIENT_USER,
+        "PGDATABASE": stand.plan.topology.postgres.database,
+        "PGPASSFILE": str(stand.client_passfile),
+        "PGPORT": str(stand.plan.topology.pgpool.port),
+        "PGCONNECT_TIMEOUT": "5",
+    }
+
+
+def query_anycast_from_shell(stand: Stand) -> str:
+    """One query from this machine's shell to the anycast address, through the stand's route."""
+    from stand.safety import check_target
+
+    address = str(stand.plan.topology.anycast.ip)
+    check_target(address)
+    argv = [PSQL, "-h", address, "-XAtq", "-c", "SELECT inet_client_addr(), inet_server_addr()"]
+    env = {**os.environ, **client_env(stand)}
+    return process.run(argv, env=env, timeout=20).stdout.strip()
+
+
+def wait_until_ready(stand: Stand, progress) -> None:
+    """OSPF full, every balancer a next hop, replicas streaming, and SQL answered at the anycast address."""
+    plan = stand.plan
+    replicas = {h.name for h in plan.postgres_hosts[1:]}
+    balancers = len(plan.balancers)
+    ospf_peers = sum(1 for h in plan.hosts if h.runs_frr) - 1
+    checks = [
+        (f"{ospf_peers} OSPF neighbours full", lambda: sum(n.is_full for n in ospf_neighbors(stand)) == ospf_peers),
+        (f"{balancers} next hops for {plan.topology.anycast.ip}", lambda: len(anycast_next_hops(stand)) == balancers),
+        ("replicas streaming", lambda: all(replication(stand).get(r) == "streaming" for r in replicas)),
+        ("SQL at the anycast address from this shell", lambda: bool(_try(lambda: query_anycast_from_shell(stand)))),
+    ]
+    for what, check in checks:
+        if not process.wait_until(lambda: _try(check), process.scaled(READY_TIMEOUT), interval=0.2):
+            raise NotReady(f"stand not ready: no {what} after {READY_TIMEOUT:.0f} s ({describe(stand)})")
+        progress(f"ready: {what}")
+
+
+def _try(check):
+    try:
+        return check()
+    except (process.CommandFailed, json.JSONDecodeError, OSError):
+        return False
+
+
+def describe(stand: Stand) -> str:
+    """A one-line summary of routing and replication, for error messages."""
+    parts = []
+    for name, probe in (("next hops", anycast_next_hops), ("neighbours", ospf_neighbors), ("replication", replication)):
+        try:
+            parts.append(f"{name}: {probe(stand)}")
+        except (process.CommandFailed, json.JSONDecodeError, OSError) as e:
+            parts.append(f"{name}: unknown ({e})")
+    return "; ".join(parts)

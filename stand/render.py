@@ -1,0 +1,201 @@
+"""Render every host's config files from the plan. Templates only print what Python computed here.
+
+Everything is rendered in memory first; nothing is written until every file rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
+from stand.layout import DebianLayout, HostPaths, StandLayout
+from stand.plan import HostPlan, Plan
+
+TEMPLATES = Path(__file__).parent / "templates"
+BFD_PROFILE = "stand"
+POSTGRES_PORT = 5432
+OSPF_LINK_COST = 10
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    host: str
+    path: Path  # where the file goes (absolute)
+    content: str
+    owner: str  # the account that must read it: root, postgres or frr
+    mode: int = 0o644
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_all(plan: Plan, layout: StandLayout | DebianLayout, credentials: Credentials) -> list[RenderedFile]:
+    """Every config file of every host."""
+    env = environment()
+    files: list[RenderedFile] = []
+    for host in plan.hosts:
+        paths = layout.host(host.name)
+        if host.runs_postgres:
+            files += _postgres_files(env, plan, host, paths, layout, credentials)
+        if host.runs_pgpool:
+            files += _pgpool_files(env, plan, host, paths, credentials)
+            files += _agent_files(plan, host, paths, credentials)
+        if host.runs_frr:
+            files += _frr_files(env, plan, host, paths, layout)
+    return files
+
+
+def _postgres_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout, credentials) -> list[RenderedFile]:
+    primary = plan.postgres_hosts[0]
+    is_replica = host is not primary
+    conninfo = ""
+    if is_replica:
+        conninfo = (
+            f"host={primary.data_address.ip} port={POSTGRES_PORT} user={REPLICATION_USER} "
+            f"passfile={paths.pg_passfile} application_name={host.name}"
+        )
+    data_networks = [str(plan.topology.network(plan.topology.data_network).prefix)]
+    conf = env.get_template("postgresql.conf.j2").render(
+        host=host.name,
+        role="replica" if is_replica else "primary",
+        data_directory=paths.pg_data,
+        hba_file=paths.pg_conf_dir / "pg_hba.conf",
+        last_resort=host.host.has("last-resort"),
+        port=POSTGRES_PORT,
+        socket_dir=paths.pg_socket_dir,
+        max_connections=plan.topology.postgres.max_connections,
+        max_wal_senders=max(10, 2 * len(plan.postgres_hosts)),
+        primary_conninfo=conninfo,
+        slot_name=slot_name(host),
+    )
+    hba = env.get_template("pg_hba.conf.j2").render(
+        host=host.name,
+        replication_user=REPLICATION_USER,
+        data_networks=data_networks,
+        client_networks=[str(n) for n in plan.stand_networks],
+    )
+    passfile = f"{primary.data_address.ip}:{POSTGRES_PORT}:*:{REPLICATION_USER}:{credentials.replication_password}\n"
+    return [
+        RenderedFile(host.name, paths.pg_conf_dir / "postgresql.conf", conf, "postgres"),
+        RenderedFile(host.name, paths.pg_conf_dir / "pg_hba.conf", hba, "postgres"),
+        RenderedFile(host.name, paths.pg_passfile, passfile, "postgres", 0o600),
+    ]
+
+
+def slot_name(host: HostPlan) -> str:
+    """The replication slot a replica streams from."""
+    return host.name.lower()
+
+
+def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:
+    backends = [
+        {"name": h.name, "address": h.data_address.ip, "port": POSTGRES_PORT} for h in plan.postgres_hosts
+    ]
+    settings = plan.topology.pgpool
+    conf = env.get_template("pgpool.conf.j2").render(
+        host=host.name,
+        port=settings.port,
+        run_dir=paths.pgpool_run_dir,
+        pid_file=paths.pgpool_pid_file,
+        backends=backends,
+        pool_passwd=paths.pgpool_conf_dir / "pool_passwd",
+        num_init_children=settings.num_init_children,
+        monitor_user=MONITOR_USER,
+        health_check_period=settings.health_check_period_s,
+        health_check_timeout=settings.health_check_timeout_s,
+    )
+    hba = env.get_template("pool_hba.conf.j2").render(
+        host=host.name, client_networks=[str(n) for n in plan.stand_networks]
+    )
+    accounts = [(u, p) for u, p in credentials.accounts.items() if u != REPLICATION_USER]
+    passwd = env.get_template("pool_passwd.j2").render(accounts=accounts)
+    pcp = env.get_template("pcp.conf.j2").render(
+        accounts=[(MONITOR_USER, hashlib.md5(credentials.monitor_password.encode()).hexdigest())]
+    )
+    conf_dir = paths.pgpool_conf_dir
+    return [
+        RenderedFile(host.name, conf_dir / "pgpool.conf", conf, "postgres"),
+        RenderedFile(host.name, conf_dir / "pool_hba.conf", hba, "postgres"),
+        RenderedFile(host.name, conf_dir / "pool_passwd", passwd, "postgres", 0o600),
+        RenderedFile(host.name, conf_dir / "pcp.conf", pcp, "postgres", 0o600),
+    ]
+
+
+def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:
+    health = plan.topology.health
+    config = {
+        "balancer": host.name,
+        "anycast": str(plan.topology.anycast),
+        "interface": "lo",
+        "check": {
+            "host": str(host.host.loopback.ip),
+            "port": plan.topology.pgpool.port,
+            "user": MONITOR_USER,
+            "database": "postgres",
+            "password_file": str(paths.health_password_file),
+            "query": health.query,
+        },
+        "interval_ms": health.interval_ms,
+        "timeout_ms": health.timeout_ms,
+        "rise": health.rise,
+        "fall": health.fall,
+        "pgpool_pid_file": str(paths.pgpool_pid_file),
+        "drain_file": str(paths.drain_file),
+        "status_file": str(paths.agent_status),
+    }
+    return [
+        RenderedFile(host.name, paths.agent_config, json.dumps(config, indent=2) + "\n", "root", 0o600),
+        RenderedFile(host.name, paths.health_password_file, credentials.monitor_password + "\n", "root", 0o600),
+    ]
+
+
+def _frr_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout) -> list[RenderedFile]:
+    t = plan.topology
+    ospf = t.ospf
+    networks = [str(link.address.network) for link in host.ospf_links]
+    networks.append(str(host.host.loopback.network))
+    if host.runs_pgpool or host.host.has("last-resort"):
+        networks.append(str(t.anycast.network))
+    is_shell_router = host is plan.shell_router
+    if is_shell_router:
+        networks.append(str(t.shell.prefix))
+    sections = {
+        "zebra": env.get_template("zebra.conf.j2").render(host=host.name),
+        "ospfd": env.get_template("ospfd.conf.j2").render(
+            ospf_links=host.ospf_links,
+            area=ospf.area,
+            link_cost=OSPF_LINK_COST,
+            hello_interval=ospf.hello_interval_s,
+            dead_interval=ospf.dead_interval_s,
+            priority=host.ospf_priority,
+            bfd_profile=BFD_PROFILE,
+            loopback_cost=host.loopback_cost,
+            shell_ifname=plan.shell_router_ifname if is_shell_router else "",
+            router_id=host.host.loopback.ip,
+            networks=networks,
+            spf_delay=ospf.spf_delay_ms,
+            spf_initial_hold=ospf.spf_initial_hold_ms,
+            spf_max_hold=ospf.spf_max_hold_ms,
+            lsa_throttle=ospf.lsa_throttle_ms,
+            lsa_min_arrival=ospf.lsa_min_arrival_ms,
+        ),
+        "bfdd": env.get_template("bfdd.conf.j2").render(
+            profile=BFD_PROFILE, multiplier=ospf.bfd_multiplier, interval_ms=ospf.bfd_interval_ms
+        ),
+    }
+    if isinstance(layout, DebianLayout):  # Debian runs FRR from one integrated frr.conf
+        return [RenderedFile(host.name, paths.frr_conf_dir / "frr.conf", "".join(sections.values()), "frr")]
+    return [RenderedFile(host.name, paths.frr_conf_dir / f"{d}.conf", text, "frr") for d, text in sections.items()]

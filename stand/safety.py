@@ -1,0 +1,70 @@
+"""The safety rule: traffic goes only to loopback or into a running stand's namespaces.
+
+198.18.0.0/15 is not ours outside the stand: this machine's default route leads out. Every load or
+probe path calls `check_target` first; it refuses unless the kernel would send the packet into a
+running stand (or the caller already sits inside one of its namespaces).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from ipaddress import IPv4Address, ip_address
+from pathlib import Path
+
+from stand import netns
+from stand.layout import state_root
+
+
+class UnsafeTarget(RuntimeError):
+    """A target that is not routed into a running stand."""
+
+
+def running_stands() -> list[dict]:
+    """State files of the stands on this machine (building or up)."""
+    stands = []
+    for path in sorted(state_root().glob("*/state.json")):
+        try:
+            stands.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return stands
+
+
+def _current_namespace_inode() -> int:
+    return os.stat("/proc/self/ns/net").st_ino
+
+
+def _namespace_inode(name: str) -> int | None:
+    try:
+        return os.stat(Path("/run/netns") / name).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def check_target(target: str) -> None:
+    """Return quietly if traffic to `target` stays on this machine inside a stand; raise otherwise."""
+    try:
+        address = ip_address(target)
+    except ValueError:
+        raise UnsafeTarget(f"refusing to send traffic to {target!r}: not an IP address") from None
+    if address.is_loopback:
+        return
+    if not isinstance(address, IPv4Address):
+        raise UnsafeTarget(f"refusing to send traffic to {address}: the stand is IPv4 only")
+    stands = running_stands()
+    here = _current_namespace_inode()
+    for stand in stands:
+        if any(_namespace_inode(n) == here for n in stand.get("namespaces", [])):
+            return  # inside the stand: no route leads out of its namespaces
+    egress = netns.route_interface(netns.CURRENT, address)
+    for stand in stands:
+        if egress is not None and egress in stand.get("root_links", []) and netns.link_exists(netns.CURRENT, egress):
+            return
+    if not stands:
+        reason = "no stand is running (run `stand up` first)"
+    elif egress is None:
+        reason = "it has no route here"
+    else:
+        reason = f"its route leaves through {egress}, which is not a link of a running stand"
+    raise UnsafeTarget(f"refusing to send traffic to {address}: {reason}")

@@ -1,0 +1,79 @@
+"""The state file: what a stand made (namespaces, links, routes, processes), so teardown works
+even after the process that built it was killed."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stand.process import ProcessRecord
+
+BUILDING = "building"
+UP = "up"
+
+
+@dataclass
+class StandState:
+    prefix: str
+    topology: str
+    status: str = BUILDING
+    created: float = field(default_factory=time.time)
+    namespaces: list[str] = field(default_factory=list)
+    root_links: list[str] = field(default_factory=list)
+    root_routes: list[str] = field(default_factory=list)
+    processes: list[ProcessRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        data = dict(vars(self))
+        data["processes"] = [p.to_json() for p in self.processes]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> StandState:
+        data = dict(data)
+        data["processes"] = [ProcessRecord.from_json(p) for p in data.get("processes", [])]
+        return cls(**data)
+
+    def process(self, host: str, daemon: str) -> ProcessRecord | None:
+        """The latest record of one daemon of one host."""
+        found = [p for p in self.processes if p.host == host and p.daemon == daemon]
+        return found[-1] if found else None
+
+
+class StateFile:
+    """The state file, read and changed under an exclusive lock."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock_path = path.with_suffix(".lock")
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> StandState:
+        return StandState.from_json(json.loads(self.path.read_text()))
+
+    def write(self, state: StandState) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+    @contextmanager
+    def change(self) -> Iterator[StandState]:
+        """Read, let the caller change, write back: one writer at a time."""
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self.read()
+            yield state
+            self.write(state)
+
+    def record_process(self, record: ProcessRecord) -> None:
+        with self.change() as state:
+            state.processes = [p for p in state.processes if not (p.host == record.host and p.daemon == record.daemon)]
+            state.processes.append(record)

@@ -1,0 +1,474 @@
+"""The topology: a TOML file loaded into typed, validated models.
+
+Every mistake in a file is collected and reported at once, each as `file: field: reason`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any
+
+BUILTIN_DIR = Path(__file__).parent / "topologies"
+DEFAULT_TOPOLOGY = "seed"
+
+ROLES = ("router", "client", "primary", "replica", "balancer", "last-resort")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,7}$")
+NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+
+
+class TopologyError(Exception):
+    """A topology file with mistakes; `errors` lists every one of them."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source = source
+        self.errors = errors
+        super().__init__("\n".join(f"{source}: {e}" for e in errors))
+
+
+@dataclass(frozen=True)
+class OspfSettings:
+    area: str = "0.0.0.0"
+    hello_interval_s: int = 1
+    dead_interval_s: int = 4
+    bfd_interval_ms: int = 100
+    bfd_multiplier: int = 3
+    spf_delay_ms: int = 0
+    spf_initial_hold_ms: int = 50
+    spf_max_hold_ms: int = 1000
+    lsa_throttle_ms: int = 0
+    lsa_min_arrival_ms: int = 0
+    balancer_cost: int = 10
+    last_resort_cost: int = 1000
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    interval_ms: int = 100
+    timeout_ms: int = 500
+    rise: int = 3
+    fall: int = 2
+    query: str = "SELECT 1"
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    database: str = "bench"
+    scale: int = 1
+    max_connections: int = 200
+
+
+@dataclass(frozen=True)
+class PgpoolSettings:
+    port: int = 5432
+    num_init_children: int = 32
+    health_check_period_s: int = 1
+    health_check_timeout_s: int = 2
+
+
+@dataclass(frozen=True)
+class Network:
+    """One L2 segment (a bridge)."""
+
+    name: str
+    prefix: IPv4Network
+    ospf: bool
+
+
+@dataclass(frozen=True)
+class Interface:
+    network: str
+    address: IPv4Interface
+
+
+@dataclass(frozen=True)
+class Host:
+    """One host of the stand (a network namespace)."""
+
+    name: str
+    roles: tuple[str, ...]
+    loopback: IPv4Interface
+    interfaces: tuple[Interface, ...]
+    site: str = "main"
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def address_on(self, network: str) -> IPv4Interface | None:
+        return next((i.address for i in self.interfaces if i.network == network), None)
+
+
+@dataclass(frozen=True)
+class ShellLink:
+    """The root namespace's own link to one router of the stand."""
+
+    router: str
+    prefix: IPv4Network
+
+    @property
+    def router_address(self) -> IPv4Interface:
+        return IPv4Interface(f"{self.prefix[1]}/{self.prefix.prefixlen}")
+
+    @property
+    def shell_address(self) -> IPv4Interface:
+        return IPv4Interface(f"{self.prefix[2]}/{self.prefix.prefixlen}")
+
+
+@dataclass(frozen=True)
+class Topology:
+    prefix: str
+    anycast: IPv4Interface
+    loopbacks: IPv4Network
+    data_network: str
+    shell: ShellLink
+    networks: tuple[Network, ...]
+    hosts: tuple[Host, ...]
+    ospf: OspfSettings = field(default_factory=OspfSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    pgpool: PgpoolSettings = field(default_factory=PgpoolSettings)
+    source: str = ""
+
+    def host(self, name: str) -> Host:
+        """The host of that name, matched without regard to case."""
+        for host in self.hosts:
+            if host.name.lower() == name.lower():
+                return host
+        known = ", ".join(h.name for h in self.hosts)
+        raise KeyError(f"unknown host {name!r} (hosts: {known})")
+
+    def with_role(self, role: str) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.has(role))
+
+    def network(self, name: str) -> Network:
+        return next(n for n in self.networks if n.name == name)
+
+    @property
+    def primary(self) -> Host:
+        return self.with_role("primary")[0]
+
+    @property
+    def anycast_address(self) -> IPv4Address:
+        return self.anycast.ip
+
+
+def resolve_path(name_or_path: str | None) -> Path:
+    """A built-in topology name (`seed`) or a path to a TOML file."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_TOPOLOGY
+    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
+    if "/" not in name_or_path and not name_or_path.endswith(".toml") and builtin.exists():
+        return builtin
+    return Path(name_or_path)
+
+
+def load(name_or_path: str | None = None) -> Topology:
+    """Load and validate a topology; raises TopologyError with every mistake."""
+    path = resolve_path(name_or_path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        builtins = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
+        raise TopologyError(source, [f"no such file (built-in topologies: {builtins})"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise TopologyError(source, [f"not valid TOML: {e}"]) from None
+    return parse(raw, source)
+
+
+def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
+    """Turn a parsed TOML document into a Topology, collecting every error."""
+    errors: list[str] = []
+    reader = _Reader(errors)
+
+    stand = reader.table(raw, "stand")
+    prefix = reader.text(stand, "stand.prefix", PREFIX_PATTERN, "1-6 lower-case letters or digits")
+    anycast = reader.interface(stand, "stand.anycast")
+    loopbacks = reader.network(stand, "stand.loopbacks")
+    data_network = reader.text(stand, "stand.data_network")
+
+    networks = []
+    for name, table in reader.table(raw, "networks").items():
+        where = f"networks.{name}"
+        if not NETWORK_NAME_PATTERN.match(name):
+            errors.append(f"{where}: name must be 1-6 lower-case letters or digits")
+        if not isinstance(table, dict):
+            errors.append(f"{where}: must be a table")
+            continue
+        reader.no_unknown_keys(table, where, {"prefix", "ospf"})
+        net = reader.network(table, f"{where}.prefix")
+        ospf = reader.boolean(table, f"{where}.ospf", default=False)
+        if net is not None:
+            networks.append(Network(name, net, ospf))
+    if not networks:
+        errors.append("networks: at least one network is required")
+
+    hosts = [h for h in (_parse_host(name, t, reader) for name, t in reader.table(raw, "hosts").items()) if h]
+    if not hosts:
+        errors.append("hosts: at least one host is required")
+
+    shell_table = reader.table(raw, "shell")
+    shell_router = reader.text(shell_table, "shell.router")
+    shell_prefix = reader.network(shell_table, "shell.prefix")
+
+    settings = {
+        "ospf": reader.settings(raw, "ospf", OspfSettings),
+        "health": reader.settings(raw, "health", HealthSettings),
+        "postgres": reader.settings(raw, "postgres", PostgresSettings),
+        "pgpool": reader.settings(raw, "pgpool", PgpoolSettings),
+    }
+    reader.no_unknown_keys(raw, "", {"stand", "shell", "networks", "hosts", *settings})
+    reader.no_unknown_keys(stand, "stand", {"prefix", "anycast", "loopbacks", "data_network"})
+    reader.no_unknown_keys(shell_table, "shell", {"router", "prefix"})
+
+    if None in (prefix, anycast, loopbacks, data_network, shell_router, shell_prefix):
+        raise TopologyError(source, errors)  # cross-checks would only repeat these
+    topology = Topology(
+        prefix=prefix,
+        anycast=anycast,
+        loopbacks=loopbacks,
+        data_network=data_network,
+        shell=ShellLink(shell_router, shell_prefix),
+        networks=tuple(networks),
+        hosts=tuple(hosts),
+        source=source,
+        **settings,
+    )
+    errors.extend(validate(topology, skip_hosts=reader.incomplete_hosts))
+    if errors:
+        raise TopologyError(source, errors)
+    return topology
+
+
+def _parse_host(name: str, table: Any, reader: _Reader) -> Host | None:
+    where = f"hosts.{name}"
+    errors_before = len(reader.errors)
+    if not NAME_PATTERN.match(name):
+        reader.errors.append(f"{where}: name must be a letter then up to 7 letters or digits")
+    if not isinstance(table, dict):
+        reader.errors.append(f"{where}: must be a table")
+        return None
+    reader.no_unknown_keys(table, where, {"roles", "loopback", "interfaces", "site"})
+    roles = table.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        reader.errors.append(f"{where}.roles: must be a list of role names")
+        roles = []
+    for role in roles:
+        if role not in ROLES:
+            reader.errors.append(f"{where}.roles: unknown role {role!r} (known: {', '.join(ROLES)})")
+    loopback = reader.interface(table, f"{where}.loopback")
+    interfaces = []
+    for network, text in reader.table(table, f"{where}.interfaces").items():
+        address = reader.interface({network: text}, f"{where}.interfaces.{network}")
+        if address is not None:
+            interfaces.append(Interface(network, address))
+    site = table.get("site", "main")
+    if len(reader.errors) > errors_before:
+        reader.incomplete_hosts.add(name)
+    return Host(name, tuple(roles), loopback or UNPARSED, tuple(interfaces), site)
+
+
+UNPARSED = IPv4Interface("0.0.0.0/32")  # stands in for an address that already has an error
+
+
+def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Cross-field checks on a parsed topology; returns every error found.
+
+    Hosts in `skip_hosts` already have errors of their own: only their valid parts are checked,
+    so one mistake does not echo as several.
+    """
+    errors: list[str] = []
+    networks = {n.name: n for n in topology.networks}
+    seen_names: dict[str, str] = {}
+    owners: dict[IPv4Address, str] = {}
+
+    def claim(address: IPv4Address, where: str) -> None:
+        if address in owners:
+            errors.append(f"{where}: duplicate address {address} (also {owners[address]})")
+        else:
+            owners[address] = where
+
+    if topology.anycast.network.prefixlen != 32:
+        errors.append(f"stand.anycast: {topology.anycast} must be a /32")
+    if topology.anycast.ip not in topology.loopbacks:
+        errors.append(f"stand.anycast: {topology.anycast.ip} is outside the loopbacks {topology.loopbacks}")
+    for net in topology.networks:
+        for other in topology.networks:
+            if net.name < other.name and net.prefix.overlaps(other.prefix):
+                errors.append(f"networks.{net.name}.prefix: {net.prefix} overlaps networks.{other.name}")
+        if net.prefix.overlaps(topology.loopbacks):
+            errors.append(f"networks.{net.name}.prefix: {net.prefix} overlaps stand.loopbacks")
+
+    for host in topology.hosts:
+        where = f"hosts.{host.name}"
+        if host.name.lower() in seen_names:
+            errors.append(f"{where}: same name as hosts.{seen_names[host.name.lower()]} (names ignore case)")
+        seen_names[host.name.lower()] = host.name
+        if host.loopback == UNPARSED:
+            pass
+        elif host.loopback.network.prefixlen != 32:
+            errors.append(f"{where}.loopback: {host.loopback} must be a /32")
+        elif host.loopback.ip not in topology.loopbacks:
+            errors.append(f"{where}.loopback: {host.loopback.ip} is outside stand.loopbacks {topology.loopbacks}")
+        elif host.loopback.ip == topology.anycast.ip:
+            errors.append(f"{where}.loopback: {host.loopback.ip} is the anycast address")
+        if host.loopback != UNPARSED:
+            claim(host.loopback.ip, f"{where}.loopback")
+        if host.name in skip_hosts:
+            continue
+        if not host.interfaces:
+            errors.append(f"{where}.interfaces: a host needs at least one interface")
+        for iface in host.interfaces:
+            iwhere = f"{where}.interfaces.{iface.network}"
+            net = networks.get(iface.network)
+            if net is None:
+                errors.append(f"{iwhere}: unknown network {iface.network!r} (networks: {', '.join(networks)})")
+                continue
+            if iface.address.network != net.prefix:
+                errors.append(f"{iwhere}: {iface.address} is not in network {net.prefix}")
+            elif iface.address.ip in (net.prefix.network_address, net.prefix.broadcast_address):
+                errors.append(f"{iwhere}: {iface.address.ip} is the network's own or broadcast address")
+            claim(iface.address.ip, iwhere)
+        announces = host.has("balancer") or host.has("last-resort")
+        if announces and not any(networks.get(i.network, _NO_OSPF).ospf for i in host.interfaces):
+            errors.append(f"{where}: announces the anycast address but has no interface on an OSPF network")
+        if host.has("router") and not any(networks.get(i.network, _NO_OSPF).ospf for i in host.interfaces):
+            errors.append(f"{where}: a router needs an interface on an OSPF network")
+
+    roles_count = {role: len(topology.with_role(role)) for role in ROLES}
+    if roles_count["primary"] != 1:
+        errors.append(f"hosts: exactly one host must have the role 'primary' (found {roles_count['primary']})")
+    if roles_count["balancer"] == 0:
+        errors.append("hosts: at least one host must have the role 'balancer'")
+    if topology.data_network not in networks:
+        errors.append(f"stand.data_network: unknown network {topology.data_network!r}")
+    else:
+        for role in ("primary", "replica", "balancer"):
+            for host in topology.with_role(role):
+                if host.name not in skip_hosts and host.address_on(topology.data_network) is None:
+                    errors.append(
+                        f"hosts.{host.name}.interfaces: a {role} needs an address on the data network "
+                        f"{topology.data_network!r}, where PostgreSQL and pgpool talk"
+                    )
+
+    shell = topology.shell
+    if shell.router.lower() not in seen_names:
+        errors.append(f"shell.router: unknown host {shell.router!r}")
+    elif not topology.host(shell.router).has("router"):
+        errors.append(f"shell.router: host {shell.router!r} does not have the role 'router'")
+    if shell.prefix.prefixlen > 30:
+        errors.append(f"shell.prefix: {shell.prefix} must hold two hosts (a /30 or larger)")
+    for net in topology.networks:
+        if shell.prefix.overlaps(net.prefix):
+            errors.append(f"shell.prefix: {shell.prefix} overlaps networks.{net.name}")
+    if shell.prefix.overlaps(topology.loopbacks):
+        errors.append(f"shell.prefix: {shell.prefix} overlaps stand.loopbacks")
+    return errors
+
+
+_NO_OSPF = Network("", IPv4Network("0.0.0.0/32"), False)
+
+
+class _Reader:
+    """Reads typed fields out of TOML tables, recording an error for each bad one."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        self.incomplete_hosts: set[str] = set()
+
+    def table(self, parent: dict[str, Any], where: str) -> dict[str, Any]:
+        key = where.rsplit(".", 1)[-1]
+        value = parent.get(key)
+        if value is None:
+            self.errors.append(f"{where}: missing")
+            return {}
+        if not isinstance(value, dict):
+            self.errors.append(f"{where}: must be a table")
+            return {}
+        return value
+
+    def _value(self, parent: dict[str, Any], where: str) -> Any:
+        key = where.rsplit(".", 1)[-1]
+        if key not in parent:
+            self.errors.append(f"{where}: missing")
+            return None
+        return parent[key]
+
+    def text(self, parent: dict[str, Any], where: str, pattern: re.Pattern | None = None, hint: str = "") -> str | None:
+        value = self._value(parent, where)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.errors.append(f"{where}: must be a string")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.errors.append(f"{where}: {value!r} must be {hint}")
+            return None
+        return value
+
+    def boolean(self, parent: dict[str, Any], where: str, default: bool) -> bool:
+        value = parent.get(where.rsplit(".", 1)[-1], default)
+        if not isinstance(value, bool):
+            self.errors.append(f"{where}: must be true or false")
+            return default
+        return value
+
+    def interface(self, parent: dict[str, Any], where: str) -> IPv4Interface | None:
+        value = self.text(parent, where)
+        if value is None:
+            return None
+        if "/" not in value:
+            self.errors.append(f"{where}: {value!r} needs a prefix length (like 198.18.0.90/24)")
+            return None
+        try:
+            return IPv4Interface(value)
+        except ValueError:
+            self.errors.append(f"{where}: {value!r} is not an IPv4 address with prefix length")
+            return None
+
+    def network(self, parent: dict[str, Any], where: str) -> IPv4Network | None:
+        value = self.text(parent, where)
+        if value is None:
+            return None
+        try:
+            return IPv4Network(value)
+        except ValueError as e:
+            reason = "has host bits set" if "host bits" in str(e) else "is not an IPv4 network"
+            self.errors.append(f"{where}: {value!r} {reason}")
+            return None
+
+    def settings(self, raw: dict[str, Any], name: str, kind: type) -> Any:
+        """A settings table: every key optional, typed like the dataclass defaults."""
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            self.errors.append(f"{name}: must be a table")
+            return kind()
+        defaults = kind()
+        known = {f.name for f in fields(kind)}
+        self.no_unknown_keys(table, name, known)
+        values = {}
+        for key in known & table.keys():
+            expected = type(getattr(defaults, key))
+            value = table[key]
+            if type(value) is not expected:
+                self.errors.append(f"{name}.{key}: must be {'an integer' if expected is int else 'a string'}")
+            elif expected is int and value < 0:
+                self.errors.append(f"{name}.{key}: must not be negative")
+            else:
+                values[key] = value
+        if name == "ospf" and "area" in values:
+            try:
+                ipaddress.IPv4Address(values["area"])
+            except ValueError:
+                self.errors.append(f"ospf.area: {values['area']!r} must be written as an IPv4 address (0.0.0.0)")
+        return kind(**values)
+
+    def no_unknown_keys(self, table: dict[str, Any], where: str, known: set[str]) -> None:
+        for key in table.keys() - known:
+            path = f"{where}.{key}" if where else key
+            self.errors.append(f"{path}: unknown field (known: {', '.join(sorted(known))})")

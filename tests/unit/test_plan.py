@@ -1,0 +1,57 @@
+"""Derived names and roles: what the builder and templates get from the seed topology."""
+
+import pytest
+
+from stand import topology
+from stand.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, derive
+
+PLAN = derive(topology.load("seed"))
+
+
+def test_every_namespace_carries_the_prefix():
+    assert PLAN.namespaces == (
+        "pgab-switch", "pgab-frr", "pgab-pgsql1", "pgab-pgsql2", "pgab-pgsql3",
+        "pgab-pgbal1", "pgab-pgbal2", "pgab-pgbal3",
+    )  # fmt: skip
+    assert PLAN.shell_ifname == "pgab-shell"
+
+
+@pytest.mark.parametrize("host", PLAN.hosts, ids=lambda h: h.name)
+def test_link_names_fit_the_kernel_limit(host):
+    for link in host.links:
+        assert len(link.switch_ifname) <= 15
+        assert link.ifname == link.network
+
+
+def test_daemons_per_host():
+    runs = {h.name: (h.runs_frr, h.runs_postgres, h.runs_pgpool) for h in PLAN.hosts}
+    assert runs == {
+        "FRR": (True, False, False),
+        "PgSQL1": (True, True, False),
+        "PgSQL2": (False, True, False),
+        "PgSQL3": (False, True, False),
+        "PgBAL1": (True, False, True),
+        "PgBAL2": (True, False, True),
+        "PgBAL3": (True, False, True),
+    }
+
+
+def test_router_is_dr_and_balancers_never_are():
+    assert PLAN.host("FRR").ospf_priority == ROUTER_PRIORITY
+    assert {h.ospf_priority for h in PLAN.balancers} == {BALANCER_PRIORITY}
+
+
+def test_router_hashes_on_l4_and_forwards():
+    sysctls = PLAN.host("frr").sysctls
+    assert sysctls["net.ipv4.fib_multipath_hash_policy"] == "1"
+    assert sysctls["net.ipv4.fib_multipath_use_neigh"] == "1"
+    assert sysctls["net.ipv4.ip_forward"] == "1"
+    assert "net.ipv4.ip_forward" not in PLAN.host("PgBAL1").sysctls
+
+
+def test_postgres_hosts_start_with_the_primary():
+    assert [h.name for h in PLAN.postgres_hosts] == ["PgSQL1", "PgSQL2", "PgSQL3"]
+
+
+def test_clients_may_connect_only_from_the_stand():
+    assert [str(n) for n in PLAN.stand_networks] == ["198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24", "198.18.3.0/30"]

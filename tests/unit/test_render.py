@@ -1,0 +1,68 @@
+"""Golden files: the seed topology in, every host's config files out (both layouts).
+
+After an intended change, regenerate with `UPDATE_GOLDEN=1 ./suite test tests/unit/test_render.py`
+and review the diff.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stand import topology
+from stand.credentials import Credentials
+from stand.layout import DebianLayout, StandLayout
+from stand.plan import derive
+from stand.render import render_all
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+CREDENTIALS = Credentials("client-secret", "monitor-secret", "replication-secret")
+LAYOUTS = {
+    "stand": StandLayout(Path("/var/lib/pgpool-anycast-bench/pgab")),
+    "debian": DebianLayout(),
+}
+
+
+def rendered(layout_name: str) -> dict[Path, str]:
+    files = render_all(derive(topology.load("seed")), LAYOUTS[layout_name], CREDENTIALS)
+    return {Path(layout_name) / f.host / f.path.relative_to("/"): f.content for f in files}
+
+
+@pytest.mark.parametrize("layout_name", LAYOUTS)
+def test_rendered_files_match_golden(layout_name):
+    files = rendered(layout_name)
+    if os.environ.get("UPDATE_GOLDEN"):
+        for relative, content in files.items():
+            (GOLDEN / relative).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / relative).write_text(content)
+    expected = {p.relative_to(GOLDEN): p.read_text() for p in (GOLDEN / layout_name).rglob("*") if p.is_file()}
+    assert sorted(files) == sorted(expected)
+    for relative, content in files.items():
+        assert content == expected[relative], f"{relative} differs from its golden file"
+
+
+def test_every_ospf_host_announces_its_loopback_and_balancers_the_anycast():
+    files = rendered("stand")
+    for host in ("FRR", "PgSQL1", "PgBAL1", "PgBAL2", "PgBAL3"):
+        ospfd = next(c for p, c in files.items() if p.parts[1] == host and p.name == "ospfd.conf")
+        assert f"network {topology.load().host(host).loopback.network} area 0.0.0.0" in ospfd
+        announces = host.startswith("PgBAL") or host == "PgSQL1"
+        assert ("network 198.18.2.0/32 area 0.0.0.0" in ospfd) == announces
+
+
+def test_last_resort_costs_more_than_a_balancer():
+    files = rendered("stand")
+
+    def loopback_cost(host: str) -> int:
+        ospfd = next(c for p, c in files.items() if p.parts[1] == host and p.name == "ospfd.conf")
+        lo = ospfd.split("interface lo\n", 1)[1]
+        return int(lo.split("ip ospf cost ", 1)[1].split()[0])
+
+    assert loopback_cost("PgSQL1") > loopback_cost("PgBAL1") == loopback_cost("PgBAL2")
+
+
+def test_no_trust_authentication_anywhere():
+    for relative, content in rendered("stand").items():
+        if relative.name in ("pg_hba.conf", "pool_hba.conf"):
+            assert "trust" not in content
+            assert "0.0.0.0/0" not in content

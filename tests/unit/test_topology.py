@@ -1,0 +1,166 @@
+"""The topology: the seed's table to the address, and every mistake of a bad file reported at once."""
+
+import tomllib
+from ipaddress import IPv4Interface
+
+import pytest
+
+from stand import topology
+from stand.topology import TopologyError
+
+SEED_TABLE = {  # ../shared/SEED.md, "Its test stand"
+    "FRR": ("198.18.0.90/24", "198.18.1.90/24", "198.18.2.90/32"),
+    "PgSQL1": ("198.18.0.91/24", "198.18.1.91/24", "198.18.2.91/32"),
+    "PgSQL2": ("198.18.0.92/24", None, "198.18.2.92/32"),
+    "PgSQL3": ("198.18.0.93/24", None, "198.18.2.93/32"),
+    "PgBAL1": ("198.18.0.94/24", "198.18.1.94/24", "198.18.2.94/32"),
+    "PgBAL2": ("198.18.0.95/24", "198.18.1.95/24", "198.18.2.95/32"),
+    "PgBAL3": ("198.18.0.96/24", "198.18.1.96/24", "198.18.2.96/32"),
+}
+
+
+def seed_raw() -> dict:
+    return tomllib.loads(topology.resolve_path("seed").read_text())
+
+
+@pytest.mark.parametrize("name", SEED_TABLE)
+def test_seed_addresses_are_the_seed_table(name):
+    seed = topology.load()
+    host = seed.host(name)
+    base, routed, loopback = SEED_TABLE[name]
+    assert host.address_on("base") == IPv4Interface(base)
+    assert host.address_on("routed") == (IPv4Interface(routed) if routed else None)
+    assert host.loopback == IPv4Interface(loopback)
+
+
+def test_seed_networks_anycast_and_roles():
+    seed = topology.load("seed")
+    assert str(seed.anycast) == "198.18.2.0/32"
+    assert {n.name: (str(n.prefix), n.ospf) for n in seed.networks} == {
+        "base": ("198.18.0.0/24", False),
+        "routed": ("198.18.1.0/24", True),
+    }
+    assert [h.name for h in seed.with_role("balancer")] == ["PgBAL1", "PgBAL2", "PgBAL3"]
+    assert seed.primary.name == "PgSQL1"
+    assert [h.name for h in seed.with_role("replica")] == ["PgSQL2", "PgSQL3"]
+
+
+@pytest.mark.parametrize("spelling", ["pgbal1", "PGBAL1", "PgBal1"])
+def test_host_names_ignore_case(spelling):
+    assert topology.load().host(spelling).name == "PgBAL1"
+
+
+def test_unknown_host_names_the_known_ones():
+    with pytest.raises(KeyError, match="unknown host 'PgBAL9' \\(hosts: FRR, PgSQL1"):
+        topology.load().host("PgBAL9")
+
+
+def errors_of(change) -> list[str]:
+    raw = seed_raw()
+    change(raw)
+    with pytest.raises(TopologyError) as caught:
+        topology.parse(raw, "t.toml")
+    return caught.value.errors
+
+
+def set_in(path: str, value):
+    def change(raw):
+        *parents, key = path.split(".")
+        table = raw
+        for p in parents:
+            table = table[p]
+        table[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        ("hosts.PgBAL1.interfaces.base", "198.18.0.300/24",
+         "hosts.PgBAL1.interfaces.base: '198.18.0.300/24' is not an IPv4 address with prefix length"),
+        ("hosts.PgBAL1.interfaces.base", "198.18.0.94",
+         "hosts.PgBAL1.interfaces.base: '198.18.0.94' needs a prefix length (like 198.18.0.90/24)"),
+        ("hosts.PgBAL1.interfaces.base", "198.18.5.94/24",
+         "hosts.PgBAL1.interfaces.base: 198.18.5.94/24 is not in network 198.18.0.0/24"),
+        ("hosts.PgBAL2.interfaces.base", "198.18.0.94/24",
+         "hosts.PgBAL2.interfaces.base: duplicate address 198.18.0.94 (also hosts.PgBAL1.interfaces.base)"),
+        ("hosts.PgBAL1.interfaces.wan", "198.18.9.1/24",
+         "hosts.PgBAL1.interfaces.wan: unknown network 'wan' (networks: base, routed)"),
+        ("stand.anycast", "198.18.7.0/32", "stand.anycast: 198.18.7.0 is outside the loopbacks 198.18.2.0/24"),
+        ("stand.anycast", "198.18.2.0/31", "stand.anycast: 198.18.2.0/31 must be a /32"),
+        ("hosts.PgBAL3.loopback", "198.18.2.0/32", "hosts.PgBAL3.loopback: 198.18.2.0 is the anycast address"),
+        ("hosts.PgBAL3.loopback", "198.18.2.96/24", "hosts.PgBAL3.loopback: 198.18.2.96/24 must be a /32"),
+        ("hosts.PgBAL3.loopback", "198.18.4.96/32",
+         "hosts.PgBAL3.loopback: 198.18.4.96 is outside stand.loopbacks 198.18.2.0/24"),
+        ("hosts.PgBAL3.roles", ["balancer", "cache"],
+         "hosts.PgBAL3.roles: unknown role 'cache' (known: router, client, primary, replica, balancer, last-resort)"),
+        ("hosts.PgSQL2.roles", ["primary"], "hosts: exactly one host must have the role 'primary' (found 2)"),
+        ("shell.router", "Nowhere", "shell.router: unknown host 'Nowhere'"),
+        ("shell.router", "PgBAL1", "shell.router: host 'PgBAL1' does not have the role 'router'"),
+        ("shell.prefix", "198.18.3.0/31", "shell.prefix: 198.18.3.0/31 must hold two hosts (a /30 or larger)"),
+        ("shell.prefix", "198.18.1.0/30", "shell.prefix: 198.18.1.0/30 overlaps networks.routed"),
+        ("networks.routed.prefix", "198.18.1.1/24", "networks.routed.prefix: '198.18.1.1/24' has host bits set"),
+        ("stand.prefix", "Pg-AB", "stand.prefix: 'Pg-AB' must be 1-6 lower-case letters or digits"),
+        ("stand.data_network", "wan", "stand.data_network: unknown network 'wan'"),
+        ("ospf.hello_interval_s", "1", "ospf.hello_interval_s: must be an integer"),
+        ("ospf.area", "zero", "ospf.area: 'zero' must be written as an IPv4 address (0.0.0.0)"),
+        ("health.rise", -1, "health.rise: must not be negative"),
+        ("pgpool.colour", "blue",
+         "pgpool.colour: unknown field (known: health_check_period_s, health_check_timeout_s, num_init_children, port)"),
+    ],
+)  # fmt: skip
+def test_bad_field_is_reported_exactly(path, value, error):
+    assert error in errors_of(set_in(path, value))
+
+
+def test_balancer_off_the_ospf_network_is_refused():
+    def change(raw):
+        del raw["hosts"]["PgBAL2"]["interfaces"]["routed"]
+
+    assert "hosts.PgBAL2: announces the anycast address but has no interface on an OSPF network" in errors_of(change)
+
+
+def test_no_balancer_is_refused():
+    def change(raw):
+        for name in ("PgBAL1", "PgBAL2", "PgBAL3"):
+            del raw["hosts"][name]
+
+    assert "hosts: at least one host must have the role 'balancer'" in errors_of(change)
+
+
+def test_every_error_is_reported_at_once():
+    def change(raw):
+        set_in("hosts.PgBAL1.interfaces.base", "198.18.0.300/24")(raw)
+        set_in("hosts.PgBAL2.loopback", "198.18.2.94/32")(raw)
+        set_in("stand.anycast", "198.18.9.0/32")(raw)
+        set_in("shell.router", "Ghost")(raw)
+
+    errors = errors_of(change)
+    assert len(errors) == 4, errors
+    assert errors == [
+        "hosts.PgBAL1.interfaces.base: '198.18.0.300/24' is not an IPv4 address with prefix length",
+        "stand.anycast: 198.18.9.0 is outside the loopbacks 198.18.2.0/24",
+        "hosts.PgBAL2.loopback: duplicate address 198.18.2.94 (also hosts.PgBAL1.loopback)",
+        "shell.router: unknown host 'Ghost'",
+    ]
+
+
+def test_error_message_names_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(topology.resolve_path("seed").read_text().replace('"198.18.0.94/24"', '"198.18.0.94/33"'))
+    with pytest.raises(TopologyError) as caught:
+        topology.load(str(bad))
+    assert str(caught.value) == f"{bad}: hosts.PgBAL1.interfaces.base: '198.18.0.94/33' is not an IPv4 address with prefix length"
+
+
+def test_missing_file_lists_builtin_topologies():
+    with pytest.raises(TopologyError, match="no such file \\(built-in topologies: seed\\)"):
+        topology.load("/nonexistent/topology.toml")
+
+
+def test_not_toml_is_reported(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[stand\nprefix=")
+    with pytest.raises(TopologyError, match="not valid TOML"):
+        topology.load(str(bad))
