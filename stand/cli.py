@@ -1,4 +1,4 @@
-"""The `stand` command: up, status, exec, drain, undrain, render, down."""
+"""The `stand` command: up, status, exec, env, drain, undrain, render, down."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     p.set_defaults(handler=cmd_exec)
 
+    p = sub.add_parser("env", help="print the libpq settings of the stand's client, for `eval $(stand env)`")
+    p.set_defaults(handler=cmd_env)
+
     for name, text in (("drain", "withdraw a balancer's anycast route on purpose"), ("undrain", "announce it again")):
         p = sub.add_parser(name, help=text)
         p.add_argument("host")
@@ -95,7 +98,8 @@ def cmd_up(args) -> int:
     stand = _stand(args)
     progress = Progress()
     seconds = lifecycle.up(stand, progress, keep_on_failure=args.keep_on_failure)
-    progress(f"stand up in {seconds:.1f} s; try: psql -h {stand.plan.topology.anycast.ip} (after `stand exec FRR -- bash`)")
+    anycast = stand.plan.topology.anycast.ip
+    progress(f"stand up in {seconds:.1f} s; try: eval $(stand env) && psql -h {anycast} -c 'select inet_client_addr()'")
     return 0
 
 
@@ -142,6 +146,13 @@ def cmd_exec(args) -> int:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
         raise StandError(f"{command[0]}: command not found") from None
+
+
+def cmd_env(args) -> int:
+    stand = _running(args)
+    for key, value in readiness.client_env(stand).items():
+        print(f"export {key}={value}")
+    return 0
 
 
 def cmd_drain(args) -> int:

@@ -114,6 +114,17 @@ def test_pgpool_sigkill_withdraws_the_route_and_restart_returns_it(stand):
     wait_for_next_hops(stand, 3)
 
 
+def test_agent_stop_withdraws_and_a_new_agent_announces_again(stand):
+    namespace = stand.plan.host("PgBAL3").namespace
+    stand.state_file.read().process("PgBAL3", "agent").stop()
+    wait_for_next_hops(stand, 2)
+    assert not netns.has_address(namespace, stand.plan.topology.anycast.ip)
+    assert readiness.agent_status(stand, "PgBAL3")["state"] == "stopped"
+    lifecycle.restart(stand, "PgBAL3", "agent")
+    wait_for_next_hops(stand, 3)
+    assert netns.has_address(namespace, stand.plan.topology.anycast.ip)
+
+
 def test_drain_and_undrain(stand):
     result = stand_cli("drain", "pgbal2")
     assert result.returncode == 0, result.stderr
