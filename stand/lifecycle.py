@@ -104,12 +104,22 @@ def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float
         if keep_on_failure:
             progress(f"start-up failed; the stand is left for inspection, logs under {stand.layout.root / 'hosts'}")
         else:
-            progress("start-up failed; tearing down what was built (--keep-on-failure keeps it)")
+            kept = keep_logs(stand)
+            progress(f"start-up failed; logs kept in {kept}; tearing down what was built (--keep-on-failure keeps it)")
             down(stand, progress)
         raise
     with stand.state_file.change() as state:
         state.status = UP
     return time.monotonic() - started
+
+
+def keep_logs(stand: Stand) -> Path:
+    """Copy every daemon's log out of the state directory (which teardown removes)."""
+    kept = stand.layout.root.with_name(f"{stand.layout.root.name}-last-failure")
+    shutil.rmtree(kept, ignore_errors=True)
+    for log_dir in (stand.layout.root / "hosts").glob("*/log"):
+        shutil.copytree(log_dir, kept / log_dir.parent.name)
+    return kept
 
 
 def refuse_if_present(stand: Stand) -> None:

@@ -1,13 +1,16 @@
 """Runs last: `stand down` leaves nothing behind, and then every target is refused."""
 
 import json
+import shutil
 import subprocess
+import sys
 
 import pytest
 
-from stand import netns
+from stand import netns, process, topology
+from stand.lifecycle import Stand
 from stand.safety import UnsafeTarget, check_target
-from tests.integration.conftest import stand_cli
+from tests.integration.conftest import REPO, stand_cli
 
 pytestmark = pytest.mark.integration
 
@@ -29,3 +32,54 @@ def test_stand_down_leaves_nothing_and_traffic_is_refused(stand):
     again = stand_cli("down")
     assert again.returncode == 0
     assert "nothing to do" in again.stdout
+
+
+@pytest.fixture
+def no_stand_up():
+    """These tests build stands of their own, after the shared one is gone."""
+    seed = Stand.of(topology.load("seed"))
+    if seed.state_file.exists():
+        pytest.fail("the shared stand is still up: these tests run after test_stand_down_leaves_nothing...")
+    return seed
+
+
+def nothing_left(stand: Stand) -> None:
+    assert [n for n in stand.plan.namespaces if netns.exists(n)] == []
+    assert not netns.link_exists(netns.ROOT, stand.plan.shell_ifname)
+    assert not stand.layout.root.exists()
+
+
+def test_failed_start_names_host_daemon_and_log_and_leaves_nothing(no_stand_up, tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text(topology.resolve_path("seed").read_text().replace("num_init_children = 32", "num_init_children = 0"))
+    result = stand_cli("--topology", str(broken), "up")
+    assert result.returncode == 1
+    first_line, log_tail = result.stderr.split("\n", 1)
+    assert first_line.startswith("stand: error: PgBAL1: pgpool exited during start-up (log ")
+    assert "num_init_children" in log_tail
+    kept = no_stand_up.layout.root.with_name("pgab-last-failure")
+    try:
+        assert "num_init_children" in (kept / "PgBAL1" / "pgpool.log").read_text()
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
+    nothing_left(no_stand_up)
+
+
+def test_down_works_after_the_up_process_was_killed(no_stand_up):
+    up = subprocess.Popen([sys.executable, "-m", "stand.cli", "up"], cwd=REPO, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        def primary_recorded() -> bool:
+            state = no_stand_up.state_file
+            return state.exists() and state.read().process("PgSQL1", "postgres") is not None
+
+        assert process.wait_until(primary_recorded, process.scaled(120), 0.1), "stand up never started PostgreSQL"
+    finally:
+        up.kill()
+        up.wait()
+    recorded = no_stand_up.state_file.read().processes
+    assert any(p.is_running() for p in recorded)
+    result = stand_cli("down")
+    assert result.returncode == 0, result.stderr
+    assert [p for p in recorded if p.is_running()] == []
+    nothing_left(no_stand_up)
