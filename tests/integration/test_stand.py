@@ -137,6 +137,20 @@ def test_drain_and_undrain(stand):
     wait_for_next_hops(stand, 3)
 
 
+def test_with_every_balancer_drained_the_primary_answers_as_last_resort(stand):
+    for balancer in ("PgBAL1", "PgBAL2", "PgBAL3"):
+        assert stand_cli("drain", balancer).returncode == 0
+    try:
+        wait_for_next_hops(stand, 1)
+        assert readiness.anycast_next_hops(stand) == ["198.18.1.91"]
+        answers = queries_from(stand, "FRR", 5)
+        assert answers == ["198.18.1.90 198.18.2.0"] * 5  # straight to PgSQL1, at the anycast address
+    finally:
+        for balancer in ("PgBAL1", "PgBAL2", "PgBAL3"):
+            stand_cli("undrain", balancer)
+    wait_for_next_hops(stand, 3)
+
+
 def test_status_shows_hosts_next_hops_and_replication(stand):
     result = stand_cli("status")
     assert result.returncode == 0, result.stderr
