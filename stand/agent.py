@@ -55,6 +55,7 @@ class AgentConfig:
     timeout_ms: int
     rise: int
     fall: int
+    new_connection_every: int
     pgpool_pid_file: str
     drain_file: str
     status_file: str
@@ -157,19 +158,43 @@ def write_status_file(path: str | os.PathLike, status: dict) -> None:
         raise
 
 
-async def check_pgpool(check: CheckConfig, timeout: float) -> str | None:
-    """Run the query on a new connection; None if healthy, else why not (one line)."""
-    try:
-        password = Path(check.password_file).read_text().rstrip("\r\n")
-        connection = await asyncpg.connect(host=check.host, port=check.port, user=check.user,
-                                           database=check.database, password=password, timeout=timeout)
+class PgpoolCheck:
+    """The health query through pgpool, on a kept connection.
+
+    Every `new_connection_every`-th check opens a new connection instead, so that a pgpool which still
+    serves its sessions but accepts no new client (every child busy) fails too. A new connection on
+    every check would cost far more CPU than pgpool's own work on an idle stand.
+    """
+
+    def __init__(self, check: CheckConfig, timeout: float, new_connection_every: int):
+        self.check = check
+        self.timeout = timeout
+        self.new_connection_every = new_connection_every
+        self._connection: asyncpg.Connection | None = None
+        self._checks = 0
+
+    async def run(self) -> str | None:
+        """None if healthy, else why not (one line)."""
+        self._checks += 1
+        if self._checks % self.new_connection_every == 0:
+            await self.close()
         try:
-            await connection.execute(check.query, timeout=timeout)
-        finally:
-            await connection.close(timeout=timeout)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".replace("\n", " ")
-    return None
+            if self._connection is None:
+                password = Path(self.check.password_file).read_text().rstrip("\r\n")
+                self._connection = await asyncpg.connect(
+                    host=self.check.host, port=self.check.port, user=self.check.user,
+                    database=self.check.database, password=password, timeout=self.timeout,
+                )  # fmt: skip
+            await self._connection.execute(self.check.query, timeout=self.timeout)
+        except Exception as exc:
+            await self.close()
+            return f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        return None
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed():
+            connection.terminate()
 
 
 class HealthAgent:
@@ -186,6 +211,7 @@ class HealthAgent:
         self._pidfd: int | None = None
         self._watched_pid: int | None = None
         self._exit_task: asyncio.Task | None = None
+        self._check = PgpoolCheck(config.check, config.timeout_ms / 1000, config.new_connection_every)
 
     def status(self) -> dict:
         """What the status file says."""
@@ -233,7 +259,7 @@ class HealthAgent:
             return
         if self.state != "up":
             await self._set_state("down", f"pgpool pid {pid} running, waiting for {config.rise} good checks")
-        error = await check_pgpool(config.check, config.timeout_ms / 1000)
+        error = await self._check.run()
         if pid != self._watched_pid:
             return  # pgpool exited during the check and has already been withdrawn
         if self.health.record(error is None):
@@ -274,6 +300,7 @@ class HealthAgent:
             announce = state == "up"
             if not announce:
                 self.health.reset()
+                await self._check.close()
             await self._set_address(announce)
             self.state, self.reason, self.since = state, reason, time.time()
             write_status_file(self.config.status_file, self.status())

@@ -7,8 +7,8 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-CLIENT_USER = "bench"  # what the loadgen and `psql -h 198.18.2.0` use: SELECT on the benchmark tables
-MONITOR_USER = "pgpool"  # pgpool's health and streaming checks, and each balancer's health agent
+CLIENT_USER = "bench"  # the loadgen, `psql -h 198.18.2.0` and the health agents: SELECT on the benchmark tables
+MONITOR_USER = "pgpool"  # pgpool's own health and streaming-replication checks
 REPLICATION_USER = "replicator"
 
 

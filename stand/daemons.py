@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stand import process
-from stand.credentials import MONITOR_USER
+from stand.credentials import CLIENT_USER
 from stand.layout import HostPaths
 from stand.plan import HostPlan
 from stand.process import ProcessRecord
@@ -145,7 +145,8 @@ class Pgpool(Daemon):
     name: str = "pgpool"
     user: str | None = "postgres"
     polite_signal: signal.Signals = signal.SIGINT  # fast shutdown
-    monitor_password: str = ""
+    client_password: str = ""
+    database: str = "postgres"
     port: int = 5432
 
     def argv(self) -> list[str]:
@@ -159,9 +160,9 @@ class Pgpool(Daemon):
 
     def is_ready(self) -> bool:
         """A real query through this pgpool, over TCP, as a client would send it."""
-        argv = [PSQL, "-h", str(self.host.host.loopback.ip), "-p", str(self.port), "-U", MONITOR_USER,
-                "-d", "postgres", "-XAtq", "-c", "SELECT 1"]  # fmt: skip
-        env = {**self.env(), "PGPASSWORD": self.monitor_password, "PGCONNECT_TIMEOUT": "3"}
+        argv = [PSQL, "-h", str(self.host.host.loopback.ip), "-p", str(self.port), "-U", CLIENT_USER,
+                "-d", self.database, "-XAtq", "-c", "SELECT 1"]  # fmt: skip
+        env = {**self.env(), "PGPASSWORD": self.client_password, "PGCONNECT_TIMEOUT": "3"}
         result = process.run(argv, namespace=self.host.namespace, env=env, check=False, timeout=10)
         return result.returncode == 0 and result.stdout.strip() == "1"
 

@@ -309,7 +309,13 @@ def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials
     paths = stand.layout.host(host.name)
     if name == "pgpool":
         credentials = credentials or stand.credentials()
-        return Pgpool(host, paths, monitor_password=credentials.monitor_password, port=stand.plan.topology.pgpool.port)
+        return Pgpool(
+            host,
+            paths,
+            client_password=credentials.client_password,
+            database=stand.plan.topology.postgres.database,
+            port=stand.plan.topology.pgpool.port,
+        )
     if name == "agent":
         return HealthAgent(host, paths)
     if name == "postgres":

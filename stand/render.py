@@ -143,8 +143,8 @@ def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> l
         "check": {
             "host": str(host.host.loopback.ip),
             "port": plan.topology.pgpool.port,
-            "user": MONITOR_USER,
-            "database": "postgres",
+            "user": CLIENT_USER,  # as a client: shares the backend connections pgpool caches for clients
+            "database": plan.topology.postgres.database,
             "password_file": str(paths.health_password_file),
             "query": health.query,
         },
@@ -152,13 +152,14 @@ def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> l
         "timeout_ms": health.timeout_ms,
         "rise": health.rise,
         "fall": health.fall,
+        "new_connection_every": health.new_connection_every,
         "pgpool_pid_file": str(paths.pgpool_pid_file),
         "drain_file": str(paths.drain_file),
         "status_file": str(paths.agent_status),
     }
     return [
         RenderedFile(host.name, paths.agent_config, json.dumps(config, indent=2) + "\n", "root", 0o600),
-        RenderedFile(host.name, paths.health_password_file, credentials.monitor_password + "\n", "root", 0o600),
+        RenderedFile(host.name, paths.health_password_file, credentials.client_password + "\n", "root", 0o600),
     ]
 
 

@@ -53,6 +53,7 @@ class HealthSettings:
     timeout_ms: int = 500
     rise: int = 3
     fall: int = 2
+    new_connection_every: int = 10
     query: str = "SELECT 1"
 
 

@@ -29,7 +29,10 @@ def stand(request):
         pytest.skip("the stand needs root: it creates network namespaces and runs daemons as their users")
     seed = Stand.of(topology.load("seed"))
     if seed.state_file.exists():
-        pytest.fail(f"a stand is already up at {seed.layout.root}: run `stand down` before the tests")
+        if os.environ.get("PGAB_REUSE_STAND") == "1":  # a developer's own stand: use it, leave it up
+            yield seed
+            return
+        pytest.fail(f"a stand is already up at {seed.layout.root}: run `stand down` (or set PGAB_REUSE_STAND=1)")
     started = time.monotonic()
     result = stand_cli("up")
     if result.returncode != 0:

@@ -14,7 +14,7 @@ VALID_CONFIG = {
     "balancer": "PgBAL1", "anycast": "198.18.2.0/32", "interface": "lo",
     "check": {"host": "198.18.2.94", "port": 5432, "user": "pgab_health", "database": "bench",
               "password_file": "/run/pw", "query": "SELECT 1"},
-    "interval_ms": 100, "timeout_ms": 500, "rise": 3, "fall": 2,
+    "interval_ms": 100, "timeout_ms": 500, "rise": 3, "fall": 2, "new_connection_every": 10,
     "pgpool_pid_file": "/run/pgpool.pid", "drain_file": "/run/drain", "status_file": "/run/agent-status.json",
 }
 

@@ -1,0 +1,126 @@
+"""Every request, recorded: one row per request, written incrementally as Arrow IPC streams.
+
+Each process appends rows in memory and writes them as one record batch about every second, so a
+crash loses at most the last second. pandas reads a directory of such files with `read_records`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+import pyarrow as pa
+
+OK = "ok"
+ERROR = "error"
+TIMEOUT = "timeout"
+WRONG_ANSWER = "wrong_answer"
+OUTCOMES = (OK, ERROR, TIMEOUT, WRONG_ANSWER)
+SUFFIX = ".arrows"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One request as the client saw it."""
+
+    start_us: int  # wall clock (time.time_ns() // 1000) when the request started
+    latency_ms: float  # until the answer (or the failure); includes connecting when new_connection
+    connect_ms: float | None  # the connect part, when this request opened a connection
+    outcome: str  # one of OUTCOMES
+    error_class: str | None
+    error_text: str | None
+    workload: str
+    mode: str  # persistent or per-query
+    site: str
+    user: int  # the Locust user within its process; for the probe, the tick number
+    process: str  # host:pid of the recording process
+    connection: str  # connection id, unique within the process
+    new_connection: bool
+    balancer: str | None  # stand host name of the balancer (the address the backend saw as its client)
+    backend: str | None  # stand host name of the backend that answered
+    balancer_address: str | None
+    backend_address: str | None
+
+
+SCHEMA = pa.schema(
+    [
+        ("start_us", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("connect_ms", pa.float64()),
+        ("outcome", pa.string()),
+        ("error_class", pa.string()),
+        ("error_text", pa.string()),
+        ("workload", pa.string()),
+        ("mode", pa.string()),
+        ("site", pa.string()),
+        ("user", pa.int32()),
+        ("process", pa.string()),
+        ("connection", pa.string()),
+        ("new_connection", pa.bool_()),
+        ("balancer", pa.string()),
+        ("backend", pa.string()),
+        ("balancer_address", pa.string()),
+        ("backend_address", pa.string()),
+    ]
+)
+assert SCHEMA.names == [f.name for f in fields(Record)]
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RecordWriter:
+    """Buffers records of one process and appends them to its own stream file on `flush`.
+
+    Not thread-safe: one thread adds and flushes (the loadgen's event-loop thread).
+    """
+
+    def __init__(self, directory: Path, kind: str, site: str):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{kind}-{site}-{socket.gethostname()}-{os.getpid()}{SUFFIX}"
+        self._sink = pa.OSFile(str(self.path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, SCHEMA)
+        self._rows: list[tuple] = []
+        self.written = 0
+
+    def add(self, record: Record) -> None:
+        self._rows.append(astuple(record))
+
+    def flush(self) -> None:
+        """Write what was added since the last flush as one record batch."""
+        if not self._rows:
+            return
+        columns = list(zip(*self._rows))
+        self._rows = []
+        batch = pa.record_batch([pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA)], schema=SCHEMA)
+        self._writer.write_batch(batch)
+        self._sink.flush()
+        self.written += batch.num_rows
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.close()
+        self._sink.close()
+
+
+def read_file(path: Path) -> pa.Table:
+    """Every complete batch of one stream, also of a file whose writer crashed mid-way."""
+    batches = []
+    with pa.OSFile(str(path), "rb") as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+            for batch in reader:
+                batches.append(batch)
+        except (pa.ArrowInvalid, OSError):
+            pass  # a torn last batch: keep what came before it
+    return pa.Table.from_batches(batches, schema=SCHEMA)
+
+
+def read_records(directory: Path, kind: str = "requests"):
+    """All records of one kind (`requests` or `probe`) in a directory, as a pandas DataFrame."""
+    tables = [read_file(p) for p in sorted(Path(directory).glob(f"{kind}-*{SUFFIX}"))]
+    table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    return table.to_pandas()

@@ -1,0 +1,146 @@
+"""Locust users sending SELECTs with asyncpg to the stand's anycast address.
+
+    locust -f loadgen/select.py                       # web UI; host and credentials from the running stand
+    locust -f loadgen/select.py --headless -u 50 -r 10 -t 60s --pg-mode per-query
+    locust -f loadgen/select.py --tags point          # only the point SELECTs
+    locust -f loadgen/select.py --host postgresql://bench:secret@127.0.0.1:5432/bench
+
+Every request is also recorded, with who served it, under --pg-records (Arrow IPC, see loadgen/records.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f loadgen/select.py` from anywhere
+
+import gevent  # noqa: E402
+from locust import User, constant, events, tag, task  # noqa: E402
+from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
+
+from loadgen.bridge import AsyncBridge  # noqa: E402
+from loadgen.client import MODES, PERSISTENT, ClientOptions, PgClient, as_exception, parse_keys  # noqa: E402
+from loadgen.records import RecordWriter  # noqa: E402
+from stand.client import NoStand, resolve  # noqa: E402
+from stand.safety import UnsafeTarget, check_target  # noqa: E402
+
+REQUEST_TYPE = "asyncpg"
+FLUSH_INTERVAL_S = 1.0
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser) -> None:
+    parser.add_argument("--pg-mode", choices=MODES, default=PERSISTENT, include_in_web_ui=True,
+                       help="persistent: one connection per user; per-query: a new TCP connection for each query")
+    parser.add_argument("--pg-site", default="main", help="the site these users simulate (recorded with each request)")
+    parser.add_argument("--pg-records", default="records", help="directory for the request records")
+    parser.add_argument("--pg-connect-timeout", type=float, default=2.0, help="seconds")
+    parser.add_argument("--pg-query-timeout", type=float, default=2.0, help="seconds")
+    parser.add_argument("--pg-keys", default="", help="FIRST-LAST: restrict the account keys (default: all)")
+    parser.add_argument("--pg-stand", default="pgab", help="prefix of the stand to take host and credentials from")
+
+
+class LoadSession:
+    """Per Locust process: the target, the event-loop bridge, and the record writer with its flusher."""
+
+    def __init__(self, environment):
+        options = environment.parsed_options
+        self.settings = resolve(environment.host, options.pg_stand)
+        check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
+        self.options = ClientOptions(
+            mode=options.pg_mode,
+            site=options.pg_site,
+            connect_timeout=options.pg_connect_timeout,
+            query_timeout=options.pg_query_timeout,
+            keys=parse_keys(options.pg_keys),
+        )
+        self.bridge = AsyncBridge()
+        self.writer = RecordWriter(Path(options.pg_records), "requests", options.pg_site)
+        self.users = 0
+        self._flusher = gevent.spawn(self._flush_every_second)
+
+    def _flush_every_second(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            self.writer.flush()
+
+    def new_client(self) -> PgClient:
+        self.users += 1
+        return PgClient(self.settings, self.options, self.users)
+
+    def close(self) -> None:
+        self._flusher.kill()
+        self.writer.close()
+
+
+@events.init.add_listener
+def refuse_unsafe_target(environment, **_) -> None:
+    """Stop at once, before any user starts, unless the target is routed into a running stand."""
+    if isinstance(environment.runner, WorkerRunner):
+        return  # a worker checks at test start, with the options its master sends
+    try:
+        check_target(resolve(environment.host, environment.parsed_options.pg_stand).host)
+    except (UnsafeTarget, NoStand, ValueError) as e:
+        sys.exit(f"loadgen: {e}")
+
+
+@events.test_start.add_listener
+def open_session(environment, **_) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        return
+    try:
+        environment.pg_session = LoadSession(environment)
+    except (UnsafeTarget, NoStand, ValueError) as e:
+        logging.error("loadgen: %s", e)
+        environment.process_exit_code = 1
+        environment.runner.quit()
+
+
+@events.test_stop.add_listener
+def close_session(environment, **_) -> None:
+    session = getattr(environment, "pg_session", None)
+    if session is not None:
+        session.close()
+        environment.pg_session = None
+
+
+class PgUser(User):
+    """A simulated client with its own connection(s); requests go through the process's bridge."""
+
+    abstract = True
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.session: LoadSession = self.environment.pg_session
+        self.pg = self.session.new_client()
+
+    def on_stop(self) -> None:
+        self.session.bridge.run(self.pg.close)
+
+    def request(self, workload: str) -> None:
+        record = self.session.bridge.run(lambda: self.pg.request(workload))
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name=workload,
+            response_time=record.latency_ms,
+            response_length=0,
+            exception=as_exception(record),
+            context={"balancer": record.balancer, "backend": record.backend, "site": record.site},
+        )
+        self.session.writer.add(record)
+
+
+class SelectUser(PgUser):
+    """Point SELECTs by random key (checked), and now and then a short read-only transaction."""
+
+    @tag("point")
+    @task(9)
+    def point(self) -> None:
+        self.request("point")
+
+    @tag("mix")
+    @task(1)
+    def mix(self) -> None:
+        self.request("mix")

@@ -1,0 +1,98 @@
+"""What a client of a running stand needs: where to connect, as whom, and whose address is whose.
+
+The loadgen and the probe read this instead of taking addresses and passwords on the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from stand import topology
+from stand.credentials import CLIENT_USER
+from stand.layout import state_dir
+from stand.lifecycle import Stand
+from stand.state import StateFile
+
+
+class NoStand(RuntimeError):
+    """No stand is up to take settings from."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    accounts: int  # rows of pgbench_accounts: keys are 1..accounts
+    hosts_by_address: dict[str, str]  # every address of a host to its name
+    namespaces: tuple[str, ...] = ()  # the stand's namespaces, for the safety check
+
+    def host_name(self, address: str | None) -> str:
+        """The stand's name for an address seen by PostgreSQL (a balancer or a backend)."""
+        if address is None:
+            return ""
+        return self.hosts_by_address.get(address.split("/")[0], address)
+
+    @classmethod
+    def from_url(cls, url: str) -> ClientSettings:
+        """Settings for a server outside any stand (loopback only: see stand.safety)."""
+        base = cls(host="", port=5432, user=CLIENT_USER, password="", database="bench",
+                   accounts=PGBENCH_ACCOUNTS_PER_SCALE, hosts_by_address={})  # fmt: skip
+        return base.with_url(url)
+
+    def with_url(self, url: str) -> ClientSettings:
+        """These settings with host, port, user, password and database taken from a postgresql:// URL."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError(f"--host must be a postgresql://[user[:password]@]host[:port][/database] URL, not {url!r}")
+        return ClientSettings(
+            host=parts.hostname,
+            port=parts.port or self.port,
+            user=unquote(parts.username) if parts.username else self.user,
+            password=unquote(parts.password) if parts.password else self.password,
+            database=parts.path.lstrip("/") or self.database,
+            accounts=self.accounts,
+            hosts_by_address=self.hosts_by_address,
+            namespaces=self.namespaces,
+        )
+
+
+PGBENCH_ACCOUNTS_PER_SCALE = 100_000
+
+
+def from_running_stand(prefix: str = "pgab") -> ClientSettings:
+    """Settings of the running stand with this prefix; NoStand if it is not up."""
+    state_file = StateFile(state_dir(prefix) / "state.json")
+    if not state_file.exists():
+        raise NoStand(f"no stand is up (nothing at {state_file.path.parent}): run `stand up` first")
+    state = state_file.read()
+    stand = Stand.of(topology.load(state.topology))
+    credentials = stand.credentials()
+    t = stand.plan.topology
+    addresses = {str(link.address.ip): h.name for h in stand.plan.hosts for link in h.links}
+    addresses |= {str(h.host.loopback.ip): h.name for h in stand.plan.hosts}
+    addresses |= {str(t.anycast.ip): h.name for h in stand.plan.hosts if h.host.has("last-resort")}
+    return ClientSettings(
+        host=str(t.anycast.ip),
+        port=t.pgpool.port,
+        user=CLIENT_USER,
+        password=credentials.client_password,
+        database=t.postgres.database,
+        accounts=t.postgres.scale * PGBENCH_ACCOUNTS_PER_SCALE,
+        hosts_by_address=addresses,
+        namespaces=tuple(state.namespaces),
+    )
+
+
+def resolve(url: str | None, stand_prefix: str = "pgab") -> ClientSettings:
+    """The running stand's anycast address and credentials; a postgresql:// URL overrides parts of them."""
+    try:
+        settings = from_running_stand(stand_prefix)
+    except NoStand:
+        if not url:
+            raise
+        return ClientSettings.from_url(url)
+    return settings.with_url(url) if url else settings

@@ -1,0 +1,132 @@
+"""The loadgen against the real stand: Locust headless in each connection mode, --processes,
+master and worker, the wrong-answer check, and the fixed-rate probe.
+
+All traffic goes to 198.18.2.0 through the route the stand installed (checked by the loadgen itself).
+"""
+
+import csv
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadgen.records import OK, WRONG_ANSWER, read_records
+from stand.daemons import psql_local
+from tests.integration.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+LOCUSTFILE = str(REPO / "loadgen" / "select.py")
+BALANCERS = {"PgBAL1", "PgBAL2", "PgBAL3"}
+
+
+def locust(tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
+            "--csv", str(tmp_path / "locust"), "--pg-records", str(tmp_path / "records"), *args]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+
+
+def locust_totals(tmp_path) -> tuple[int, int]:
+    """Request and failure counts of Locust's own aggregate row."""
+    with open(tmp_path / "locust_stats.csv") as f:
+        total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
+    return int(total["Request Count"]), int(total["Failure Count"])
+
+
+@pytest.mark.parametrize("mode", ["persistent", "per-query"])
+def test_headless_run_records_every_request(stand, tmp_path, mode):
+    result = locust(tmp_path, "-u", "6", "-r", "6", "-t", "4s", "--pg-mode", mode)
+    assert result.returncode == 0, result.stderr[-2000:]
+    requests, failures = locust_totals(tmp_path)
+    records = read_records(tmp_path / "records")
+    assert requests > 0
+    assert failures == 0
+    assert len(records) == requests
+    assert set(records.outcome) == {OK}
+    assert set(records["mode"]) == {mode}
+    assert set(records.backend) <= {"PgSQL1", "PgSQL2", "PgSQL3"}
+    if mode == "per-query":
+        assert records.new_connection.all()
+        assert set(records.balancer) == BALANCERS
+    else:
+        assert records.connection.nunique() == 6
+        assert records.new_connection.sum() == 6
+
+
+def test_processes_each_record_their_own_requests(stand, tmp_path):
+    result = locust(tmp_path, "-u", "4", "-r", "4", "-t", "4s", "--processes", "2", "--tags", "point")
+    assert result.returncode == 0, result.stderr[-2000:]
+    requests, failures = locust_totals(tmp_path)
+    records = read_records(tmp_path / "records")
+    assert failures == 0
+    assert len(records) == requests
+    assert records.process.nunique() == 2
+    assert set(records.workload) == {"point"}
+
+
+def test_master_and_worker(stand, tmp_path):
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-port", "5599",
+         "--pg-records", str(tmp_path / "records")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        result = locust(tmp_path, "--master", "--master-bind-port", "5599", "--expect-workers", "1",
+                        "-u", "4", "-r", "4", "-t", "4s", "--pg-site", "msk")  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    requests, failures = locust_totals(tmp_path)
+    records = read_records(tmp_path / "records")
+    assert failures == 0
+    assert len(records) == requests > 0
+    assert set(records.site) == {"msk"}  # the master's option reached the worker
+
+
+@pytest.fixture
+def corrupted_account_one(stand):
+    """Account 1 moved to the wrong branch on the primary, and back afterwards (replicated both ways)."""
+    paths = {h.name: stand.layout.host(h.name) for h in stand.plan.postgres_hosts}
+
+    def set_bid(bid: int) -> None:
+        psql_local(paths["PgSQL1"], f"UPDATE pgbench_accounts SET bid = {bid} WHERE aid = 1", "bench")
+        deadline = time.monotonic() + 30
+        while any(psql_local(p, "SELECT bid FROM pgbench_accounts WHERE aid = 1", "bench") != str(bid)
+                  for p in paths.values()):  # fmt: skip
+            assert time.monotonic() < deadline, "the update did not reach every replica"
+            time.sleep(0.1)
+
+    set_bid(2)
+    try:
+        yield
+    finally:
+        set_bid(1)
+
+
+def test_a_wrong_answer_is_a_failure_of_its_own(stand, tmp_path, corrupted_account_one):
+    result = locust(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--pg-keys", "1-1", "--tags", "point")
+    requests, failures = locust_totals(tmp_path)
+    records = read_records(tmp_path / "records")
+    assert requests > 0
+    assert failures == requests
+    assert set(records.outcome) == {WRONG_ANSWER}
+    assert records.error_text.iloc[0] == "asked for aid 1 (bid 1), got aid 1 bid 2"
+    assert "WrongAnswer" in (tmp_path / "locust_failures.csv").read_text()
+    assert result.returncode == 1  # Locust's exit code when any request failed
+
+
+def test_probe_records_one_new_connection_per_tick(stand, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "loadgen.probe", "--duration", "3", "--interval-ms", "20", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = read_records(tmp_path, "probe")
+    assert len(records) == 150
+    assert set(records.outcome) == {OK}
+    assert records.new_connection.all()
+    assert records.connection.nunique() == 150
+    assert set(records.balancer) == BALANCERS
+    assert "150 probes" in result.stdout

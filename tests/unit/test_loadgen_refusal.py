@@ -1,0 +1,55 @@
+"""No stand, no traffic: the loadgen and the probe refuse before sending anything."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_stand_env(tmp_path):
+    """A state root with no stand in it: what `stand down` leaves."""
+    import os
+
+    return {**os.environ, "PGAB_STATE_DIR": str(tmp_path / "state")}
+
+
+def run(argv, env, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+
+
+LOCUST = ["-m", "locust", "-f", str(REPO / "loadgen" / "select.py"), "--headless", "-u", "1", "-t", "5s"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "loadgen: no stand is up"),
+        (["--host", "postgresql://bench:x@198.18.2.0/bench"],
+         "loadgen: refusing to send traffic to 198.18.2.0: no stand is running (run `stand up` first)"),
+        (["--host", "postgresql://bench:x@10.20.30.40/bench"], "loadgen: refusing to send traffic to 10.20.30.40"),
+    ],
+)  # fmt: skip
+def test_locust_refuses_without_a_stand(no_stand_env, tmp_path, extra, message):
+    result = run([*LOCUST, "--pg-records", str(tmp_path / "records"), *extra], no_stand_env, tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "All users spawned" not in result.stderr
+    assert not list((tmp_path / "records").glob("*")) if (tmp_path / "records").exists() else True
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "probe: no stand is up"),
+        (["--host", "postgresql://bench:x@198.18.2.0/bench"], "probe: refusing to send traffic to 198.18.2.0"),
+    ],
+)
+def test_probe_refuses_without_a_stand(no_stand_env, tmp_path, extra, message):
+    result = run(["-m", "loadgen.probe", "--duration", "1", "--out", str(tmp_path), *extra], no_stand_env, REPO)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert list(tmp_path.glob("probe-*")) == []
