@@ -10,6 +10,7 @@ coroutines on that loop thread only.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -31,15 +32,16 @@ class AsyncBridge:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
+        self._results: collections.deque = collections.deque()  # (setter, value) pairs to deliver
+        self._wakeup = None  # the hub's async watcher; sent from the loop thread, run on the hub
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop thread's event loop, started on first use in this process."""
-        if self._loop is None or self._pid != os.getpid():
-            self._start()
-        return self._loop
-
-    def _start(self) -> None:
+    def _ensure_started(self) -> None:
+        """Start the loop thread and the hub's watcher, once per process (after any fork)."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._wakeup = gevent.get_hub().loop.async_()
+        self._wakeup.start(self._deliver)  # also keeps the hub waiting while results are due
         started = _allocate_lock()
         started.acquire()
 
@@ -50,30 +52,29 @@ class AsyncBridge:
             started.release()
             loop.run_forever()
 
-        self._pid = os.getpid()
         _start_new_thread(serve, ())
         started.acquire()  # a real lock: blocks this thread briefly, until the loop exists
 
     def run(self, make_coroutine: Callable[[], Awaitable[T]]) -> T:
         """Run a coroutine on the loop thread; only the calling greenlet waits for its result."""
+        self._ensure_started()
         result: AsyncResult = AsyncResult()
-        hub = gevent.get_hub()
-
-        def deliver(task: asyncio.Task) -> None:  # on the loop thread
-            if task.cancelled():
-                outcome = (result.set_exception, asyncio.CancelledError())
-            elif task.exception() is not None:
-                outcome = (result.set_exception, task.exception())
-            else:
-                outcome = (result.set, task.result())
-            hub.loop.run_callback_threadsafe(*outcome)
-
-        def submit() -> None:  # on the loop thread
-            asyncio.ensure_future(make_coroutine()).add_done_callback(deliver)
-
-        self.loop.call_soon_threadsafe(submit)
+        self._loop.call_soon_threadsafe(self._submit, make_coroutine, result)
         return result.get()
 
-    def call_soon(self, callback: Callable[[], None]) -> None:
-        """Schedule a plain callback on the loop thread (used for flushing records)."""
-        self.loop.call_soon_threadsafe(callback)
+    def _submit(self, make_coroutine, result: AsyncResult) -> None:  # on the loop thread
+        asyncio.ensure_future(make_coroutine()).add_done_callback(lambda task: self._finished(task, result))
+
+    def _finished(self, task: asyncio.Task, result: AsyncResult) -> None:  # on the loop thread
+        if task.cancelled():
+            self._results.append((result.set_exception, asyncio.CancelledError()))
+        elif task.exception() is not None:
+            self._results.append((result.set_exception, task.exception()))
+        else:
+            self._results.append((result.set, task.result()))
+        self._wakeup.send()  # thread-safe; several sends before the hub runs wake it once
+
+    def _deliver(self) -> None:  # on the hub
+        while self._results:
+            setter, value = self._results.popleft()
+            setter(value)

@@ -5,9 +5,12 @@ All traffic goes to 198.18.2.0 through the route the stand installed (checked by
 """
 
 import csv
+import json
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -130,3 +133,35 @@ def test_probe_records_one_new_connection_per_tick(stand, tmp_path):
     assert records.connection.nunique() == 150
     assert set(records.balancer) == BALANCERS
     assert "150 probes" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_web_ui_run(stand, tmp_path):
+    port = free_port()
+    argv = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1", "--web-port", str(port),
+            "--autostart", "--autoquit", "3", "-u", "3", "-r", "3", "-t", "4s",
+            "--pg-records", str(tmp_path / "records")]  # fmt: skip
+    ui = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        stats = None
+        deadline = time.monotonic() + 60
+        while stats is None or not stats.get("stats"):
+            assert time.monotonic() < deadline, "the web UI never showed requests"
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=5) as response:
+                    stats = json.load(response)
+            except OSError:
+                continue
+        assert {row["name"] for row in stats["stats"]} >= {"point"}
+        assert ui.wait(timeout=60) == 0, ui.stderr.read()[-2000:]
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+    assert len(read_records(tmp_path / "records")) > 0
