@@ -4,7 +4,6 @@ master and worker, the wrong-answer check, and the fixed-rate probe.
 All traffic goes to 198.18.2.0 through the route the stand installed (checked by the loadgen itself).
 """
 
-import csv
 import json
 import socket
 import subprocess
@@ -26,15 +25,15 @@ BALANCERS = {"PgBAL1", "PgBAL2", "PgBAL3"}
 
 def locust(tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
-            "--csv", str(tmp_path / "locust"), "--pg-records", str(tmp_path / "records"), *args]  # fmt: skip
+            "--csv", str(tmp_path / "locust"), "--json-file", str(tmp_path / "locust"),
+            "--pg-records", str(tmp_path / "records"), *args]  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
 
 
 def locust_totals(tmp_path) -> tuple[int, int]:
-    """Request and failure counts of Locust's own aggregate row."""
-    with open(tmp_path / "locust_stats.csv") as f:
-        total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
-    return int(total["Request Count"]), int(total["Failure Count"])
+    """Request and failure counts of Locust's final statistics (its CSV rows may miss the last requests)."""
+    entries = json.loads((tmp_path / "locust.json").read_text())
+    return sum(e["num_requests"] for e in entries), sum(e["num_failures"] for e in entries)
 
 
 @pytest.mark.parametrize("mode", ["persistent", "per-query"])
