@@ -1,4 +1,4 @@
-"""The `stand` command: up, status, exec, env, drain, undrain, render, down."""
+"""The `stand` command: up, status, exec, env, drain, undrain, fault, render, down."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 from stand import lifecycle, netns, readiness, topology
 from stand.credentials import Credentials
 from stand.daemons import DaemonFailed
+from stand.faults import PRIMITIVES, Faults
 from stand.layout import DebianLayout, StandLayout, state_dir
 from stand.lifecycle import Stand, StandError
-from stand.plan import derive
-from stand.process import CommandFailed, scaled, wait_until
+from stand.plan import ANYCAST, MODES, UnknownMode, derive
+from stand.process import CommandFailed
 from stand.render import render_all
 from stand.safety import UnsafeTarget
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="build the stand and wait until it answers SQL at the anycast address")
+    p.add_argument("--mode", default=ANYCAST, help=f"one of {', '.join(MODES)} (default {ANYCAST})")
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed stand in place for inspection")
     p.set_defaults(handler=cmd_up)
 
@@ -65,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("host")
         p.set_defaults(handler=cmd_drain, drain=name == "drain")
 
+    p = sub.add_parser("fault", help="inject a fault on a host, or --undo it (events go to the state directory)")
+    p.add_argument("fault", nargs="?", help="see --list")
+    p.add_argument("host", nargs="?")
+    p.add_argument("--undo", action="store_true")
+    p.add_argument("--list", action="store_true", help="list the faults")
+    p.add_argument("--network", help="link faults: which of the host's networks")
+    p.add_argument("--delay-ms", type=float)
+    p.add_argument("--loss-pct", type=float)
+    p.set_defaults(handler=cmd_fault)
+
     p = sub.add_parser("render", help="write every host's config files without starting anything")
     p.add_argument("--out", required=True, type=Path, help="directory; files go to OUT/HOST/<path on that host>")
     p.add_argument("--layout", choices=("debian", "stand"), default="debian",
@@ -73,15 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stand(args) -> Stand:
-    return Stand.of(topology.load(args.topology))
+def _stand(args, mode: str = ANYCAST) -> Stand:
+    try:
+        return Stand.of(topology.load(args.topology), mode)
+    except UnknownMode as e:
+        raise StandError(str(e)) from None
 
 
 def _running(args) -> Stand:
     stand = _stand(args)
     if not stand.state_file.exists():
         raise StandError(f"no stand is up (nothing at {stand.layout.root}): run `stand up` first")
-    return stand
+    return stand.as_running()
 
 
 class Progress:
@@ -95,7 +110,7 @@ class Progress:
 
 
 def cmd_up(args) -> int:
-    stand = _stand(args)
+    stand = _stand(args, args.mode)
     progress = Progress()
     seconds = lifecycle.up(stand, progress, keep_on_failure=args.keep_on_failure)
     anycast = stand.plan.topology.anycast.ip
@@ -114,21 +129,27 @@ def cmd_down(args) -> int:
 def cmd_status(args) -> int:
     stand = _running(args)
     state = stand.state_file.read()
-    print(f"stand {state.prefix}: {state.status} (topology {state.topology})")
+    print(f"stand {state.prefix}: {state.status}, {state.mode} mode (topology {state.topology})")
     for host in stand.plan.hosts:
         daemons = [
             f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name
         ]
         present = "" if netns.exists(host.namespace) else " (namespace missing)"
         extra = ""
-        if host.runs_pgpool:
+        if host.runs_agent:
             agent = readiness.agent_status(stand, host.name)
             extra = f" anycast:{'announced' if agent.get('announced') else 'withdrawn'}({agent.get('state')})"
+        elif host.runs_keepalived:
+            extra = f" vip:{'held' if netns.has_address(host.namespace, stand.plan.topology.anycast.ip) else 'no'}"
         addresses = " ".join(str(link.address) for link in host.links)
         print(f"  {host.name:<7} {addresses:<32} {' '.join(daemons)}{extra}{present}")
-    hops = readiness.anycast_next_hops(stand)
-    names = [f"{hop} ({readiness.balancer_of_next_hop(stand, hop)})" for hop in hops]
-    print(f"next hops for {stand.plan.topology.anycast.ip} on {stand.plan.shell_router.name}: {', '.join(names) or 'none'}")
+    anycast = stand.plan.topology.anycast.ip
+    if stand.plan.mode == ANYCAST:
+        hops = readiness.anycast_next_hops(stand)
+        names = [f"{hop} ({readiness.balancer_of_next_hop(stand, hop)})" for hop in hops]
+        print(f"next hops for {anycast} on {stand.plan.shell_router.name}: {', '.join(names) or 'none'}")
+    else:
+        print(f"VIP {anycast} held by: {', '.join(readiness.vip_holders(stand)) or 'nobody'}")
     replication = readiness.replication(stand)
     print("replication: " + (", ".join(f"{k} {v}" for k, v in sorted(replication.items())) or "no replica connected"))
     return 0
@@ -158,18 +179,29 @@ def cmd_env(args) -> int:
 def cmd_drain(args) -> int:
     stand = _running(args)
     host = stand.plan.host(args.host)
-    if not host.runs_pgpool:
-        raise StandError(f"{host.name} is not a balancer")
-    drain_file = stand.layout.host(host.name).drain_file
-    if args.drain:
-        drain_file.touch()
+    faults = Faults(stand)
+    (faults.inject if args.drain else faults.undo)("drain", host.name)
+    if host.runs_keepalived:
+        where = f"VIP held by: {', '.join(readiness.vip_holders(stand)) or 'nobody'}"
     else:
-        drain_file.unlink(missing_ok=True)
-    want_announced = not args.drain
-    if not wait_until(lambda: readiness.agent_status(stand, host.name).get("announced") == want_announced, scaled(30)):
-        raise StandError(f"{host.name}: the health agent did not {'withdraw' if args.drain else 'announce'} in 30 s")
-    hops = readiness.anycast_next_hops(stand)
-    print(f"{host.name}: {'drained' if args.drain else 'announced again'}; next hops now: {', '.join(hops) or 'none'}")
+        where = f"next hops now: {', '.join(readiness.anycast_next_hops(stand)) or 'none'}"
+    print(f"{host.name}: {'drained' if args.drain else 'back in service'}; {where}")
+    return 0
+
+
+def cmd_fault(args) -> int:
+    if args.list:
+        for name in PRIMITIVES:
+            print(name)
+        return 0
+    if not args.fault or not args.host:
+        raise StandError("stand fault FAULT HOST [--network NET] [--delay-ms MS] [--loss-pct PCT] (or --undo, --list)")
+    stand = _running(args)
+    params = {k: v for k, v in (("network", args.network), ("delay_ms", args.delay_ms), ("loss_pct", args.loss_pct))
+              if v is not None}  # fmt: skip
+    faults = Faults(stand)
+    event = (faults.undo if args.undo else faults.inject)(args.fault, args.host, **params)
+    print(f"{event.action} {event.fault} {event.target} at {event.t_us} (logged in {faults.events_file})")
     return 0
 
 

@@ -22,6 +22,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 FRR_BIN = Path("/usr/lib/frr")
 PGPOOL = Path("/usr/sbin/pgpool")
 PSQL = "/usr/bin/psql"
+KEEPALIVED = "/usr/sbin/keepalived"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,6 +54,10 @@ class Daemon:
 
     def is_ready(self) -> bool:
         raise NotImplementedError
+
+    def pid_files(self) -> list[Path]:
+        """Pid files the daemon refuses to start over while their PID exists (a zombie counts)."""
+        return []
 
     def start(self, state_file: StateFile) -> ProcessRecord:
         """Start the daemon and record it in the state file (it is not waited for)."""
@@ -129,6 +134,9 @@ class Postgres(Daemon):
     def argv(self) -> list[str]:
         return [str(PG_BIN / "postgres"), "-D", str(self.paths.pg_conf_dir)]
 
+    def pid_files(self) -> list[Path]:
+        return [self.paths.pg_data / "postmaster.pid", self.paths.pg_socket_dir / ".s.PGSQL.5432.lock"]
+
     def is_ready(self) -> bool:
         argv = [str(PG_BIN / "pg_isready"), "-q", "-h", str(self.paths.pg_socket_dir), "-p", "5432"]
         return process.run(argv, user="postgres", check=False, timeout=10).returncode == 0
@@ -158,6 +166,9 @@ class Pgpool(Daemon):
             "-F", str(conf / "pcp.conf"),
         ]  # fmt: skip
 
+    def pid_files(self) -> list[Path]:
+        return [self.paths.pgpool_pid_file]
+
     def is_ready(self) -> bool:
         """A real query through this pgpool, over TCP, as a client would send it."""
         argv = [PSQL, "-h", str(self.host.host.loopback.ip), "-p", str(self.port), "-U", CLIENT_USER,
@@ -179,3 +190,25 @@ class HealthAgent(Daemon):
 
     def is_ready(self) -> bool:
         return self.paths.agent_status.exists()
+
+
+@dataclass
+class Keepalived(Daemon):
+    """VRRP for the keepalived modes: the parent and its VRRP child, each with a pid file."""
+
+    name: str = "keepalived"
+
+    def argv(self) -> list[str]:
+        conf = self.paths.keepalived_dir
+        return [
+            KEEPALIVED, "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
+            "--use-file", str(conf / "keepalived.conf"),
+            "--pid", str(conf / "keepalived.pid"),
+            "--vrrp_pid", str(conf / "vrrp.pid"),
+        ]  # fmt: skip
+
+    def pid_files(self) -> list[Path]:
+        return [self.paths.keepalived_dir / "keepalived.pid", self.paths.keepalived_dir / "vrrp.pid"]
+
+    def is_ready(self) -> bool:
+        return (self.paths.keepalived_dir / "vrrp.pid").exists()

@@ -38,6 +38,7 @@ class HostPaths:
     frr_conf_dir: Path
     frr_run_dir: Path
     agent_dir: Path
+    keepalived_dir: Path
 
     @property
     def pgpool_pid_file(self) -> Path:
@@ -77,6 +78,7 @@ class StandLayout:
             frr_conf_dir=base / "frr",
             frr_run_dir=base / "run" / "frr",
             agent_dir=base / "agent",
+            keepalived_dir=base / "keepalived",
         )
 
     @property
@@ -102,4 +104,5 @@ class DebianLayout:
             frr_conf_dir=Path("/etc/frr"),
             frr_run_dir=Path("/var/run/frr"),
             agent_dir=Path("/etc/pgab"),
+            keepalived_dir=Path("/etc/keepalived"),
         )

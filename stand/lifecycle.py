@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +13,9 @@ from pathlib import Path
 
 from stand import netns, process, readiness
 from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
-from stand.daemons import PG_BIN, Daemon, HealthAgent, Pgpool, Postgres, frr_daemons, psql_local
+from stand.daemons import KEEPALIVED, PG_BIN, Daemon, HealthAgent, Keepalived, Pgpool, Postgres, frr_daemons, psql_local
 from stand.layout import StandLayout, state_dir
-from stand.plan import HostPlan, Plan, derive
+from stand.plan import ANYCAST, HostPlan, Plan, derive
 from stand.render import RenderedFile, render_all, slot_name
 from stand.state import UP, StandState, StateFile
 from stand.topology import Topology
@@ -24,6 +25,7 @@ REQUIRED_PROGRAMS = {
     "pgpool2": [Path("/usr/sbin/pgpool")],
     "frr": [Path("/usr/lib/frr/zebra"), Path("/usr/lib/frr/ospfd"), Path("/usr/lib/frr/bfdd"), Path("/usr/bin/vtysh")],
     "postgresql-client": [Path("/usr/bin/psql")],
+    "keepalived": [Path(KEEPALIVED)],
 }
 REQUIRED_ACCOUNTS = ("postgres", "frr")
 
@@ -42,8 +44,13 @@ class Stand:
     layout: StandLayout
 
     @classmethod
-    def of(cls, topology: Topology) -> Stand:
-        return cls(derive(topology), StandLayout(state_dir(topology.prefix)))
+    def of(cls, topology: Topology, mode: str = ANYCAST) -> Stand:
+        return cls(derive(topology, mode), StandLayout(state_dir(topology.prefix)))
+
+    def as_running(self) -> Stand:
+        """This stand in the mode its state file says it was started in."""
+        mode = self.state_file.read().mode
+        return self if mode == self.plan.mode else Stand.of(self.plan.topology, mode)
 
     @property
     def state_file(self) -> StateFile:
@@ -137,7 +144,9 @@ def create_state(stand: Stand, credentials: Credentials) -> None:
     root = stand.layout.root
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    stand.state_file.write(StandState(prefix=stand.plan.topology.prefix, topology=stand.plan.topology.source))
+    stand.state_file.write(
+        StandState(prefix=stand.plan.topology.prefix, topology=stand.plan.topology.source, mode=stand.plan.mode)
+    )
     credentials.save(stand.credentials_file)
     passfile = f"*:{stand.plan.topology.pgpool.port}:*:{CLIENT_USER}:{credentials.client_password}\n"
     stand.client_passfile.touch(mode=0o600)
@@ -161,7 +170,7 @@ def build_network(stand: Stand, progress: Progress) -> None:
             netns.add_veth(switch, link.switch_ifname, host.namespace, link.ifname)
             netns.attach_to_bridge(switch, link.switch_ifname, link.network)
             netns.add_address(host.namespace, link.ifname, link.address)
-        if host.host.has("last-resort"):
+        if host.announces_anycast and not host.runs_agent:  # the last resort announces it for good
             netns.add_address(host.namespace, "lo", plan.topology.anycast)
     shell = plan.topology.shell
     router = plan.shell_router
@@ -172,6 +181,8 @@ def build_network(stand: Stand, progress: Progress) -> None:
     netns.add_address(router.namespace, plan.shell_router_ifname, shell.router_address)
     netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
     netns.add_route(netns.ROOT, plan.topology.anycast.network, shell.router_address.ip, plan.shell_ifname)
+    if any(h.runs_keepalived for h in plan.hosts):  # the router reaches the VIP on the segment, by ARP
+        netns.add_link_route(router.namespace, plan.topology.anycast.network, router.ospf_links[0].ifname)
     progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
 
 
@@ -185,14 +196,12 @@ def write_files(files: list[RenderedFile]) -> None:
 
 
 def _make_dirs(path: Path, account: pwd.struct_passwd) -> None:
-    """Create a directory (and parents) owned by the account that uses it."""
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for directory in reversed(missing):
-        directory.mkdir(mode=0o755)
-        os.chown(directory, account.pw_uid, account.pw_gid)
+    """Create a directory owned by the account that uses it; missing parents belong to root
+    (keepalived refuses scripts below a directory that another user could write)."""
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if not path.exists():
+        path.mkdir(mode=0o755)
+        os.chown(path, account.pw_uid, account.pw_gid)
 
 
 def _host_dirs(stand: Stand, host: HostPlan) -> None:
@@ -204,7 +213,7 @@ def _host_dirs(stand: Stand, host: HostPlan) -> None:
         (paths.pg_socket_dir, postgres),
         (paths.pgpool_run_dir, postgres),
         (paths.frr_run_dir, frr),
-        (paths.agent_dir, root),
+        *([(paths.agent_dir, root)] if host.runs_agent else []),
     ]:
         _make_dirs(directory, account)
 
@@ -280,7 +289,9 @@ def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
     """pg_basebackup over the data network, from the replica's own namespace, into its slot."""
     paths = stand.layout.host(replica.name)
     rendered = {name: (paths.pg_conf_dir / name).read_text() for name in ("postgresql.conf", "pg_hba.conf")}
-    shutil.rmtree(paths.pg_data)
+    for entry in paths.pg_data.iterdir():  # pg_basebackup wants an empty directory
+        entry.unlink()
+    paths.pg_data.chmod(0o700)
     process.run(
         [str(PG_BIN / "pg_basebackup"), "-h", str(primary.data_address.ip), "-U", REPLICATION_USER,
          "-D", str(paths.pg_data), "-X", "stream", "-S", slot_name(replica), "--checkpoint=fast"],
@@ -296,12 +307,13 @@ def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
 
 
 def start_balancers(stand: Stand, credentials: Credentials, progress: Progress) -> None:
-    """pgpool, then its health agent, on every balancer."""
+    """pgpool, then its health agent (anycast) or keepalived (VIP modes), on every balancer."""
     for host in stand.plan.balancers:
-        for name in ("pgpool", "agent"):
+        companion = "agent" if host.runs_agent else "keepalived"
+        for name in ("pgpool", companion):
             daemon = controller(stand, host, name, credentials)
             daemon.wait_ready(daemon.start(stand.state_file))
-        progress(f"{host.name}: pgpool answering, health agent running")
+        progress(f"{host.name}: pgpool answering, {companion} running")
 
 
 def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials | None = None) -> Daemon:
@@ -318,6 +330,8 @@ def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials
         )
     if name == "agent":
         return HealthAgent(host, paths)
+    if name == "keepalived":
+        return Keepalived(host, paths)
     if name == "postgres":
         return Postgres(host, paths)
     frr = {d.name: d for d in frr_daemons(host, paths)}
@@ -333,12 +347,28 @@ def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:
     previous = stand.state_file.read().process(host.name, name)
     if previous is not None:
         previous.stop()
+    for pid_file in daemon.pid_files():  # left by the dead one; its PID may linger as a zombie a while
+        pid_file.unlink(missing_ok=True)
     record = daemon.start(stand.state_file)
     daemon.wait_ready(record)
     return record
 
 
-STOP_ORDER = ("agent", "pgpool", "postgres", "ospfd", "bfdd", "zebra")
+def drain_vrrp(stand: Stand, host_name: str, drain: bool) -> None:
+    """Planned maintenance of a VIP balancer: keepalived stops (handing the VIP over), or starts again."""
+    host = stand.plan.host(host_name)
+    if drain:
+        record = stand.state_file.read().process(host.name, "keepalived")
+        if record is not None:
+            record.stop()
+        address = stand.plan.topology.anycast.ip
+        if not process.wait_until(lambda: not netns.has_address(host.namespace, address), process.scaled(30)):
+            raise StandError(f"{host.name} still holds the VIP 30 s after keepalived stopped")
+    else:
+        restart(stand, host.name, "keepalived")
+
+
+STOP_ORDER = ("agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")
 
 
 def down(stand: Stand, progress: Progress, force: bool = False) -> float:
@@ -356,6 +386,8 @@ def down(stand: Stand, progress: Progress, force: bool = False) -> float:
         return 0.0
     if state.topology and state.topology != stand.plan.topology.source:
         progress(f"note: the stand was started from {state.topology}")
+    for namespace in state.namespaces:
+        _thaw(namespace)
     by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else 0)
     for record in by_order:
         record.stop()
@@ -372,18 +404,16 @@ def down(stand: Stand, progress: Progress, force: bool = False) -> float:
 
 def _kill_what_runs_inside(namespace: str) -> None:
     """Anything still inside one of the stand's namespaces is the stand's own: stop it."""
-    if not netns.exists(namespace):
-        return
-    inode = os.stat(f"/run/netns/{namespace}").st_ino
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.stat(entry / "ns" / "net").st_ino != inode:
-                continue
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
-        stat = process.read_stat(int(entry.name))
+    for pid in netns.processes_inside(namespace):
+        stat = process.read_stat(pid)
         if stat is not None:
-            record = process.ProcessRecord("?", "leftover", int(entry.name), stat.start_ticks, "")
-            record.stop(timeout=5)
+            process.ProcessRecord("?", "leftover", pid, stat.start_ticks, "").stop(timeout=5)
+
+
+def _thaw(namespace: str) -> None:
+    """SIGCONT to every process of a namespace: a frozen host (fault node-freeze) must not hang teardown."""
+    for pid in netns.processes_inside(namespace):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass

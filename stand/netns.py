@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
 from typing import TypeVar
 
 from pyroute2 import IPRoute, netns
@@ -121,6 +123,12 @@ def add_route(namespace: str | None, destination: IPv4Network, gateway: IPv4Addr
         ipr.route("add", dst=str(destination), gateway=str(gateway), oif=_index(ipr, ifname))
 
 
+def add_link_route(namespace: str, destination: IPv4Network, ifname: str) -> None:
+    """A route straight onto a segment: the neighbour is found by ARP."""
+    with _ipr(namespace) as ipr:
+        ipr.route("add", dst=str(destination), oif=_index(ipr, ifname), scope=253)  # RT_SCOPE_LINK
+
+
 def remove_link(namespace: str | None, ifname: str) -> bool:
     """Delete a link if it exists (its routes go with it); True if there was one."""
     with _ipr(namespace) as ipr:
@@ -149,6 +157,23 @@ def route_interface(namespace: str | None, destination: IPv4Address) -> str | No
                 links = ipr.link("get", index=oif)
                 return links[0].get("IFLA_IFNAME")
     return None
+
+
+def processes_inside(name: str) -> list[int]:
+    """PIDs of every process in a namespace (found by the namespace's inode, not by name)."""
+    try:
+        inode = os.stat(f"/run/netns/{name}").st_ino
+    except FileNotFoundError:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.stat(entry / "ns" / "net").st_ino == inode:
+                    pids.append(int(entry.name))
+            except (FileNotFoundError, PermissionError, ProcessLookupError):
+                continue
+    return pids
 
 
 def has_address(namespace: str | None, address: IPv4Address) -> bool:

@@ -10,6 +10,12 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from stand.topology import Host, Topology
 
+ANYCAST = "anycast"
+KEEPALIVED = "keepalived"
+KEEPALIVED_TUNED = "keepalived-tuned"
+MODES = (ANYCAST, KEEPALIVED, KEEPALIVED_TUNED)
+VRRP_TOP_PRIORITY = 150  # the first balancer is the VIP's first master; each next one 10 less
+
 ROUTER_PRIORITY = 255  # the client-side router is always the DR: it re-originates the network LSA itself
 DEFAULT_PRIORITY = 1
 BALANCER_PRIORITY = 0  # balancers come and go; they must never be DR or BDR
@@ -48,6 +54,10 @@ class HostPlan:
     loopback_cost: int  # OSPF cost of `lo`, which carries the loopback and the anycast address
     sysctls: dict[str, str]
     data_network: str  # where pgpool reaches PostgreSQL and replicas stream
+    announces_anycast: bool  # OSPF carries the anycast /32 from this host (anycast mode only)
+    runs_agent: bool  # the health agent: anycast mode's balancers
+    runs_keepalived: bool  # VRRP: the keepalived modes' balancers
+    vrrp_priority: int
 
     @property
     def name(self) -> str:
@@ -65,6 +75,7 @@ class HostPlan:
 @dataclass(frozen=True)
 class Plan:
     topology: Topology
+    mode: str
     switch_namespace: str
     shell_ifname: str  # the root namespace's end of the shell link
     shell_router_ifname: str  # the router's end
@@ -92,15 +103,29 @@ class Plan:
         return tuple(sorted((h for h in self.hosts if h.runs_postgres), key=lambda h: not h.host.has("primary")))
 
     @property
+    def keepalived(self):
+        """The VRRP settings of this mode (keepalived modes only)."""
+        t = self.topology
+        return t.keepalived_tuned if self.mode == KEEPALIVED_TUNED else t.keepalived
+
+    @property
     def stand_networks(self) -> tuple[IPv4Network, ...]:
         """Every prefix of the stand: where clients may connect from."""
         t = self.topology
         return (*(n.prefix for n in t.networks), t.loopbacks, t.shell.prefix)
 
 
-def derive(topology: Topology) -> Plan:
-    """Compute every name and role of the stand from its topology."""
+class UnknownMode(ValueError):
+    pass
+
+
+def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
+    """Compute every name and role of the stand from its topology, in one mode."""
+    if mode not in MODES:
+        raise UnknownMode(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
     networks = {n.name: n for n in topology.networks}
+    balancers = [h.name for h in topology.with_role("balancer")]
+    anycast = mode == ANYCAST
     hosts = []
     for host in topology.hosts:
         links = tuple(
@@ -130,10 +155,15 @@ def derive(topology: Topology) -> Plan:
                 ),
                 sysctls={**HOST_SYSCTLS, **(ROUTER_SYSCTLS if is_router else {})},
                 data_network=topology.data_network,
+                announces_anycast=anycast and (host.has("balancer") or host.has("last-resort")),
+                runs_agent=anycast and host.has("balancer"),
+                runs_keepalived=not anycast and host.has("balancer"),
+                vrrp_priority=VRRP_TOP_PRIORITY - 10 * balancers.index(host.name) if host.has("balancer") else 0,
             )
         )
     return Plan(
         topology=topology,
+        mode=mode,
         switch_namespace=f"{topology.prefix}-switch",
         shell_ifname=f"{topology.prefix}-shell",
         shell_router_ifname="shell",

@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stand import process
+from stand import netns, process
 from stand.credentials import CLIENT_USER
 from stand.daemons import PSQL, psql_local, vtysh
+from stand.plan import ANYCAST
 
 if TYPE_CHECKING:
     from stand.lifecycle import Stand
@@ -55,6 +56,12 @@ def anycast_next_hops(stand: Stand) -> list[str]:
         if route.get("selected") and route.get("installed"):
             hops += [h["ip"] for h in route.get("nexthops", []) if h.get("fib") and "ip" in h]
     return sorted(hops)
+
+
+def vip_holders(stand: Stand) -> list[str]:
+    """Balancers that hold the anycast address as a VRRP VIP (keepalived modes: one, when healthy)."""
+    address = stand.plan.topology.anycast.ip
+    return [h.name for h in stand.plan.balancers if h.runs_keepalived and netns.has_address(h.namespace, address)]
 
 
 def balancer_of_next_hop(stand: Stand, next_hop: str) -> str:
@@ -107,9 +114,14 @@ def wait_until_ready(stand: Stand, progress) -> None:
     replicas = {h.name for h in plan.postgres_hosts[1:]}
     balancers = len(plan.balancers)
     ospf_peers = sum(1 for h in plan.hosts if h.runs_frr) - 1
+    if plan.mode == ANYCAST:
+        routing = (f"{balancers} next hops for {plan.topology.anycast.ip}",
+                   lambda: len(anycast_next_hops(stand)) == balancers)  # fmt: skip
+    else:
+        routing = (f"one VRRP master holding {plan.topology.anycast.ip}", lambda: len(vip_holders(stand)) == 1)
     checks = [
         (f"{ospf_peers} OSPF neighbours full", lambda: sum(n.is_full for n in ospf_neighbors(stand)) == ospf_peers),
-        (f"{balancers} next hops for {plan.topology.anycast.ip}", lambda: len(anycast_next_hops(stand)) == balancers),
+        routing,
         ("replicas streaming", lambda: all(replication(stand).get(r) == "streaming" for r in replicas)),
         ("SQL at the anycast address from this shell", lambda: bool(_try(lambda: query_anycast_from_shell(stand)))),
     ]
@@ -129,7 +141,9 @@ def _try(check):
 def describe(stand: Stand) -> str:
     """A one-line summary of routing and replication, for error messages."""
     parts = []
-    for name, probe in (("next hops", anycast_next_hops), ("neighbours", ospf_neighbors), ("replication", replication)):
+    probes = (("next hops", anycast_next_hops), ("VIP", vip_holders), ("neighbours", ospf_neighbors),
+              ("replication", replication))  # fmt: skip
+    for name, probe in probes:
         try:
             parts.append(f"{name}: {probe(stand)}")
         except (process.CommandFailed, json.JSONDecodeError, OSError) as e:

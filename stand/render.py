@@ -52,7 +52,10 @@ def render_all(plan: Plan, layout: StandLayout | DebianLayout, credentials: Cred
             files += _postgres_files(env, plan, host, paths, layout, credentials)
         if host.runs_pgpool:
             files += _pgpool_files(env, plan, host, paths, credentials)
+        if host.runs_agent:
             files += _agent_files(plan, host, paths, credentials)
+        if host.runs_keepalived:
+            files += _keepalived_files(env, plan, host, paths, credentials)
         if host.runs_frr:
             files += _frr_files(env, plan, host, paths, layout)
     return files
@@ -116,6 +119,7 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
         monitor_user=MONITOR_USER,
         health_check_period=settings.health_check_period_s,
         health_check_timeout=settings.health_check_timeout_s,
+        search_primary_node_timeout=settings.search_primary_node_timeout_s,
     )
     hba = env.get_template("pool_hba.conf.j2").render(
         host=host.name, client_networks=[str(n) for n in plan.stand_networks]
@@ -163,12 +167,50 @@ def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> l
     ]
 
 
+def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:
+    t = plan.topology
+    vrrp = plan.keepalived
+    routed = host.ospf_links[0]  # the VIP lives on the segment the router is on
+    check_script = paths.keepalived_dir / "check_pgpool.sh"
+    passfile = paths.keepalived_dir / "pgpass"
+    conf = env.get_template("keepalived.conf.j2").render(
+        host=host.name,
+        mode=plan.mode,
+        vrrp_version=vrrp.vrrp_version,
+        check_script=check_script,
+        check_interval=vrrp.check_interval_s,
+        check_fall=vrrp.check_fall,
+        check_rise=vrrp.check_rise,
+        interface=routed.ifname,
+        virtual_router_id=vrrp.virtual_router_id,
+        priority=host.vrrp_priority,
+        advert_int=f"{vrrp.advert_int_ms / 1000:g}",
+        vip=t.anycast,
+    )
+    script = env.get_template("check_pgpool.sh.j2").render(
+        host=host.name,
+        passfile=passfile,
+        timeout=max(1, vrrp.check_interval_s),
+        psql="/usr/bin/psql",
+        address=host.host.loopback.ip,
+        port=t.pgpool.port,
+        user=CLIENT_USER,
+        database=t.postgres.database,
+    )
+    pgpass = f"{host.host.loopback.ip}:{t.pgpool.port}:{t.postgres.database}:{CLIENT_USER}:{credentials.client_password}\n"
+    return [
+        RenderedFile(host.name, paths.keepalived_dir / "keepalived.conf", conf, "root"),
+        RenderedFile(host.name, check_script, script, "root", 0o700),
+        RenderedFile(host.name, passfile, pgpass, "root", 0o600),
+    ]
+
+
 def _frr_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout) -> list[RenderedFile]:
     t = plan.topology
     ospf = t.ospf
     networks = [str(link.address.network) for link in host.ospf_links]
     networks.append(str(host.host.loopback.network))
-    if host.runs_pgpool or host.host.has("last-resort"):
+    if host.announces_anycast:
         networks.append(str(t.anycast.network))
     is_shell_router = host is plan.shell_router
     if is_shell_router:

@@ -22,6 +22,7 @@ UP = "up"
 class StandState:
     prefix: str
     topology: str
+    mode: str = "anycast"
     status: str = BUILDING
     created: float = field(default_factory=time.time)
     namespaces: list[str] = field(default_factory=list)

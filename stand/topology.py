@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,22 @@ class PgpoolSettings:
     num_init_children: int = 32
     health_check_period_s: int = 1
     health_check_timeout_s: int = 2
+    search_primary_node_timeout_s: int = 5
+
+
+@dataclass(frozen=True)
+class KeepalivedSettings:
+    """VRRP among the balancers, for the `keepalived` modes (the VIP design the seed argues against)."""
+
+    virtual_router_id: int = 51
+    vrrp_version: int = 2
+    advert_int_ms: int = 1000
+    check_interval_s: int = 1
+    check_fall: int = 2
+    check_rise: int = 2
+
+
+TUNED_KEEPALIVED = KeepalivedSettings(vrrp_version=3, advert_int_ms=100, check_interval_s=1, check_fall=1, check_rise=1)
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,8 @@ class Topology:
     health: HealthSettings = field(default_factory=HealthSettings)
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     pgpool: PgpoolSettings = field(default_factory=PgpoolSettings)
+    keepalived: KeepalivedSettings = field(default_factory=KeepalivedSettings)
+    keepalived_tuned: KeepalivedSettings = TUNED_KEEPALIVED
     source: str = ""
 
     def host(self, name: str) -> Host:
@@ -222,6 +240,8 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         "health": reader.settings(raw, "health", HealthSettings),
         "postgres": reader.settings(raw, "postgres", PostgresSettings),
         "pgpool": reader.settings(raw, "pgpool", PgpoolSettings),
+        "keepalived": reader.settings(raw, "keepalived", KeepalivedSettings),
+        "keepalived_tuned": reader.settings(raw, "keepalived_tuned", KeepalivedSettings, TUNED_KEEPALIVED),
     }
     reader.no_unknown_keys(raw, "", {"stand", "shell", "networks", "hosts", *settings})
     reader.no_unknown_keys(stand, "stand", {"prefix", "anycast", "loopbacks", "data_network"})
@@ -443,13 +463,13 @@ class _Reader:
             self.errors.append(f"{where}: {value!r} {reason}")
             return None
 
-    def settings(self, raw: dict[str, Any], name: str, kind: type) -> Any:
+    def settings(self, raw: dict[str, Any], name: str, kind: type, defaults: Any = None) -> Any:
         """A settings table: every key optional, typed like the dataclass defaults."""
+        defaults = defaults if defaults is not None else kind()
         table = raw.get(name, {})
         if not isinstance(table, dict):
             self.errors.append(f"{name}: must be a table")
-            return kind()
-        defaults = kind()
+            return defaults
         known = {f.name for f in fields(kind)}
         self.no_unknown_keys(table, name, known)
         values = {}
@@ -467,7 +487,7 @@ class _Reader:
                 ipaddress.IPv4Address(values["area"])
             except ValueError:
                 self.errors.append(f"ospf.area: {values['area']!r} must be written as an IPv4 address (0.0.0.0)")
-        return kind(**values)
+        return replace(defaults, **values)
 
     def no_unknown_keys(self, table: dict[str, Any], where: str, known: set[str]) -> None:
         for key in table.keys() - known:

@@ -1,4 +1,5 @@
-"""One real stand shared by every integration test of a run (started once, removed at the end)."""
+"""Real stands shared by the integration tests of a run: one started once, switched to another mode
+only when a test asks for it, and removed at the end."""
 
 import os
 import shutil
@@ -14,6 +15,7 @@ from stand.lifecycle import Stand
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS_ON_FAILURE = REPO / "test-logs"
+MODE_FIXTURES = ("stand", "keepalived_stand")
 
 
 def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -23,26 +25,72 @@ def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="session")
-def stand(request):
-    if os.geteuid() != 0:
-        pytest.skip("the stand needs root: it creates network namespaces and runs daemons as their users")
-    seed = Stand.of(topology.load("seed"))
-    if seed.state_file.exists():
-        if os.environ.get("PGAB_REUSE_STAND") == "1":  # a developer's own stand: use it, leave it up
-            yield seed
+def pytest_collection_modifyitems(items):
+    """Anycast tests first, then keepalived ones (one mode switch), then the teardown tests."""
+
+    def order(item) -> tuple[int, int]:
+        teardown = item.fspath.basename == "test_teardown.py"
+        return (int(teardown), int("keepalived_stand" in getattr(item, "fixturenames", ())))
+
+    items.sort(key=order)
+
+
+class Stands:
+    """At most one stand up at a time, in the mode the current test wants."""
+
+    def __init__(self, request):
+        self.request = request
+        self.mode: str | None = None
+        self.reused = False
+
+    def up(self, mode: str) -> Stand:
+        seed = Stand.of(topology.load("seed"), mode)
+        if self.mode == mode:
+            return seed
+        if self.mode is None and seed.state_file.exists():
+            if os.environ.get("PGAB_REUSE_STAND") == "1" and seed.as_running().plan.mode == mode:
+                self.mode, self.reused = mode, True  # a developer's own stand: use it, leave it up
+                return seed
+            pytest.fail(f"a stand is already up at {seed.layout.root}: run `stand down` (or set PGAB_REUSE_STAND=1)")
+        self.down()
+        started = time.monotonic()
+        result = stand_cli("up", "--mode", mode)
+        if result.returncode != 0:
+            pytest.fail(f"stand up --mode {mode} failed:\n{result.stdout}\n{result.stderr}")
+        print(f"\n[stand] up in {mode} mode in {time.monotonic() - started:.1f} s")
+        self.mode = mode
+        return seed
+
+    def down(self) -> None:
+        if self.mode is None or self.reused:
             return
-        pytest.fail(f"a stand is already up at {seed.layout.root}: run `stand down` (or set PGAB_REUSE_STAND=1)")
-    started = time.monotonic()
-    result = stand_cli("up")
-    if result.returncode != 0:
-        pytest.fail(f"stand up failed:\n{result.stdout}\n{result.stderr}")
-    print(f"\n[stand] up in {time.monotonic() - started:.1f} s")
-    try:
-        yield seed
-    finally:
-        if request.session.testsfailed and seed.state_file.exists():
+        seed = Stand.of(topology.load("seed"), self.mode)
+        if self.request.session.testsfailed and seed.state_file.exists():
             shutil.rmtree(LOGS_ON_FAILURE, ignore_errors=True)
             shutil.copytree(seed.layout.root / "hosts", LOGS_ON_FAILURE, ignore=shutil.ignore_patterns("pgdata"))
             print(f"\n[stand] logs kept in {LOGS_ON_FAILURE}")
         stand_cli("down")
+        self.mode = None
+
+
+@pytest.fixture(scope="session")
+def stands(request):
+    if os.geteuid() != 0:
+        pytest.skip("the stand needs root: it creates network namespaces and runs daemons as their users")
+    manager = Stands(request)
+    try:
+        yield manager
+    finally:
+        manager.down()
+
+
+@pytest.fixture
+def stand(stands) -> Stand:
+    """The seed's stand in anycast mode."""
+    return stands.up("anycast")
+
+
+@pytest.fixture
+def keepalived_stand(stands) -> Stand:
+    """The seed's stand in keepalived mode (VRRP VIP)."""
+    return stands.up("keepalived")

@@ -15,7 +15,16 @@ from tests.integration.conftest import REPO, stand_cli
 pytestmark = pytest.mark.integration
 
 
-def test_stand_down_leaves_nothing_and_traffic_is_refused(stand):
+@pytest.fixture
+def last_stand(stands):
+    """Whichever stand the run has up (anycast if none); this test takes it down itself."""
+    stand = stands.up(stands.mode or "anycast")
+    yield stand
+    stands.mode = None
+
+
+def test_stand_down_leaves_nothing_and_traffic_is_refused(last_stand):
+    stand = last_stand
     processes = stand.state_file.read().processes
     assert processes, "the stand recorded no process"
     result = stand_cli("down")

@@ -1,0 +1,502 @@
+"""Scenarios: a load shape, a duration and a timeline of faults that `bench run` plays.
+
+While Locust users and the fixed-rate probe run against the service address, `bench run` plays
+the timeline: each step, at its second from the start, injects a fault on one host or undoes it.
+A scenario is a TOML file; the built-in ones live in `bench/scenarios/NAME.toml` and are loaded
+by name (`load("balancer-crash")`), any other file by path.
+
+    name = "balancer-crash"          # letters, digits, '.', '_' or '-' (it names result files)
+    description = "PgBAL1 (the VIP's first master) loses every link, then comes back"
+    duration_s = 40                  # the whole run; every step happens before its end
+
+    [load]
+    users = 12                       # Locust users (at least 1)
+    spawn_rate = 12                  # users started per second (more than 0)
+    mode = "per-query"               # "persistent": one connection per user;
+                                     # "per-query": a new TCP connection for each query
+    tags = ["point"]                 # which requests: "point", "mix"; optional, [] = all
+    probe_interval_ms = 10           # the probe's period: one new connection and query each time
+
+    [[timeline]]                     # optional: no steps = a baseline run without faults
+    at_s = 10                        # seconds from the start: 0 <= at_s < duration_s
+    action = "fault"                 # "fault" injects it, "undo" takes it back
+    fault = "node-crash"             # one of FAULTS (below)
+    target = "PgBAL1"                # a host of the stand (any case)
+
+    [[timeline]]
+    at_s = 25
+    action = "undo"
+    fault = "node-crash"
+    target = "PgBAL1"
+
+    [[timeline]]                     # faults on a link name it in `params`
+    at_s = 30
+    action = "fault"
+    fault = "link-netem"
+    target = "PgBAL2"
+    params = { network = "routed", delay_ms = 50, loss_pct = 2 }
+
+Rules of the timeline: steps are listed in time order (steps at the same second are played in
+the order written); an `undo` needs an earlier `fault` of the same kind on the same target that is
+still active; a `fault` cannot be injected again on a target where it is already active. Link
+faults are told apart by their `network` too: cutting `base` and `routed` of one host are two
+faults, and the undo of a link fault names the network (and nothing else). Faults still active at
+the end of the run are allowed (`bench run` undoes them when it stops).
+
+Every mistake in a file is reported at once, each as `file: field: reason`; the steps are numbered
+from 0 as in `Scenario.timeline` (`timeline[0]` is the first `[[timeline]]`). Whether targets exist
+on a stand, and have the roles a fault needs, is checked apart by `validate_targets`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BUILTIN_DIR = Path(__file__).parent / "scenarios"
+
+PERSISTENT = "persistent"  # same spelling as loadgen.client (a test keeps them in step)
+PER_QUERY = "per-query"
+MODES = (PERSISTENT, PER_QUERY)
+TAGS = ("point", "mix")  # loadgen.client.WORKLOADS
+FAULT, UNDO = "fault", "undo"
+ACTIONS = (FAULT, UNDO)
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
+LOAD_FIELDS = ("users", "spawn_rate", "mode", "tags", "probe_interval_ms")
+STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """What a fault does, which params it takes, and which hosts it makes sense on."""
+
+    description: str
+    undo: str  # what its `undo` step does
+    required: tuple[str, ...] = ()  # params a `fault` step must give; they also identify it for its undo
+    optional: tuple[str, ...] = ()
+    needs_one_optional: bool = False  # at least one of `optional` must be given
+    roles: tuple[str, ...] = ()  # the target must have one of these roles; () = any host
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+FAULTS: dict[str, FaultKind] = {
+    "pgpool-kill": FaultKind(
+        "SIGKILL pgpool on a balancer (its parent and every child)",
+        undo="start pgpool again",
+        roles=("balancer",),
+    ),
+    "pgpool-stop": FaultKind(
+        "graceful stop of pgpool on a balancer (its own shutdown, not a kill)",
+        undo="start pgpool again",
+        roles=("balancer",),
+    ),
+    "node-crash": FaultKind(
+        "every link of a host goes down at once, as if it lost power",
+        undo="bring its links up again",
+    ),
+    "node-freeze": FaultKind(
+        "SIGSTOP every process of a host: links stay up, nothing answers",
+        undo="SIGCONT them",
+    ),
+    "frr-kill": FaultKind(
+        "SIGKILL the FRR daemons (zebra, bfdd, ospfd) of a host",
+        undo="start FRR again",
+        roles=("router", "balancer", "last-resort"),
+    ),
+    "backend-kill": FaultKind(
+        "kill PostgreSQL on a PgSQL host (SIGKILL, no shutdown)",
+        undo="start PostgreSQL again",
+        roles=("primary", "replica"),
+    ),
+    "link-cut": FaultKind(
+        "one link of a host goes down (params: network)",
+        undo="bring the link up again",
+        required=("network",),
+    ),
+    "link-netem": FaultKind(
+        "delay and/or loss on one link of a host (params: network, delay_ms, loss_pct)",
+        undo="remove the delay and loss",
+        required=("network",),
+        optional=("delay_ms", "loss_pct"),
+        needs_one_optional=True,
+    ),
+    "drain": FaultKind(
+        "planned maintenance of a balancer: take it out of service on purpose",
+        undo="put it back in service",
+        roles=("balancer",),
+    ),
+}
+
+
+class ScenarioError(Exception):
+    """A scenario file with mistakes; `errors` lists every one of them."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source = source
+        self.errors = errors
+        super().__init__("\n".join(f"{source}: {e}" for e in errors))
+
+
+@dataclass(frozen=True)
+class Load:
+    users: int
+    spawn_rate: float
+    mode: str  # persistent or per-query
+    tags: tuple[str, ...]  # a subset of TAGS; () = every request
+    probe_interval_ms: float
+
+
+@dataclass(frozen=True)
+class Step:
+    at_s: float
+    action: str  # fault or undo
+    fault: str  # a key of FAULTS
+    target: str  # a host name, as written
+    params: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        """What an undo must match: the fault, the target (any case) and, for link faults, the network."""
+        network = self.params.get("network")
+        return self.fault, self.target.lower(), network if isinstance(network, str) else None
+
+    def describe(self) -> str:
+        """One line for logs: `10 s: fault node-crash PgBAL1` (with its params, if any)."""
+        params = "".join(f" {k}={_num(v) if not isinstance(v, str) else v}" for k, v in self.params.items())
+        return f"{_num(self.at_s)} s: {self.action} {self.fault} {self.target}{params}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    duration_s: float
+    load: Load
+    timeline: tuple[Step, ...]
+    source: str = ""
+
+
+def builtin_names() -> list[str]:
+    """The built-in scenarios, by name, sorted."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+def resolve_path(name_or_path: str) -> Path:
+    """A built-in scenario name (`balancer-crash`) or a path to a TOML file."""
+    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
+    if "/" not in name_or_path and not name_or_path.endswith(".toml") and builtin.exists():
+        return builtin
+    return Path(name_or_path)
+
+
+def load(name_or_path: str | Path) -> Scenario:
+    """Load and validate a scenario; raises ScenarioError with every mistake."""
+    path = resolve_path(str(name_or_path))
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(source, [f"no such file (built-in scenarios: {', '.join(builtin_names())})"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(source, [f"not valid TOML: {e}"]) from None
+    return parse(raw, source)
+
+
+def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Turn a parsed TOML document into a Scenario, collecting every error in reading order."""
+    errors: list[str] = []
+    reader = _Reader(errors)
+    reader.no_unknown_keys(raw, "", TOP_FIELDS)
+
+    name = reader.text(raw, "name")
+    if name is not None and not NAME_PATTERN.match(name):
+        errors.append(
+            f"name: {name!r} must be letters, digits, '.', '_' or '-' (at most 64, not starting with '.', '_' or '-')"
+        )
+        name = None
+    description = reader.text(raw, "description")
+    if description is not None and not description.strip():
+        errors.append("description: must not be empty")
+    duration_s = reader.number(raw, "duration_s")
+    if duration_s is not None and duration_s <= 0:
+        errors.append(f"duration_s: must be more than 0 (got {_num(duration_s)})")
+        duration_s = None
+
+    load_shape = _parse_load(raw, reader)
+    timeline = _parse_timeline(raw, reader, duration_s)
+
+    if errors:
+        raise ScenarioError(source, errors)
+    return Scenario(
+        name=name,
+        description=description,
+        duration_s=duration_s,
+        load=load_shape,
+        timeline=timeline,
+        source=source,
+    )
+
+
+def _parse_load(raw: dict[str, Any], reader: _Reader) -> Load | None:
+    table = reader.table(raw, "load")
+    if table is None:
+        return None
+    errors = reader.errors
+    reader.no_unknown_keys(table, "load", LOAD_FIELDS)
+    users = reader.integer(table, "load.users")
+    if users is not None and users < 1:
+        errors.append(f"load.users: must be at least 1 (got {users})")
+    spawn_rate = reader.number(table, "load.spawn_rate")
+    if spawn_rate is not None and spawn_rate <= 0:
+        errors.append(f"load.spawn_rate: must be more than 0 (got {_num(spawn_rate)})")
+    mode = reader.text(table, "load.mode")
+    if mode is not None and mode not in MODES:
+        errors.append(f"load.mode: unknown mode {mode!r} (known: {', '.join(MODES)})")
+    tags: list[str] = []
+    raw_tags = table.get("tags", [])
+    if not isinstance(raw_tags, list) or not all(isinstance(t, str) for t in raw_tags):
+        errors.append("load.tags: must be a list of tag names")
+    else:
+        for tag in raw_tags:
+            if tag not in TAGS:
+                errors.append(f"load.tags: unknown tag {tag!r} (known: {', '.join(TAGS)})")
+            elif tag in tags:
+                errors.append(f"load.tags: {tag!r} is listed twice")
+            else:
+                tags.append(tag)
+    probe = reader.number(table, "load.probe_interval_ms")
+    if probe is not None and probe <= 0:
+        errors.append(f"load.probe_interval_ms: must be more than 0 (got {_num(probe)})")
+    if None in (users, spawn_rate, mode, probe):
+        return None
+    return Load(users=users, spawn_rate=spawn_rate, mode=mode, tags=tuple(tags), probe_interval_ms=probe)
+
+
+def _parse_timeline(raw: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Step, ...]:
+    errors = reader.errors
+    entries = raw.get("timeline", [])
+    if not isinstance(entries, list):
+        errors.append("timeline: must be a list of [[timeline]] tables")
+        return ()
+    steps: list[Step] = []
+    active: dict[tuple, int] = {}  # Step.key -> index of the fault step that made it active
+    unplayable: set[str | None] = set()  # faults of steps too broken to follow (None: fault unknown)
+    last_at: tuple[int, float] | None = None  # index and time of the latest step with a valid time
+    for index, entry in enumerate(entries):
+        where = f"timeline[{index}]"
+        if not isinstance(entry, dict):
+            errors.append(f"{where}: must be a table")
+            continue
+        reader.no_unknown_keys(entry, where, STEP_FIELDS)
+
+        at_s = reader.number(entry, f"{where}.at_s")
+        if at_s is not None:
+            if at_s < 0:
+                errors.append(f"{where}.at_s: must not be negative (got {_num(at_s)})")
+                at_s = None
+            elif duration_s is not None and at_s >= duration_s:
+                errors.append(
+                    f"{where}.at_s: {_num(at_s)} is not before the end of the run (duration_s = {_num(duration_s)})"
+                )
+                at_s = None
+        if at_s is not None:
+            if last_at is not None and at_s < last_at[1]:
+                errors.append(
+                    f"{where}.at_s: {_num(at_s)} is earlier than timeline[{last_at[0]}].at_s ({_num(last_at[1])});"
+                    " steps must be in time order"
+                )
+            else:
+                last_at = (index, at_s)
+
+        action = reader.text(entry, f"{where}.action")
+        if action is not None and action not in ACTIONS:
+            errors.append(f"{where}.action: unknown action {action!r} (known: {', '.join(ACTIONS)})")
+            action = None
+        fault = reader.text(entry, f"{where}.fault")
+        if fault is not None and fault not in FAULTS:
+            errors.append(f"{where}.fault: unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+            fault = None
+        target = reader.text(entry, f"{where}.target")
+        if target is not None and not target.strip():
+            errors.append(f"{where}.target: must name a host")
+            target = None
+
+        params, params_ok = _parse_params(entry, where, reader, action, fault)
+        if None in (action, fault, target) or not params_ok:
+            unplayable.add(fault)  # later steps may match it: do not echo its error as theirs
+            continue
+        step = Step(at_s=at_s if at_s is not None else -1.0, action=action, fault=fault, target=target, params=params)
+        if fault not in unplayable and None not in unplayable:
+            _play(step, index, active, errors)
+        if at_s is not None:
+            steps.append(step)
+    return tuple(steps)
+
+
+def _parse_params(
+    entry: dict[str, Any], where: str, reader: _Reader, action: str | None, fault: str | None
+) -> tuple[dict[str, float | str], bool]:
+    """The step's params, and whether they are good enough to tell which fault an undo matches."""
+    errors = reader.errors
+    before = len(errors)
+    raw = entry.get("params", {})
+    if not isinstance(raw, dict):
+        errors.append(f"{where}.params: must be a table")
+        return {}, False
+    params: dict[str, float | str] = {}
+    kind = FAULTS.get(fault) if fault is not None else None
+    if kind is not None:
+        allowed = kind.required if action == UNDO else kind.params
+        for key in raw:
+            if key not in allowed:
+                whose = f"an undo of {fault}" if action == UNDO else fault
+                takes = ", ".join(allowed) if allowed else "none"
+                errors.append(f"{where}.params.{key}: unknown param for {whose} (takes: {takes})")
+        for key in kind.required:
+            if key not in raw:
+                errors.append(f"{where}.params.{key}: missing ({fault} needs it)")
+        if action != UNDO and kind.needs_one_optional and not any(k in raw for k in kind.optional):
+            errors.append(f"{where}.params: {fault} needs {' or '.join(kind.optional)} (or both)")
+    for key, value in raw.items():
+        if kind is not None and key not in (kind.required if action == UNDO else kind.params):
+            continue
+        checked = _param_value(key, value, f"{where}.params.{key}", errors)
+        if checked is not None:
+            params[key] = checked
+    return params, len(errors) == before
+
+
+def _param_value(key: str, value: Any, where: str, errors: list[str]) -> float | str | None:
+    if key == "network":
+        if not isinstance(value, str) or not value:
+            errors.append(f"{where}: must be a network name")
+            return None
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        errors.append(f"{where}: must be a number")
+        return None
+    if value < 0:
+        errors.append(f"{where}: must not be negative (got {_num(value)})")
+        return None
+    if key == "loss_pct" and value > 100:
+        errors.append(f"{where}: must be at most 100 (got {_num(value)})")
+        return None
+    return float(value)
+
+
+def _play(step: Step, index: int, active: dict[tuple, int], errors: list[str]) -> None:
+    """Follow which faults are active, step by step, and refuse impossible steps."""
+    where = f"timeline[{index}]"
+    on = f"{step.fault} on {step.target}" + (f" (network {step.key[2]})" if step.key[2] is not None else "")
+    if step.action == FAULT:
+        if step.key in active:
+            errors.append(f"{where}: {on} is already active (since timeline[{active[step.key]}])")
+        else:
+            active[step.key] = index
+    elif step.key in active:
+        del active[step.key]
+    else:
+        errors.append(f"{where}: undo of {on} with no earlier fault to undo")
+
+
+def validate_targets(
+    scenario: Scenario, hosts: dict[str, set[str]], links: dict[str, set[str]] | None = None
+) -> list[str]:
+    """Check every fault's target against a stand; returns the errors as `field: reason`.
+
+    `hosts` maps each host name to its roles ({"balancer"}, {"primary", "last-resort"}, ...);
+    names match without regard to case. With `links` (host name -> names of its networks), the
+    `network` of link faults is checked too. Undo steps name the same target as their fault, so
+    only fault steps are checked: one mistake, one error.
+    """
+    errors: list[str] = []
+    by_lower = {name.lower(): name for name in hosts}
+    links_lower = {name.lower(): nets for name, nets in (links or {}).items()}
+    for index, step in enumerate(scenario.timeline):
+        if step.action != FAULT:
+            continue
+        where = f"timeline[{index}]"
+        name = by_lower.get(step.target.lower())
+        if name is None:
+            errors.append(f"{where}.target: unknown host {step.target!r} (hosts: {', '.join(hosts)})")
+            continue
+        roles = hosts[name]
+        kind = FAULTS[step.fault]
+        if kind.roles and not roles & set(kind.roles):
+            needs = " or ".join(_article(r) for r in kind.roles)
+            has = ", ".join(sorted(roles)) or "none"
+            errors.append(f"{where}.target: {step.fault} needs {needs}; {name} is not one (roles: {has})")
+        network = step.params.get("network")
+        if links is not None and isinstance(network, str):
+            nets = links_lower.get(name.lower(), set())
+            if network not in nets:
+                known = ", ".join(sorted(nets)) or "none"
+                errors.append(f"{where}.params.network: {name} has no link on {network!r} (links: {known})")
+    return errors
+
+
+def _article(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
+def _num(value: float) -> str:
+    """40.0 -> '40', 2.5 -> '2.5': numbers in messages as a person would write them."""
+    return f"{value:g}"
+
+
+class _Reader:
+    """Reads typed fields out of TOML tables, recording an error for each bad one."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+
+    def _value(self, parent: dict[str, Any], where: str) -> Any:
+        key = where.rsplit(".", 1)[-1]
+        if key not in parent:
+            self.errors.append(f"{where}: missing")
+            return None
+        return parent[key]
+
+    def table(self, parent: dict[str, Any], where: str) -> dict[str, Any] | None:
+        value = self._value(parent, where)
+        if value is not None and not isinstance(value, dict):
+            self.errors.append(f"{where}: must be a table")
+            return None
+        return value
+
+    def text(self, parent: dict[str, Any], where: str) -> str | None:
+        value = self._value(parent, where)
+        if value is not None and not isinstance(value, str):
+            self.errors.append(f"{where}: must be a string")
+            return None
+        return value
+
+    def integer(self, parent: dict[str, Any], where: str) -> int | None:
+        value = self._value(parent, where)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            self.errors.append(f"{where}: must be an integer")
+            return None
+        return value
+
+    def number(self, parent: dict[str, Any], where: str) -> float | None:
+        value = self._value(parent, where)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.errors.append(f"{where}: must be a number")
+            return None
+        return float(value)
+
+    def no_unknown_keys(self, table: dict[str, Any], where: str, known: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in known:
+                path = f"{where}.{key}" if where else key
+                self.errors.append(f"{path}: unknown field (known: {', '.join(known)})")

@@ -1,0 +1,248 @@
+"""Fault primitives on a running stand, each with its undo, built from the daemon controllers.
+
+Every fault and undo is logged as an event (JSON lines) with a wall-clock timestamp in µs, on the
+same clock as the request records, taken just before the fault takes effect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from stand import lifecycle, netns, process, readiness
+from stand.credentials import MONITOR_USER
+from stand.lifecycle import Stand, StandError
+from stand.plan import HostPlan
+
+ENOENT = 2
+FRR_DAEMONS = ("zebra", "bfdd", "ospfd")
+PCP_PORT = 9898
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    t_us: int
+    action: str  # "fault" or "undo"
+    fault: str
+    target: str
+    params: dict = field(default_factory=dict)
+
+
+class Faults:
+    """Inject and undo faults on one running stand, logging each as an event."""
+
+    def __init__(self, stand: Stand, events_file: Path | None = None):
+        self.stand = stand
+        self.events_file = events_file or stand.layout.root / "events.jsonl"
+
+    def inject(self, fault: str, target: str, **params) -> FaultEvent:
+        return self._play("fault", fault, target, params)
+
+    def undo(self, fault: str, target: str, **params) -> FaultEvent:
+        return self._play("undo", fault, target, params)
+
+    def _play(self, action: str, fault: str, target: str, params: dict) -> FaultEvent:
+        if fault not in PRIMITIVES:
+            raise StandError(f"unknown fault {fault!r} (faults: {', '.join(PRIMITIVES)})")
+        host = self.stand.plan.host(target)
+        inject, undo = PRIMITIVES[fault]
+        event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params)
+        (inject if action == "fault" else undo)(self.stand, host, **params)
+        with open(self.events_file, "a") as f:
+            f.write(json.dumps(asdict(event)) + "\n")
+        return event
+
+
+def read_events(path: Path) -> list[FaultEvent]:
+    if not path.exists():
+        return []
+    return [FaultEvent(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _record(stand: Stand, host: HostPlan, daemon: str) -> process.ProcessRecord:
+    record = stand.state_file.read().process(host.name, daemon)
+    if record is None or not record.is_running():
+        raise StandError(f"{host.name}: {daemon} is not running")
+    return record
+
+
+def _kill_group(stand: Stand, host: HostPlan, daemon: str) -> None:
+    """SIGKILL a daemon and every process it forked (its process group): the service dies whole."""
+    record = _record(stand, host, daemon)
+    os.killpg(record.pid, signal.SIGKILL)
+
+
+def _require_balancer(host: HostPlan) -> None:
+    if not host.runs_pgpool:
+        raise StandError(f"{host.name} is not a balancer")
+
+
+def pgpool_kill(stand: Stand, host: HostPlan) -> None:
+    _require_balancer(host)
+    _kill_group(stand, host, "pgpool")
+
+
+def pgpool_stop(stand: Stand, host: HostPlan) -> None:
+    _require_balancer(host)
+    _record(stand, host, "pgpool").stop()
+
+
+def pgpool_start(stand: Stand, host: HostPlan) -> None:
+    lifecycle.restart(stand, host.name, "pgpool")
+
+
+def _switch_links(stand: Stand, host: HostPlan, up: bool, network: str | None = None) -> None:
+    links = [link for link in host.links if network is None or link.network == network]
+    if not links:
+        raise StandError(f"{host.name} has no link on network {network!r}")
+    for link in links:
+        netns.set_link(stand.plan.switch_namespace, link.switch_ifname, up)
+
+
+def node_crash(stand: Stand, host: HostPlan) -> None:
+    """Every link of the host goes down at the switch: to its neighbours it is gone."""
+    _switch_links(stand, host, up=False)
+
+
+def node_return(stand: Stand, host: HostPlan) -> None:
+    _switch_links(stand, host, up=True)
+
+
+def _signal_host(host: HostPlan, sig: signal.Signals) -> None:
+    for pid in netns.processes_inside(host.namespace):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def node_freeze(stand: Stand, host: HostPlan) -> None:
+    """SIGSTOP every process of the host: the hung host, which answers nothing but keeps its links.
+
+    `stand down` sends SIGCONT before it stops anything, so a frozen stand still comes down."""
+    _signal_host(host, signal.SIGSTOP)
+
+
+def node_thaw(stand: Stand, host: HostPlan) -> None:
+    _signal_host(host, signal.SIGCONT)
+
+
+def frr_kill(stand: Stand, host: HostPlan) -> None:
+    if not host.runs_frr:
+        raise StandError(f"{host.name} runs no FRR")
+    for daemon in reversed(FRR_DAEMONS):
+        _kill_group(stand, host, daemon)
+
+
+def frr_start(stand: Stand, host: HostPlan) -> None:
+    for daemon in FRR_DAEMONS:
+        lifecycle.restart(stand, host.name, daemon)
+
+
+def backend_kill(stand: Stand, host: HostPlan) -> None:
+    if not host.runs_postgres:
+        raise StandError(f"{host.name} runs no PostgreSQL")
+    _kill_group(stand, host, "postgres")
+
+
+def backend_start(stand: Stand, host: HostPlan) -> None:
+    """PostgreSQL again, then every pgpool takes the backend back (pgpool detached it on failure)."""
+    lifecycle.restart(stand, host.name, "postgres")
+    node_id = [h.name for h in stand.plan.postgres_hosts].index(host.name)
+    for balancer in stand.plan.balancers:
+        pcp_attach(stand, balancer, node_id)
+
+
+def pcp_attach(stand: Stand, balancer: HostPlan, node_id: int) -> None:
+    """`pcp_attach_node` over the balancer's pcp unix socket (no password prompt)."""
+    paths = stand.layout.host(balancer.name)
+    passfile = paths.pgpool_conf_dir / "pcppass"
+    passfile.write_text(f"*:{PCP_PORT}:{MONITOR_USER}:{stand.credentials().monitor_password}\n")
+    passfile.chmod(0o600)
+    argv = ["pcp_attach_node", "-h", str(paths.pgpool_run_dir), "-p", str(PCP_PORT), "-U", MONITOR_USER, "-w",
+            "-n", str(node_id)]  # fmt: skip
+    process.run(argv, env={"PCPPASSFILE": str(passfile), "PATH": os.environ.get("PATH", "")}, timeout=30)
+
+
+def link_cut(stand: Stand, host: HostPlan, network: str) -> None:
+    _switch_links(stand, host, up=False, network=network)
+
+
+def link_restore(stand: Stand, host: HostPlan, network: str) -> None:
+    _switch_links(stand, host, up=True, network=network)
+
+
+def _link_of(host: HostPlan, network: str):
+    for link in host.links:
+        if link.network == network:
+            return link
+    raise StandError(f"{host.name} has no link on network {network!r}")
+
+
+def link_netem(stand: Stand, host: HostPlan, network: str, delay_ms: float = 0, loss_pct: float = 0) -> None:
+    """Delay and/or loss on the host's side of one link (netem, both ways of that interface's egress)."""
+    link = _link_of(host, network)
+    with IPRoute(netns=host.namespace) as ipr:
+        index = ipr.link_lookup(ifname=link.ifname)[0]
+        try:
+            ipr.tc("add", "netem", index=index, handle="1:", delay=int(delay_ms * 1000), loss=float(loss_pct))
+        except NetlinkError as e:
+            if e.code == ENOENT:
+                raise StandError("link-netem needs the netem qdisc, which this kernel lacks (CONFIG_NET_SCH_NETEM)")
+            raise
+
+
+def link_clear(stand: Stand, host: HostPlan, network: str) -> None:
+    link = _link_of(host, network)
+    with IPRoute(netns=host.namespace) as ipr:
+        index = ipr.link_lookup(ifname=link.ifname)[0]
+        ipr.tc("del", index=index, handle="1:")
+
+
+def drain(stand: Stand, host: HostPlan) -> None:
+    """Planned maintenance: the agent withdraws the anycast route, or keepalived hands the VIP over."""
+    _set_drained(stand, host, True)
+
+
+def undrain(stand: Stand, host: HostPlan) -> None:
+    _set_drained(stand, host, False)
+
+
+def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
+    _require_balancer(host)
+    if host.runs_keepalived:
+        lifecycle.drain_vrrp(stand, host.name, drained)
+        return
+    drain_file = stand.layout.host(host.name).drain_file
+    if drained:
+        drain_file.touch()
+    else:
+        drain_file.unlink(missing_ok=True)
+
+    def agent_agrees() -> bool:
+        return readiness.agent_status(stand, host.name).get("announced") is not drained
+
+    if not process.wait_until(agent_agrees, process.scaled(30)):
+        raise StandError(f"{host.name}: the health agent did not {'withdraw' if drained else 'announce'} in 30 s")
+
+
+Primitive = Callable[..., None]
+PRIMITIVES: dict[str, tuple[Primitive, Primitive]] = {
+    "pgpool-kill": (pgpool_kill, pgpool_start),
+    "pgpool-stop": (pgpool_stop, pgpool_start),
+    "node-crash": (node_crash, node_return),
+    "node-freeze": (node_freeze, node_thaw),
+    "frr-kill": (frr_kill, frr_start),
+    "backend-kill": (backend_kill, backend_start),
+    "link-cut": (link_cut, link_restore),
+    "link-netem": (link_netem, link_clear),
+    "drain": (drain, undrain),
+}

@@ -1,0 +1,105 @@
+"""Every fault primitive and its undo, on the running anycast stand: the router's next hops for the
+anycast address, replication and pgpool's view of its backends show each one take effect and go."""
+
+import os
+import time
+
+import pytest
+
+from stand import process, readiness
+from stand.faults import Faults, read_events
+from stand.lifecycle import StandError
+
+pytestmark = pytest.mark.integration
+
+ALL_HOPS = ["198.18.1.94", "198.18.1.95", "198.18.1.96"]
+WAIT = 30.0
+
+
+def wait_for(condition, what: str) -> None:
+    if not process.wait_until(condition, process.scaled(WAIT), 0.05):
+        pytest.fail(f"not within {WAIT:.0f} s: {what}")
+
+
+def queries_succeed(stand, count: int = 10) -> list[str]:
+    env = {**os.environ, **readiness.client_env(stand)}
+    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAtc 'select host(inet_server_addr())' || echo FAILED; done"
+    out = process.run(["bash", "-c", script], namespace=stand.plan.host("FRR").namespace, env=env, timeout=120).stdout
+    return out.split()
+
+
+@pytest.mark.parametrize(
+    ("fault", "params"),
+    [
+        ("pgpool-kill", {}),
+        ("pgpool-stop", {}),
+        ("node-crash", {}),
+        ("node-freeze", {}),
+        ("frr-kill", {}),
+        ("link-cut", {"network": "routed"}),
+        ("drain", {}),
+    ],
+)
+def test_balancer_fault_withdraws_it_and_undo_returns_it(stand, tmp_path, fault, params):
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, "three next hops before the fault")
+    faults.inject(fault, "pgbal2", **params)
+    try:
+        wait_for(lambda: readiness.anycast_next_hops(stand) == ["198.18.1.94", "198.18.1.96"], f"{fault} withdraws PgBAL2")
+        assert "FAILED" not in queries_succeed(stand)
+    finally:
+        faults.undo(fault, "PgBAL2", **params)
+    wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, f"undo of {fault} returns PgBAL2")
+    events = read_events(tmp_path / "events.jsonl")
+    assert [(e.action, e.fault, e.target, e.params) for e in events] == [
+        ("fault", fault, "PgBAL2", params), ("undo", fault, "PgBAL2", params)
+    ]  # fmt: skip
+    assert events[0].t_us < events[1].t_us <= time.time_ns() // 1000
+
+
+def pool_nodes(stand) -> dict[str, str]:
+    """Backend address to its status, as the pgpool that answers sees it."""
+    env = {**os.environ, **readiness.client_env(stand)}
+    result = process.run(["psql", "-h", "198.18.2.0", "-XAt", "-c", "show pool_nodes"],
+                         namespace=stand.plan.host("FRR").namespace, env=env, check=False)  # fmt: skip
+    return {row.split("|")[1]: row.split("|")[3] for row in result.stdout.splitlines() if "|" in row}
+
+
+@pytest.mark.parametrize(("backend", "address"), [("PgSQL2", "198.18.0.92"), ("PgSQL1", "198.18.0.91")])
+def test_backend_kill_and_return(stand, tmp_path, backend, address):
+    """pgpool detaches a dead backend and keeps answering SELECTs from the others (also when the
+    primary dies: there is no promotion here); the undo restarts it and pgpool attaches it again."""
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    faults.inject("backend-kill", backend)
+    try:
+        wait_for(lambda: all(pool_nodes(stand).get(address) == "down" for _ in range(3)), f"pgpool detaches {backend}")
+        answers = queries_succeed(stand)
+        assert "FAILED" not in answers
+        assert address not in answers
+    finally:
+        faults.undo("backend-kill", backend)
+    wait_for(lambda: all(pool_nodes(stand).get(address) == "up" for _ in range(3)), f"pgpool attaches {backend}")
+    wait_for(lambda: readiness.replication(stand) == {"PgSQL2": "streaming", "PgSQL3": "streaming"}, "replicas stream")
+
+
+def test_link_netem_delays_a_link_or_says_why_not(stand, tmp_path):
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    try:
+        faults.inject("link-netem", "PgSQL3", network="base", delay_ms=50)
+    except StandError as e:
+        assert str(e) == "link-netem needs the netem qdisc, which this kernel lacks (CONFIG_NET_SCH_NETEM)"
+        pytest.skip(str(e))
+    try:
+        ping = process.run(["ping", "-c", "3", "-i", "0.2", "198.18.0.93"], namespace=stand.plan.host("PgSQL2").namespace)
+        assert float(ping.stdout.rsplit("=", 1)[1].split("/")[1]) >= 50
+    finally:
+        faults.undo("link-netem", "PgSQL3", network="base")
+
+
+def test_unknown_fault_and_wrong_target_are_refused(stand, tmp_path):
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    with pytest.raises(StandError, match="unknown fault 'reboot'"):
+        faults.inject("reboot", "PgBAL1")
+    with pytest.raises(StandError, match="PgSQL2 is not a balancer"):
+        faults.inject("pgpool-kill", "PgSQL2")
+    assert read_events(tmp_path / "events.jsonl") == []

@@ -1,0 +1,306 @@
+"""Metric definitions on synthetic records whose answers are known by construction."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from loadgen.records import SCHEMA
+from reports.metrics import (
+    Gap,
+    Phase,
+    backend_share,
+    balancer_share,
+    collateral_broken_connections,
+    failed_during,
+    failover_gap,
+    fault_report,
+    phases,
+    recovery_after_undo,
+    summary,
+)
+
+T0 = 1_700_000_000_000_000  # the fault, in µs; record times below are ms relative to it
+
+
+def us(ms: float) -> int:
+    return T0 + round(ms * 1000)
+
+
+def row(ms: float, outcome: str = "ok", *, balancer: str = "PgBAL1", backend: str = "PgSQL2", mode: str = "per-query",
+        process: str = "vm:1", connection: str = "c", latency_ms: float = 1.0) -> dict:  # fmt: skip
+    """One record with every column; a failed one has no balancer or backend, as the client records it."""
+    ok = outcome == "ok"
+    return dict(
+        start_us=us(ms), latency_ms=latency_ms, connect_ms=None, outcome=outcome,
+        error_class=None if ok else "ConnectionError", error_text=None if ok else "refused", workload="point",
+        mode=mode, site="main", user=0, process=process, connection=connection, new_connection=mode == "per-query",
+        balancer=balancer if ok else None, backend=backend if ok else None,
+        balancer_address="198.18.0.95" if ok else None, backend_address="198.18.0.93" if ok else None,
+    )  # fmt: skip
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """The rows as `read_records` returns them (same schema, same dtypes)."""
+    return pa.Table.from_pylist(rows, schema=SCHEMA).to_pandas()
+
+
+def probes(failing, start_ms: float = -1000, end_ms: float = 3000, period_ms: float = 10) -> pd.DataFrame:
+    """A probe every `period_ms` in [start_ms, end_ms); `failing(ms)` says which ones fail."""
+    times = np.arange(start_ms, end_ms, period_ms)
+    return frame([row(float(t), "error" if failing(float(t)) else "ok") for t in times])
+
+
+# failover_gap
+
+
+@pytest.mark.parametrize("fault_offset_ms", [0, 3, 9.999])
+def test_a_full_outage_of_1_5_s_gives_a_gap_of_1_5_s_within_one_period(fault_offset_ms):
+    fault_us = us(fault_offset_ms)
+    probe = probes(lambda t: fault_offset_ms <= t < fault_offset_ms + 1500)
+    gap = failover_gap(probe, fault_us, us(3000))
+    assert abs(gap.gap_ms - 1500) <= 10
+    assert gap.gap_ms >= 1500  # the first ok probe comes at or after the outage's end
+    assert gap.recovered and gap.confirmed
+    assert gap.failed_probes == 150
+    assert gap.period_ms == gap.resolution_ms == 10.0
+
+
+@pytest.mark.parametrize("phase, last_failure_ms", [(0, 270), (1, 280), (2, 290)])
+def test_interleaved_failures_end_the_gap_when_they_stop_not_at_the_first_ok_probe(phase, last_failure_ms):
+    # ECMP with 3 next hops, one dead for 300 ms: every third probe fails, the others are served
+    probe = probes(lambda t: 0 <= t < 300 and round(t / 10) % 3 == phase)
+    gap = failover_gap(probe, T0, us(3000))
+    assert gap.gap_ms == last_failure_ms + 10  # the probe right after the last failure
+    assert abs(gap.gap_ms - 300) <= 3 * gap.period_ms
+    assert gap.failed_probes == 10
+    assert gap.recovered and gap.confirmed
+
+
+def test_no_failure_after_the_fault_is_no_gap():
+    probe = probes(lambda t: -500 <= t < 0)  # failures before the fault are not the fault's
+    gap = failover_gap(probe, T0, us(3000))
+    assert gap == Gap(fault_us=T0, until_us=us(3000), gap_ms=0.0, recovered=True, recovery_us=T0, confirmed=True,
+                      probes=300, failed_probes=0, period_ms=10.0, resolution_ms=10.0)  # fmt: skip
+
+
+def test_traffic_that_never_recovers_has_no_gap():
+    probe = probes(lambda t: t >= 0)
+    gap = failover_gap(probe, T0, us(2000))
+    assert gap.gap_ms is None and gap.recovery_us is None
+    assert not gap.recovered and not gap.confirmed
+    assert gap.failed_probes == gap.probes == 200
+
+
+@pytest.mark.parametrize(
+    "stable_ms, gap_ms",
+    [
+        (1000, 1000),  # the 300 ms of ok probes between the failures is too short: the gap ends after the later ones
+        (301, 1000),
+        (300, 500),  # [500, 800) holds only ok probes: the failure at 800 is just outside
+        (200, 500),
+    ],
+)
+def test_failures_resuming_after_a_short_ok_run_extend_the_gap(stable_ms, gap_ms):
+    probe = probes(lambda t: 0 <= t < 500 or 800 <= t < 1000)
+    gap = failover_gap(probe, T0, us(3000), stable_ms=stable_ms)
+    assert gap.gap_ms == gap_ms
+    assert gap.failed_probes == 70
+
+
+def test_an_ok_run_cut_by_the_end_of_the_window_recovers_unconfirmed():
+    probe = probes(lambda t: 0 <= t < 1700)
+    gap = failover_gap(probe, T0, us(2000), stable_ms=1000)
+    assert gap.recovered and gap.gap_ms == 1700
+    assert not gap.confirmed
+
+
+def test_a_later_failure_after_a_stable_recovery_does_not_move_it():
+    probe = probes(lambda t: 0 <= t < 200 or 2500 <= t < 2600)
+    gap = failover_gap(probe, T0, us(3000), stable_ms=1000)
+    assert gap.gap_ms == 200
+    assert gap.failed_probes == 30
+
+
+def test_an_ok_probe_at_the_instant_of_a_failed_one_does_not_end_the_gap():
+    # two probe streams (two sites) ticking together: one fails for 300 ms, the other is always served
+    failing = probes(lambda t: 0 <= t < 300)
+    served = probes(lambda t: False)
+    gap = failover_gap(pd.concat([served, failing], ignore_index=True), T0, us(3000))
+    assert gap.gap_ms == 300
+    assert gap.failed_probes == 30
+
+
+def test_failures_that_begin_late_still_count_from_the_fault():
+    probe = probes(lambda t: 1500 <= t < 1700)  # ok probes for longer than stable_ms, then the outage
+    gap = failover_gap(probe, T0, us(3000), stable_ms=1000)
+    assert gap.gap_ms == 1700
+
+
+def test_no_probe_in_the_window_measures_nothing():
+    gap = failover_gap(probes(lambda t: False, end_ms=0), T0, us(1000))
+    assert gap.probes == 0 and gap.gap_ms is None and not gap.recovered and gap.period_ms is None
+
+
+# summary
+
+
+def test_summary_counts_throughput_and_exact_percentiles_of_ok_latencies():
+    ok = [row((i - 1) * 100, latency_ms=float(i)) for i in range(1, 101)]  # latencies 1..100 ms over 10 s
+    failed = [row(50, "timeout", latency_ms=1000.0), row(60, "error", latency_ms=5000.0), row(70, "wrong_answer")]
+    outside = [row(10_000, latency_ms=0.1)]
+    s = summary(frame(ok + failed + outside), start_us=us(0), end_us=us(10_000))
+    assert (s.requests, s.ok, s.failed) == (103, 100, 3)
+    assert s.failed_by_outcome == {"error": 1, "timeout": 1, "wrong_answer": 1}
+    assert s.throughput_rps == 10.0
+    assert s.p50_ms == pytest.approx(50.5) and s.p95_ms == pytest.approx(95.05) and s.p99_ms == pytest.approx(99.01)
+    assert s.max_ms == 100.0
+
+
+def test_percentiles_are_numpys_on_the_raw_values():
+    latencies = np.random.default_rng(7).lognormal(0, 1, 997)
+    s = summary(frame([row(i, latency_ms=float(v)) for i, v in enumerate(latencies)]))
+    assert [s.p50_ms, s.p95_ms, s.p99_ms] == np.percentile(latencies, [50, 95, 99]).tolist()
+    assert s.max_ms == latencies.max()
+
+
+def test_summary_without_bounds_spans_first_start_to_last_finish():
+    s = summary(frame([row(0, latency_ms=5.0), row(1000, latency_ms=1000.0), row(1500, "error")]))
+    assert (s.start_us, s.end_us) == (us(0), us(2000))
+    assert s.throughput_rps == 1.0  # 2 ok in 2 s
+
+
+def test_summary_of_nothing():
+    s = summary(frame([row(0, "error")]), start_us=us(0), end_us=us(1000))
+    assert s.ok == 0 and s.failed == 1 and s.throughput_rps == 0.0
+    assert s.p50_ms is None and s.max_ms is None
+    assert summary(frame([])).requests == 0
+
+
+# shares
+
+
+def test_shares_of_ok_requests_in_the_window_sum_to_one():
+    rows = (
+        [row(t, balancer="PgBAL1", backend="PgSQL2") for t in range(0, 50)]
+        + [row(t, balancer="PgBAL2", backend="PgSQL3") for t in range(50, 80)]
+        + [row(t, balancer="PgBAL3", backend="PgSQL3") for t in range(80, 100)]
+        + [row(t, "error") for t in range(100, 200)]  # failures have no balancer and are no share
+        + [row(t, balancer="PgBAL3") for t in range(-100, 0)]  # outside the window
+    )
+    requests = frame(rows)
+    shares = balancer_share(requests, us(0), us(200))
+    assert shares == {"PgBAL1": 0.5, "PgBAL2": 0.3, "PgBAL3": 0.2}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert backend_share(requests, us(0), us(200)) == {"PgSQL2": 0.5, "PgSQL3": 0.5}
+    assert balancer_share(requests, us(100), us(200)) == {}
+
+
+# phases
+
+
+def event(ms: float, action: str, fault: str = "node-crash", target: str = "PgBAL1") -> dict:
+    return {"t_us": us(ms), "action": action, "fault": fault, "target": target}
+
+
+def test_phases_are_named_after_the_event_that_opens_them():
+    events = [event(0, "fault"), event(3000, "undo"), event(5000, "fault", "drain", "PgBAL2")]
+    assert phases(events, us(-1000), us(8000)) == [
+        Phase("before", us(-1000), us(0)),
+        Phase("after node-crash PgBAL1", us(0), us(3000)),
+        Phase("after undo node-crash PgBAL1", us(3000), us(5000)),
+        Phase("after drain PgBAL2", us(5000), us(8000)),
+    ]
+    assert phases([], us(0), us(10)) == [Phase("before", us(0), us(10))]
+
+
+def test_phases_refuse_events_out_of_order():
+    with pytest.raises(ValueError):
+        phases([event(3000, "undo"), event(0, "fault")], us(-1000), us(8000))
+
+
+# failed requests, collateral, recovery
+
+
+def test_failed_during_counts_failures_starting_in_the_window():
+    requests = frame([row(-1, "error"), row(0, "timeout"), row(5, "wrong_answer"), row(6), row(10, "error")])
+    assert failed_during(requests, us(0), us(10)) == 2
+
+
+def persistent(ms: float, connection: str, outcome: str = "ok", balancer: str = "PgBAL1", process: str = "vm:1"):
+    return row(ms, outcome, balancer=balancer, mode="persistent", connection=connection, process=process)
+
+
+def test_collateral_counts_broken_connections_of_the_surviving_balancers_only():
+    requests = frame([
+        persistent(-20, "c1", balancer="PgBAL1"), persistent(10, "c1", "error"),  # on the failed one: not collateral
+        persistent(-20, "c2", balancer="PgBAL2"), persistent(10, "c2", "error"), persistent(20, "c2", "timeout"),
+        persistent(-20, "c3", balancer="PgBAL3"), persistent(30, "c3", "error"),
+        persistent(-20, "c4", balancer="PgBAL2"), persistent(30, "c4"),  # survives
+        persistent(-20, "c3", balancer="PgBAL2", process="vm:2"), persistent(40, "c3", "error", process="vm:2"),
+        persistent(-30, "c5", balancer="PgBAL2"), persistent(-10, "c5", balancer="PgBAL1"),  # last on PgBAL1
+        persistent(10, "c5", "error"),
+        persistent(-20, "c6", balancer="PgBAL3"), persistent(1000, "c6", "error"),  # broken after the window
+        persistent(-20, "c7", "error"), persistent(10, "c7", "error"),  # never served before the fault
+        row(-20, balancer="PgBAL2", connection="c8"), row(10, "error", connection="c8"),  # per-query
+    ])  # fmt: skip
+    assert collateral_broken_connections(requests, T0, us(1000), "PgBAL1") == 3  # c2, c3 and vm:2's c3
+
+
+def test_recovery_after_undo_is_the_first_ok_request_the_target_serves():
+    requests = frame([
+        row(-10, balancer="PgBAL1"),  # before the undo
+        row(50, balancer="PgBAL2"), row(100, "error"),
+        row(250, balancer="PgBAL1", backend="PgSQL3"), row(400, balancer="PgBAL1"),
+    ])  # fmt: skip
+    assert recovery_after_undo(requests, T0, "PgBAL1", us(1000)) == 250.0
+    assert recovery_after_undo(requests, T0, "PgBAL1", us(250)) is None
+    assert recovery_after_undo(requests, T0, "PgSQL3", us(1000)) == 250.0  # a backend as the target
+    assert recovery_after_undo(requests, T0, "PgBAL3", us(1000)) is None
+
+
+# the report
+
+
+def test_fault_report_ties_the_metrics_to_each_fault():
+    events = [event(0, "fault"), event(5000, "fault", "pgpool-kill", "PgBAL2"), event(6000, "undo")]
+    probe = probes(lambda t: 0 <= t < 400 or (5000 <= t < 5100 and round(t / 10) % 2 == 0), end_ms=8000)
+    probe.loc[probe.outcome == "ok", "balancer"] = "PgBAL3"
+    probe.loc[(probe.start_us >= us(6120)) & (probe.outcome == "ok"), "balancer"] = "PgBAL1"
+    requests = frame([
+        persistent(-20, "a", balancer="PgBAL1"), persistent(100, "a", "error"),
+        persistent(-20, "b", balancer="PgBAL2"), persistent(150, "b", "error"),  # collateral of the crash
+        persistent(200, "b2", balancer="PgBAL2"), persistent(2000, "b2", balancer="PgBAL3"),
+        persistent(4000, "e", balancer="PgBAL2"), persistent(5050, "e", "error"),
+        persistent(4500, "g", balancer="PgBAL3"), persistent(5060, "g", "error"),  # collateral of the kill
+        persistent(5500, "f", balancer="PgBAL3"),
+        persistent(6500, "d", balancer="PgBAL1"),  # PgBAL1 serves a request 500 ms after the undo
+    ])  # fmt: skip
+
+    crash, kill = fault_report(requests, probe, events, run_end_us=us(8000))
+
+    assert (crash.fault, crash.target, crash.fault_us, crash.undo_us) == ("node-crash", "PgBAL1", T0, us(6000))
+    assert crash.gap.gap_ms == 400 and crash.gap.until_us == us(6000) and crash.gap.confirmed
+    assert (crash.failed_requests, crash.failed_probes, crash.collateral_broken_connections) == (4, 45, 1)
+    assert crash.recovery_ms == 120.0  # the probe reached PgBAL1 before the requests did
+    assert crash.balancer_share == {"PgBAL2": 0.5, "PgBAL3": 0.5}  # until the next event, not the undo
+
+    # the undo at 6000 is the crash's: the kill lasts until the run's end
+    assert (kill.fault, kill.target, kill.undo_us, kill.recovery_ms) == ("pgpool-kill", "PgBAL2", None, None)
+    assert kill.gap.gap_ms == 90 and kill.gap.until_us == us(8000)
+    assert (kill.failed_requests, kill.failed_probes, kill.collateral_broken_connections) == (2, 5, 1)
+    assert kill.balancer_share == {"PgBAL3": 1.0}
+
+
+def test_a_fault_is_undone_by_the_next_undo_of_the_same_fault_and_target():
+    events = [
+        event(0, "fault", "drain", "PgBAL1"),
+        event(100, "undo", "node-crash", "PgBAL1"),
+        event(200, "undo", "drain", "PgBAL2"),
+        event(300, "undo", "drain", "PgBAL1"),
+        event(400, "undo", "drain", "PgBAL1"),
+    ]
+    nothing = frame([])
+    (drain,) = fault_report(nothing, nothing, events, run_end_us=us(1000))
+    assert drain.undo_us == us(300) and drain.gap.until_us == us(300)
+    assert drain.gap.probes == 0 and drain.gap.gap_ms is None and drain.recovery_ms is None
