@@ -1,45 +1,93 @@
-"""The `bench` command. Scenarios and `bench compare` build on the stand (see the issues);
-today it reports the versions a run's results must carry."""
+"""The `bench` command: run scenarios while failing nodes, compare modes, report versions."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
+import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-VERSION_COMMANDS = {
-    "postgresql": ["/usr/lib/postgresql/15/bin/postgres", "--version"],
-    "pgpool-II": ["/usr/sbin/pgpool", "--version"],
-    "frr": ["/usr/lib/frr/zebra", "--version"],
-    "keepalived": ["/usr/sbin/keepalived", "--version"],
-}
+from bench.compare import compare, verdict_table
+from bench.run import ensure_stand, results_dir, run
+from bench.scenario import ScenarioError, builtin_names, load
+from bench.versions import versions
+from reports.run_summary import summarize_run
+from stand import lifecycle
+from stand.lifecycle import StandError
+from stand.plan import MODES
+from stand.topology import TopologyError
+
+DEFAULT_RESULTS = Path("results")
 
 
-def versions() -> dict[str, str]:
-    """The first line each component prints of its version, the kernel, and the suite's git revision."""
-    found = {}
-    for name, argv in VERSION_COMMANDS.items():
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            found[name] = (result.stdout or result.stderr).strip().splitlines()[0]
-        except (FileNotFoundError, IndexError):
-            found[name] = "not installed"
-    found["kernel"] = platform.release()
-    revision = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    found["suite"] = revision.stdout.strip() or "unknown"
-    return found
+class Progress:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmarks of anycast pgpool-II balancers.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="one scenario in one mode, with load and faults; writes a results directory")
+    p.add_argument("--mode", required=True, help=f"one of {', '.join(MODES)}")
+    p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+
+    p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
+    p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODES)}")
+    p.add_argument("--scenario", action="append", help="repeatable (default: balancer-crash, pgpool-crash, planned-drain)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+
     p = sub.add_parser("versions", help="versions of PostgreSQL, pgpool-II, FRR, keepalived, kernel and the suite")
     p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        return HANDLERS[args.command](args)
+    except (ScenarioError, TopologyError) as e:
+        print(f"bench: bad input:\n{e}", file=sys.stderr)
+        return 2
+    except StandError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _check_modes(modes: list[str]) -> None:
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise StandError(f"unknown mode {unknown[0]!r} (modes: {', '.join(MODES)})")
+
+
+def cmd_run(args) -> int:
+    _check_modes([args.mode])
+    scenario = load(args.scenario)
+    progress = Progress()
+    stand, started_here = ensure_stand(args.mode, progress)
+    try:
+        out = run(stand, scenario, results_dir(args.results, scenario, args.mode), progress)
+    finally:
+        if started_here:
+            lifecycle.down(stand, lambda message: None)
+    print(verdict_table([summarize_run(out)]))
+    print(f"results: {out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    _check_modes(args.modes)
+    scenarios = [load(name) for name in (args.scenario or ["balancer-crash", "pgpool-crash", "planned-drain"])]
+    directory = compare(args.modes, scenarios, args.results, Progress())
+    summaries = [summarize_run(p.parent) for p in sorted(directory.glob("*/meta.json"))]
+    print(verdict_table(summaries))
+    print(f"results: {directory}")
+    return 0
+
+
+def cmd_versions(args) -> int:
     found = versions()
     if args.json:
         print(json.dumps(found, indent=2))
@@ -47,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, version in found.items():
             print(f"{name:<11} {version}")
     return 0
+
+
+HANDLERS = {"run": cmd_run, "compare": cmd_compare, "versions": cmd_versions}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ by name (`load("balancer-crash")`), any other file by path.
     mode = "per-query"               # "persistent": one connection per user;
                                      # "per-query": a new TCP connection for each query
     tags = ["point"]                 # which requests: "point", "mix"; optional, [] = all
-    probe_interval_ms = 10           # the probe's period: one new connection and query each time
+    think_ms = 200                   # optional (default 0): each user's pause between its requests
+    probe_interval_ms = 50           # the probe's period: one new connection and query each time
 
     [[timeline]]                     # optional: no steps = a baseline run without faults
     at_s = 10                        # seconds from the start: 0 <= at_s < duration_s
@@ -67,7 +68,7 @@ ACTIONS = (FAULT, UNDO)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
-LOAD_FIELDS = ("users", "spawn_rate", "mode", "tags", "probe_interval_ms")
+LOAD_FIELDS = ("users", "spawn_rate", "mode", "tags", "think_ms", "probe_interval_ms")
 STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
 
 
@@ -152,6 +153,7 @@ class Load:
     mode: str  # persistent or per-query
     tags: tuple[str, ...]  # a subset of TAGS; () = every request
     probe_interval_ms: float
+    think_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -272,12 +274,16 @@ def _parse_load(raw: dict[str, Any], reader: _Reader) -> Load | None:
                 errors.append(f"load.tags: {tag!r} is listed twice")
             else:
                 tags.append(tag)
+    think = reader.number(table, "load.think_ms") if "think_ms" in table else 0.0
+    if think is not None and think < 0:
+        errors.append(f"load.think_ms: must not be negative (got {_num(think)})")
     probe = reader.number(table, "load.probe_interval_ms")
     if probe is not None and probe <= 0:
         errors.append(f"load.probe_interval_ms: must be more than 0 (got {_num(probe)})")
-    if None in (users, spawn_rate, mode, probe):
+    if None in (users, spawn_rate, mode, think, probe):
         return None
-    return Load(users=users, spawn_rate=spawn_rate, mode=mode, tags=tuple(tags), probe_interval_ms=probe)
+    return Load(users=users, spawn_rate=spawn_rate, mode=mode, tags=tuple(tags), probe_interval_ms=probe,
+                think_ms=think)  # fmt: skip
 
 
 def _parse_timeline(raw: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Step, ...]:

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f loadgen/select.py` from anywhere
 
 import gevent  # noqa: E402
-from locust import User, constant, events, tag, task  # noqa: E402
+from locust import User, events, tag, task  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadgen.bridge import AsyncBridge  # noqa: E402
@@ -38,6 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pg-records", default="records", help="directory for the request records")
     parser.add_argument("--pg-connect-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-query-timeout", type=float, default=2.0, help="seconds")
+    parser.add_argument("--pg-think-ms", type=float, default=0.0, help="each user's pause between requests")
     parser.add_argument("--pg-keys", default="", help="FIRST-LAST: restrict the account keys (default: all)")
     parser.add_argument("--pg-stand", default="pgab", help="prefix of the stand to take host and credentials from")
 
@@ -110,7 +111,9 @@ class PgUser(User):
     """A simulated client with its own connection(s); requests go through the process's bridge."""
 
     abstract = True
-    wait_time = constant(0)
+
+    def wait_time(self) -> float:
+        return self.environment.parsed_options.pg_think_ms / 1000
 
     def on_start(self) -> None:
         self.session: LoadSession = self.environment.pg_session

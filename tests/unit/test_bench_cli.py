@@ -2,11 +2,11 @@
 
 import json
 
-from bench import cli
+from bench import cli, versions
 
 
 def test_versions_names_every_component(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "VERSION_COMMANDS", {"present": ["echo", "present 1.2"], "absent": ["/nonexistent/x"]})
+    monkeypatch.setattr(versions, "VERSION_COMMANDS", {"present": ["echo", "present 1.2"], "absent": ["/nonexistent/x"]})
     assert cli.main(["versions", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert found["present"] == "present 1.2"

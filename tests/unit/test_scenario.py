@@ -108,7 +108,8 @@ def test_builtin_loads_and_fits_the_seed_stand(name):
 def test_balancer_crash_is_exactly_the_documented_example():
     loaded = scenario.load("balancer-crash")
     assert loaded.duration_s == 40
-    assert loaded.load == Load(users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=10)
+    assert loaded.load == Load(users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=50,
+                               think_ms=200)
     assert loaded.timeline == (
         Step(10, "fault", "node-crash", "PgBAL1", {}),
         Step(25, "undo", "node-crash", "PgBAL1", {}),
@@ -219,7 +220,7 @@ def test_steps_at_the_same_second_are_fine():
     ("path", "value", "error"),
     [
         ("colour", "blue", "colour: unknown field (known: name, description, duration_s, load, timeline)"),
-        ("load.user", 3, "load.user: unknown field (known: users, spawn_rate, mode, tags, probe_interval_ms)"),
+        ("load.user", 3, "load.user: unknown field (known: users, spawn_rate, mode, tags, think_ms, probe_interval_ms)"),
         ("timeline.0.when", 3,
          "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
         ("name", DELETE, "name: missing"),

@@ -1,0 +1,60 @@
+"""`bench compare`: the same scenarios, the same load, the same faults, in each mode, one after the
+other on the same stand; then one table of who won by how much."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.run import Progress, ensure_stand, results_dir, run
+from bench.scenario import Scenario
+from reports.run_summary import RunSummary, summarize_run
+from stand import lifecycle
+
+
+def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress) -> Path:
+    """Run every scenario in every mode (a stand per mode); returns the comparison directory."""
+    directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
+    directory.mkdir(parents=True)
+    summaries: list[RunSummary] = []
+    for mode in modes:
+        stand, started_here = ensure_stand(mode, progress)
+        try:
+            for scenario in scenarios:
+                progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")
+                out = run(stand, scenario, results_dir(directory, scenario, mode), progress)
+                summaries.append(summarize_run(out))
+                if json.loads((out / "meta.json").read_text())["interrupted"]:
+                    raise KeyboardInterrupt
+        finally:
+            if started_here:
+                progress(f"stopping the {mode} stand")
+                lifecycle.down(stand, lambda message: None)
+    (directory / "comparison.json").write_text(json.dumps([asdict(s) for s in summaries], indent=2) + "\n")
+    return directory
+
+
+def verdict_table(summaries: list[RunSummary]) -> str:
+    """The terminal table: per scenario and mode, throughput, latency, balancer shares, and per fault
+    the failover gap, failed queries and established connections broken on other balancers."""
+    lines = []
+    for scenario in dict.fromkeys(s.scenario for s in summaries):
+        lines.append(f"== {scenario}")
+        lines.append(f"{'mode':<17}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}  balancer share")
+        rows = [s for s in summaries if s.scenario == scenario]
+        for s in rows:
+            shares = " ".join(f"{b} {v:.0%}" for b, v in sorted(s.balancer_share.items()))
+            lines.append(f"{s.mode:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}")
+        lines.append(f"{'mode':<17}{'fault':<28}{'gap ms':>8}{'failed q':>10}{'probes':>8}{'broken':>8}")
+        for s in rows:
+            for f in s.faults:
+                gap = _ms(f.gap_ms) if f.recovered else "never"
+                lines.append(f"{s.mode:<17}{f.fault + ' ' + f.target:<28}{gap:>8}{f.failed_requests:10d}"
+                             f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"

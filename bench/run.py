@@ -1,0 +1,166 @@
+"""`bench run`: one scenario in one mode. Locust users and the fixed-rate probe run against the stand
+while the scenario's timeline of faults plays; everything lands in a results directory.
+
+    RESULTS/
+      meta.json        mode, scenario, versions, settings, start and end (µs, same clock as the records)
+      scenario.toml    the scenario as it ran
+      events.jsonl     every fault and undo, with its wall-clock time
+      records/         the users' request records (Arrow IPC, see loadgen/records.py)
+      probe/           the probe's records
+      locust*          Locust's own statistics (csv, json) and its log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.versions import versions
+from bench.scenario import Scenario, Step, validate_targets
+from stand import lifecycle, topology
+from stand.faults import Faults
+from stand.lifecycle import Stand, StandError
+
+REPO = Path(__file__).resolve().parent.parent
+LOCUSTFILE = REPO / "loadgen" / "select.py"
+DRAIN_S = 20.0  # after the run: time for Locust and the probe to finish their last requests
+
+Progress = Callable[[str], None]
+
+
+def results_dir(root: Path, scenario: Scenario, mode: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{stamp}-{scenario.name}-{mode}"
+    path.mkdir(parents=True)
+    return path
+
+
+def ensure_stand(mode: str, progress: Progress) -> tuple[Stand, bool]:
+    """A running stand in `mode`: the one already up, or a new one (True: this call started it)."""
+    stand = Stand.of(topology.load(None), mode)
+    if stand.state_file.exists():
+        running = stand.as_running()
+        if running.plan.mode != mode:
+            raise StandError(f"a stand is up in {running.plan.mode} mode: run `stand down` first, or use that mode")
+        progress(f"reusing the running {mode} stand")
+        return running, False
+    progress(f"starting the stand in {mode} mode")
+    lifecycle.up(stand, lambda message: progress(f"  {message}"))
+    return stand, True
+
+
+def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:
+    """Play `scenario` on a running stand; returns the results directory (also after Ctrl-C)."""
+    hosts = {h.name: set(h.host.roles) for h in stand.plan.hosts}
+    errors = validate_targets(scenario, hosts)
+    if errors:
+        raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
+    (out / "scenario.toml").write_text(Path(scenario.source).read_text())
+    faults = Faults(stand, out / "events.jsonl")
+    active: list[Step] = []
+    started_us = time.time_ns() // 1000
+    locust = _start_locust(scenario, out)
+    probe = _start_probe(scenario, out)
+    start = time.monotonic()
+    interrupted = False
+    try:
+        for step in scenario.timeline:
+            _sleep_until(start + step.at_s, scenario, start, out, progress)
+            if step.action == "fault":
+                faults.inject(step.fault, step.target, **step.params)
+                active.append(step)
+            else:
+                faults.undo(step.fault, step.target, **step.params)
+                active = [a for a in active if a.key != step.key]
+            progress(f"{time.monotonic() - start:5.1f} s  {step.action} {step.fault} {step.target}")
+        _sleep_until(start + scenario.duration_s, scenario, start, out, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        progress("interrupted: stopping the load, undoing active faults, keeping what was recorded")
+    finally:
+        for step in reversed(active):
+            faults.undo(step.fault, step.target, **step.params)
+        _finish(locust, interrupted)
+        _finish(probe, interrupted)
+    ended_us = time.time_ns() // 1000
+    meta = {
+        "mode": stand.plan.mode,
+        "scenario": asdict(scenario) | {"load": asdict(scenario.load)},
+        "started_us": started_us,
+        "ended_us": ended_us,
+        "interrupted": interrupted,
+        "versions": versions(),
+        "topology": stand.plan.topology.source,
+        "settings": {
+            "ospf": asdict(stand.plan.topology.ospf),
+            "health": asdict(stand.plan.topology.health),
+            "pgpool": asdict(stand.plan.topology.pgpool),
+            "keepalived": asdict(stand.plan.keepalived),
+        },
+        "locust_exit_code": locust.returncode,
+        "probe_exit_code": probe.returncode,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return out
+
+
+def _start_locust(scenario: Scenario, out: Path) -> subprocess.Popen:
+    load = scenario.load
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+            "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{scenario.duration_s:g}s",
+            "--stop-timeout", "2", "--pg-mode", load.mode, "--pg-think-ms", f"{load.think_ms:g}",
+            "--pg-records", str(out / "records"),
+            "--csv", str(out / "locust"), "--json-file", str(out / "locust")]  # fmt: skip
+    if load.tags:
+        argv += ["--tags", *load.tags]
+    log = open(out / "locust.log", "wb")
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=out, start_new_session=True)
+
+
+def _start_probe(scenario: Scenario, out: Path) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "loadgen.probe", "--duration", f"{scenario.duration_s:g}",
+            "--interval-ms", f"{scenario.load.probe_interval_ms:g}", "--out", str(out / "probe")]  # fmt: skip
+    log = open(out / "probe.log", "wb")
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+
+
+def _sleep_until(deadline: float, scenario: Scenario, start: float, out: Path, progress: Progress) -> None:
+    """Wait, printing elapsed time, requests/s and failures about every 5 s."""
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 5.0))
+        if time.monotonic() < deadline:
+            progress(f"{time.monotonic() - start:5.1f} s  {_locust_line(out)}")
+
+
+def _locust_line(out: Path) -> str:
+    """Locust's latest aggregate from its csv (rewritten every couple of seconds)."""
+    try:
+        rows = (out / "locust_stats.csv").read_text().splitlines()
+        header = rows[0].split(",")
+        total = next(r.split(",") for r in rows if ",Aggregated," in r)
+        values = dict(zip(header, total))
+        return f"{float(values['Requests/s']):7.0f} req/s  {values['Failure Count']} failed"
+    except (FileNotFoundError, StopIteration, KeyError, IndexError, ValueError):
+        return "load starting"
+
+
+def _finish(proc: subprocess.Popen, interrupted: bool) -> None:
+    """Let a load process end by itself (it has its own time limit); stop it if it does not."""
+    if interrupted and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=DRAIN_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,80 @@
+"""A run's results directory turned into plain data: the figures `bench compare` prints and the
+reports show. Metric definitions live in reports/metrics.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadgen.records import read_records
+from reports.metrics import balancer_share, fault_report, summary
+from stand.faults import read_events
+
+
+@dataclass(frozen=True)
+class FaultFigures:
+    fault: str
+    target: str
+    gap_ms: float | None
+    recovered: bool
+    failed_requests: int
+    failed_probes: int
+    collateral_broken_connections: int
+    recovery_ms: float | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    directory: str
+    mode: str
+    scenario: str
+    requests: int
+    failed: int
+    throughput_rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    balancer_share: dict[str, float]
+    faults: list[FaultFigures]
+
+    @property
+    def balancers_used(self) -> list[str]:
+        """Balancers that served at least 1% of the ok requests."""
+        return sorted(b for b, share in self.balancer_share.items() if share >= 0.01)
+
+
+def summarize_run(directory: Path) -> RunSummary:
+    meta = json.loads((directory / "meta.json").read_text())
+    requests = read_records(directory / "records")
+    probe = read_records(directory / "probe", "probe")
+    events = [
+        {"t_us": e.t_us, "action": e.action, "fault": e.fault, "target": e.target}
+        for e in read_events(directory / "events.jsonl")
+    ]
+    start, end = meta["started_us"], meta["ended_us"]
+    totals = summary(requests, start, end)
+    faults = [
+        FaultFigures(
+            fault=f.fault,
+            target=f.target,
+            gap_ms=f.gap.gap_ms,
+            recovered=f.gap.recovered,
+            failed_requests=f.failed_requests,
+            failed_probes=f.failed_probes,
+            collateral_broken_connections=f.collateral_broken_connections,
+            recovery_ms=f.recovery_ms,
+        )
+        for f in fault_report(requests, probe, events, end)
+    ]
+    return RunSummary(
+        directory=str(directory),
+        mode=meta["mode"],
+        scenario=meta["scenario"]["name"],
+        requests=totals.requests,
+        failed=totals.failed,
+        throughput_rps=totals.throughput_rps,
+        p50_ms=totals.p50_ms,
+        p99_ms=totals.p99_ms,
+        balancer_share=balancer_share(requests, start, end),
+        faults=faults,
+    )

@@ -1,0 +1,51 @@
+"""The VIP design on the same stand: keepalived's VRRP among the balancers holds 198.18.2.0 on one of
+them; the router reaches it on the segment. One balancer carries every query, and the VIP moves when
+its pgpool fails or it is drained."""
+
+import os
+import time
+
+import pytest
+
+from stand import process, readiness
+from stand.faults import Faults
+
+pytestmark = pytest.mark.integration
+
+WAIT = 30.0
+
+
+def served_by(stand, count: int = 12) -> set[str]:
+    """Balancers (base addresses, as the backends see them) serving `count` new connections."""
+    env = {**os.environ, **readiness.client_env(stand)}
+    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAtc 'select host(inet_client_addr())' || echo FAILED; done"
+    out = process.run(["bash", "-c", script], namespace=stand.plan.host("FRR").namespace, env=env, timeout=120).stdout
+    return set(out.split())
+
+
+def vip_moves_to(stand, holder: str) -> float:
+    started = time.monotonic()
+    if not process.wait_until(lambda: readiness.vip_holders(stand) == [holder], process.scaled(WAIT), 0.02):
+        pytest.fail(f"VIP held by {readiness.vip_holders(stand)}, not {holder}, after {WAIT:.0f} s")
+    return time.monotonic() - started
+
+
+def test_one_balancer_holds_the_vip_and_serves_everything(keepalived_stand):
+    vip_moves_to(keepalived_stand, "PgBAL1")
+    assert served_by(keepalived_stand) == {"198.18.0.94"}
+    assert readiness.anycast_next_hops(keepalived_stand) == []  # no OSPF route to the VIP in this mode
+
+
+@pytest.mark.parametrize("fault", ["pgpool-kill", "drain"])
+def test_the_vip_moves_to_the_next_balancer_and_back(keepalived_stand, tmp_path, fault):
+    stand = keepalived_stand
+    vip_moves_to(stand, "PgBAL1")
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    faults.inject(fault, "PgBAL1")
+    try:
+        moved = vip_moves_to(stand, "PgBAL2")
+        print(f"\n[figure] keepalived: VIP on PgBAL2 {moved * 1000:.0f} ms after {fault} of PgBAL1")
+        assert served_by(stand) == {"198.18.0.95"}
+    finally:
+        faults.undo(fault, "PgBAL1")
+    vip_moves_to(stand, "PgBAL1")  # PgBAL1 has the highest priority: it takes the VIP back
