@@ -26,11 +26,16 @@ def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def pytest_collection_modifyitems(items):
-    """Anycast tests first, then keepalived ones (one mode switch), then the teardown tests."""
+    """Anycast tests first, then keepalived ones (one mode switch), the comparison (its own stands),
+    then the teardown tests."""
 
-    def order(item) -> tuple[int, int]:
-        teardown = item.fspath.basename == "test_teardown.py"
-        return (int(teardown), int("keepalived_stand" in getattr(item, "fixturenames", ())))
+    def order(item) -> int:
+        name = item.fspath.basename
+        if name == "test_teardown.py":
+            return 3
+        if name == "test_compare.py":
+            return 2
+        return int("keepalived_stand" in getattr(item, "fixturenames", ()))
 
     items.sort(key=order)
 

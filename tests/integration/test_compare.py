@@ -1,0 +1,45 @@
+"""`bench compare anycast keepalived --scenario smoke`, for real: two stands one after the other,
+the same load and the same fault, and figures for each seed claim."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from loadgen.records import read_records
+from reports.metrics import balancer_share, phases
+from reports.run_summary import summarize_run
+from tests.integration.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def test_compare_anycast_keepalived_smoke(stands, tmp_path):
+    stands.down()  # compare brings up (and down) a stand per mode itself
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "compare", "anycast", "keepalived", "--scenario", "smoke",
+         "--results", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    print(result.stdout[-1500:])
+    runs = {json.loads(m.read_text())["mode"]: m.parent for m in tmp_path.glob("*-compare/*/meta.json")}
+    assert set(runs) == {"anycast", "keepalived"}
+    carriers = {}
+    for mode, directory in runs.items():
+        meta = json.loads((directory / "meta.json").read_text())
+        events = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
+        assert [(e["action"], e["fault"], e["target"]) for e in events] == [
+            ("fault", "node-crash", "PgBAL1"), ("undo", "node-crash", "PgBAL1")
+        ]  # fmt: skip
+        before = phases(events, meta["started_us"], meta["ended_us"])[0]
+        share = balancer_share(read_records(directory / "records"), before.start_us, before.end_us)
+        carriers[mode] = {b for b, v in share.items() if v > 0.05}
+        summary = summarize_run(directory)
+        assert len(summary.faults) == 1
+        assert summary.faults[0].recovered, f"{mode}: traffic never came back after the fault"
+        assert summary.faults[0].gap_ms is not None
+    assert carriers["anycast"] == {"PgBAL1", "PgBAL2", "PgBAL3"}  # every balancer carries load
+    assert carriers["keepalived"] == {"PgBAL1"}  # the VIP's master alone
+    assert "== smoke" in result.stdout and "gap ms" in result.stdout
