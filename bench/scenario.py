@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stand.errors import FileErrors
+
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
 PERSISTENT = "persistent"  # same spelling as loadgen.client (a test keeps them in step)
@@ -137,13 +139,8 @@ FAULTS: dict[str, FaultKind] = {
 }
 
 
-class ScenarioError(Exception):
+class ScenarioError(FileErrors):
     """A scenario file with mistakes; `errors` lists every one of them."""
-
-    def __init__(self, source: str, errors: list[str]):
-        self.source = source
-        self.errors = errors
-        super().__init__("\n".join(f"{source}: {e}" for e in errors))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from stand.errors import FileErrors
+
 BUILTIN_DIR = Path(__file__).parent / "topologies"
 DEFAULT_TOPOLOGY = "seed"
 
@@ -22,13 +24,8 @@ NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 
 
-class TopologyError(Exception):
+class TopologyError(FileErrors):
     """A topology file with mistakes; `errors` lists every one of them."""
-
-    def __init__(self, source: str, errors: list[str]):
-        self.source = source
-        self.errors = errors
-        super().__init__("\n".join(f"{source}: {e}" for e in errors))
 
 
 @dataclass(frozen=True)
