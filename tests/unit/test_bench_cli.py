@@ -13,3 +13,47 @@ def test_versions_names_every_component(capsys, monkeypatch):
     assert found["absent"] == "not installed"
     assert found["kernel"]
     assert found["suite"] != ""
+
+
+def test_every_scenario_fault_is_a_stand_primitive():
+    from bench.scenario import FAULTS
+    from stand.faults import PRIMITIVES
+
+    assert set(FAULTS) == set(PRIMITIVES)
+
+
+def test_a_bad_scenario_file_is_rejected_with_every_error(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "bad"\ndescription = "x"\nduration_s = 10\n'
+        '[load]\nusers = 0\nspawn_rate = 1\nmode = "pooled"\nprobe_interval_ms = 50\n'
+        '[[timeline]]\nat_s = 12\naction = "fault"\nfault = "reboot"\ntarget = "PgBAL1"\n'
+    )
+    assert cli.main(["run", "--mode", "anycast", "--scenario", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "bench: bad input:"
+    assert f"{bad}: load.users: must be at least 1 (got 0)" in err
+    assert f"{bad}: load.mode: unknown mode 'pooled' (known: persistent, per-query)" in err
+    assert any(line.startswith(f"{bad}: timeline[0].fault: unknown fault 'reboot'") for line in err)
+
+
+def test_an_unknown_mode_is_one_line(capsys):
+    assert cli.main(["run", "--mode", "vip", "--scenario", "smoke"]) == 1
+    assert capsys.readouterr().err == "bench: error: unknown mode 'vip' (modes: anycast, keepalived, keepalived-tuned)\n"
+
+
+def test_verdict_table_shows_each_mode_and_fault():
+    from bench.compare import verdict_table
+    from reports.run_summary import FaultFigures, RunSummary
+
+    fault = FaultFigures("node-crash", "PgBAL1", 202.0, True, 1, 3, 0, 4100.0)
+    never = FaultFigures("node-crash", "PgBAL1", None, False, 50, 60, 2, None)
+    table = verdict_table([
+        RunSummary("a", "anycast", "smoke", 400, 1, 22.0, 20.2, 202.0, {"PgBAL1": 0.3, "PgBAL2": 0.7}, [fault]),
+        RunSummary("b", "keepalived", "smoke", 380, 50, 19.0, 32.5, 1112.0, {"PgBAL1": 1.0}, [never]),
+    ])  # fmt: skip
+    lines = table.splitlines()
+    assert lines[0] == "== smoke"
+    assert lines[2].split() == ["anycast", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
+    assert lines[5].split() == ["anycast", "node-crash", "PgBAL1", "202", "1", "3", "0"]
+    assert lines[6].split() == ["keepalived", "node-crash", "PgBAL1", "never", "50", "60", "2"]
