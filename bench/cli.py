@@ -12,6 +12,7 @@ from bench.compare import compare, verdict_table
 from bench.run import ensure_stand, results_dir, run
 from bench.scenario import ScenarioError, builtin_names, load
 from bench.versions import versions
+from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand import lifecycle
 from stand.lifecycle import StandError
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODES)}")
     p.add_argument("--scenario", action="append", help="repeatable (default: balancer-crash, pgpool-crash, planned-drain)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+
+    p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
+    p.add_argument("directory", type=Path)
 
     p = sub.add_parser("versions", help="versions of PostgreSQL, pgpool-II, FRR, keepalived, kernel and the suite")
     p.add_argument("--json", action="store_true")
@@ -74,6 +78,7 @@ def cmd_run(args) -> int:
             lifecycle.down(stand, lambda message: None)
     print(verdict_table([summarize_run(out)]))
     print(f"results: {out}")
+    print(f"report: {write_run_report(out)}")
     return 0
 
 
@@ -84,6 +89,18 @@ def cmd_compare(args) -> int:
     summaries = [summarize_run(p.parent) for p in sorted(directory.glob("*/meta.json"))]
     print(verdict_table(summaries))
     print(f"results: {directory}")
+    print(f"report: {write_comparison_report(directory)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    directory = args.directory
+    if (directory / "meta.json").exists():
+        print(f"report: {write_run_report(directory)}")
+    elif list(directory.glob("*/meta.json")):
+        print(f"report: {write_comparison_report(directory)}")
+    else:
+        raise StandError(f"{directory} holds no run (no meta.json in it or in its subdirectories)")
     return 0
 
 
@@ -97,7 +114,7 @@ def cmd_versions(args) -> int:
     return 0
 
 
-HANDLERS = {"run": cmd_run, "compare": cmd_compare, "versions": cmd_versions}
+HANDLERS = {"run": cmd_run, "compare": cmd_compare, "report": cmd_report, "versions": cmd_versions}
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.versions import versions
 from bench.scenario import Scenario, Step, validate_targets
-from stand import lifecycle, topology
+from stand import lifecycle, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
 
@@ -62,6 +62,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     errors = validate_targets(scenario, hosts)
     if errors:
         raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
+    readiness.wait_settled(stand)
     (out / "scenario.toml").write_text(Path(scenario.source).read_text())
     faults = Faults(stand, out / "events.jsonl")
     active: list[Step] = []

@@ -114,6 +114,17 @@ def node_crash(stand: Stand, host: HostPlan) -> None:
 
 def node_return(stand: Stand, host: HostPlan) -> None:
     _switch_links(stand, host, up=True)
+    reattach_backends(stand)
+
+
+def reattach_backends(stand: Stand) -> None:
+    """What an operator does once a network is back: every pgpool takes every backend back.
+
+    pgpool detaches a backend its health checks lost (a balancer cut off loses all of them) and
+    never takes it back by itself; attaching a backend that is attached already changes nothing."""
+    for balancer in stand.plan.balancers:
+        for node_id in range(len(stand.plan.postgres_hosts)):
+            pcp_attach(stand, balancer, node_id)
 
 
 def _signal_host(host: HostPlan, sig: signal.Signals) -> None:
@@ -178,6 +189,7 @@ def link_cut(stand: Stand, host: HostPlan, network: str) -> None:
 
 def link_restore(stand: Stand, host: HostPlan, network: str) -> None:
     _switch_links(stand, host, up=True, network=network)
+    reattach_backends(stand)
 
 
 def _link_of(host: HostPlan, network: str):

@@ -108,6 +108,20 @@ def query_anycast_from_shell(stand: Stand) -> str:
     return process.run(argv, env=env, timeout=20).stdout.strip()
 
 
+def settled(stand: Stand) -> bool:
+    """Every balancer in service: all of them next hops (anycast), or the first one holding the VIP."""
+    plan = stand.plan
+    if plan.mode == ANYCAST:
+        return len(anycast_next_hops(stand)) == len(plan.balancers)
+    return vip_holders(stand) == [plan.balancers[0].name]
+
+
+def wait_settled(stand: Stand, timeout: float = 60.0) -> None:
+    """Before a run: the stand back in its healthy state (a previous run's undo may still be settling)."""
+    if not process.wait_until(lambda: _try(lambda: settled(stand)), process.scaled(timeout), interval=0.2):
+        raise NotReady(f"stand not settled after {timeout:.0f} s ({describe(stand)})")
+
+
 def wait_until_ready(stand: Stand, progress) -> None:
     """OSPF full, every balancer a next hop, replicas streaming, and SQL answered at the anycast address."""
     plan = stand.plan

@@ -1,0 +1,59 @@
+"""`bench run` on the running anycast stand, stopped with Ctrl-C mid-run: it undoes the active fault,
+keeps what was recorded, and leaves no load process behind."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadgen.records import read_records
+from stand import process, readiness
+from tests.integration.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (a path unique to this test)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            stat = process.read_stat(int(entry.name))
+            if text in cmdline and stat is not None and stat.state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_records(stand, tmp_path):
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke",
+         "--results", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    events = lambda: list(tmp_path.glob("*/events.jsonl"))  # noqa: E731
+    try:
+        assert process.wait_until(lambda: bool(events()) and events()[0].read_text(), 60, 0.2), "no fault played"
+        time.sleep(1)
+        bench.send_signal(signal.SIGINT)
+        output, _ = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 0, output
+    directory = events()[0].parent
+    meta = json.loads((directory / "meta.json").read_text())
+    assert meta["interrupted"] is True
+    played = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["fault"]) for e in played] == [("fault", "node-crash"), ("undo", "node-crash")]
+    assert len(read_records(directory / "records")) > 0
+    assert len(read_records(directory / "probe", "probe")) > 0
+    assert processes_mentioning(str(tmp_path)) == []
+    assert process.wait_until(lambda: len(readiness.anycast_next_hops(stand)) == 3, process.scaled(30), 0.2)

@@ -1,0 +1,376 @@
+"""HTML reports: view-model figures of synthetic results directories whose answers are known by
+construction, golden snapshots of the rendered HTML, and a self-contained page.
+
+After an intended change of the HTML, regenerate the snapshots with
+`UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_report_html.py` and review the diff.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadgen.records import Record, RecordWriter
+from reports.html import (
+    CHART_WIDTH,
+    MARGIN_LEFT,
+    MARGIN_RIGHT,
+    comparison_view,
+    nice_ticks,
+    render_comparison,
+    render_run,
+    run_view,
+    svg_line_chart,
+    write_comparison_report,
+    write_run_report,
+)
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "report"
+T0 = 1_767_225_600_000_000  # 2026-01-01 00:00:00 UTC: the run's start, in µs
+PROBE_PERIOD_MS = 10
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A synthetic run: requests at a fixed rate, round robin over `balancers`, and the fixed-rate probe.
+
+    The first balancer fails at `fault_s`: its requests and every probe fail for `outage_s`, then its
+    requests go to `standby` until the undo at `undo_s`, when it serves again. Request k's latency is
+    (its second + 1) ms, ten times that for the 51st request of each second.
+    """
+
+    mode: str
+    scenario: str = "balancer-crash"
+    duration_s: int = 10
+    per_second: int = 100
+    fault_s: float = 3.0
+    outage_s: float = 1.5
+    undo_s: float = 8.0
+    balancers: tuple[str, ...] = ("PgBAL1", "PgBAL2", "PgBAL3")
+    standby: str = "PgBAL2"
+    sites: tuple[str, ...] = ("main",)
+    description: str = "PgBAL1 loses every link, then gets them back."
+
+    def balancer(self, k: int) -> str | None:
+        """The balancer that serves request k; None: it fails."""
+        t = k / self.per_second
+        balancer = self.balancers[k % len(self.balancers)]
+        if balancer != self.balancers[0] or not self.fault_s <= t < self.undo_s:
+            return balancer
+        return None if t < self.fault_s + self.outage_s else self.standby
+
+    def latency_ms(self, k: int) -> float:
+        second = k // self.per_second
+        return (second + 1) * (10.0 if k % self.per_second == self.per_second // 2 else 1.0)
+
+
+def record(start_us: int, balancer: str | None, latency_ms: float, site: str, user: int) -> Record:
+    ok = balancer is not None
+    return Record(
+        start_us=start_us, latency_ms=latency_ms if ok else 5000.0, connect_ms=0.5, outcome="ok" if ok else "timeout",
+        error_class=None if ok else "TimeoutError", error_text=None if ok else "timed out", workload="point",
+        mode="per-query", site=site, user=user, process="vm:1", connection=f"vm:1/u{user}/c{user}",
+        new_connection=True, balancer=balancer, balancer_address=None, backend_address=None,
+        backend=None if not ok else "PgSQL3" if balancer == "PgBAL3" else "PgSQL2",
+    )  # fmt: skip
+
+
+def write_records(directory: Path, kind: str, sites: tuple[str, ...], records: list[Record]) -> None:
+    for site in sites:
+        writer = RecordWriter(directory, kind, site)
+        for r in records:
+            if r.site == site:
+                writer.add(r)
+        writer.close()
+
+
+def meta(plan: Plan) -> dict:
+    timeline = [
+        {"at_s": plan.fault_s, "action": "fault", "fault": "node-crash", "target": plan.balancers[0], "params": {}},
+        {"at_s": plan.undo_s, "action": "undo", "fault": "node-crash", "target": plan.balancers[0], "params": {}},
+    ]
+    return {
+        "mode": plan.mode,
+        "scenario": {"name": plan.scenario, "description": plan.description, "duration_s": float(plan.duration_s),
+                     "load": {"users": 4, "spawn_rate": 4.0, "mode": "per-query", "tags": ["point"],
+                              "probe_interval_ms": float(PROBE_PERIOD_MS), "think_ms": 0.0},
+                     "timeline": timeline, "source": "bench/scenarios/balancer-crash.toml"},
+        "started_us": T0,
+        "ended_us": T0 + plan.duration_s * 1_000_000,
+        "interrupted": False,
+        "versions": {"pgpool-II": "pgpool-II version 4.3.5", "frr": "zebra version 8.4.4", "suite": "abc1234"},
+        "topology": "/work/main/stand/topologies/seed.toml",
+        "settings": {"ospf": {"hello_interval_s": 1, "bfd_interval_ms": 100}, "health": {"interval_ms": 100}},
+    }  # fmt: skip
+
+
+def write_results(directory: Path, plan: Plan) -> Path:
+    """A results directory as `bench run` leaves it."""
+    directory.mkdir(parents=True)
+    count = plan.duration_s * plan.per_second
+    requests = [record(T0 + k * 1_000_000 // plan.per_second, plan.balancer(k), plan.latency_ms(k),
+                       plan.sites[k % len(plan.sites)], k % 4) for k in range(count)]  # fmt: skip
+    outage = (plan.fault_s * 1000, (plan.fault_s + plan.outage_s) * 1000)
+    probes = [record(T0 + ms * 1000, None if outage[0] <= ms < outage[1] else plan.standby, 1.0, site, ms)
+              for site in plan.sites for ms in range(0, plan.duration_s * 1000, PROBE_PERIOD_MS)]  # fmt: skip
+    write_records(directory / "records", "requests", plan.sites, requests)
+    write_records(directory / "probe", "probe", plan.sites, probes)
+    events = [{"t_us": T0 + round(step["at_s"] * 1e6), **{k: step[k] for k in ("action", "fault", "target", "params")}}
+              for step in meta(plan)["scenario"]["timeline"]]  # fmt: skip
+    (directory / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (directory / "meta.json").write_text(json.dumps(meta(plan), indent=2))
+    return directory
+
+
+ANYCAST = Plan("anycast")
+KEEPALIVED = Plan("keepalived", balancers=("PgBAL1",), outage_s=3.0)
+TINY = {
+    "anycast": Plan("anycast", duration_s=4, per_second=6, fault_s=1.0, outage_s=0.5, undo_s=3.0),
+    "keepalived": Plan("keepalived", duration_s=4, per_second=6, fault_s=1.0, outage_s=1.0, undo_s=3.0,
+                       balancers=("PgBAL1",)),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def anycast_view(tmp_path_factory):
+    return run_view(write_results(tmp_path_factory.mktemp("runs") / "anycast", ANYCAST))
+
+
+@pytest.fixture(scope="module")
+def compare_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("compare")
+    write_results(directory / "20260101-000000-balancer-crash-anycast", ANYCAST)
+    write_results(directory / "20260101-000100-balancer-crash-keepalived", KEEPALIVED)
+    (directory / "20260101-000200-balancer-crash-watchdog" / "records").mkdir(parents=True)  # still running
+    return directory
+
+
+@pytest.fixture(scope="module")
+def comparison(compare_dir):
+    return comparison_view(sorted(d for d in compare_dir.iterdir() if (d / "meta.json").exists()))
+
+
+def verdict_lines(view: dict, question: str) -> list[str]:
+    return next(v["lines"] for v in view["scenarios"][0]["verdicts"] if v["question"] == question)
+
+
+# The run view's figures
+
+
+def test_headline_totals_and_percentiles_of_ok_requests(anycast_view):
+    (row,) = anycast_view["headline"]["rows"]
+    # 1000 requests, 50 of PgBAL1's time out in [3, 4.5) s; ok latencies (second + 1) ms, one a second ten times that
+    assert (row["site"], row["requests"], row["ok"], row["failed"]) == ("main", 1000, 950, 50)
+    assert row["failed_by_outcome"] == {"error": 0, "timeout": 50, "wrong_answer": 0}
+    assert row["throughput_rps"] == pytest.approx(95.0)
+    assert (row["p50_ms"], row["p95_ms"], row["p99_ms"], row["max_ms"]) == pytest.approx((6.0, 10.0, 10.0, 100.0))
+    assert row["gaps"] == {"node-crash PgBAL1": "1500 ms"}
+
+
+def test_per_second_counts_of_ok_requests_and_errors(anycast_view):
+    series = anycast_view["series"]
+    assert series["second"] == list(range(10))
+    assert series["ok_per_s"] == [100, 100, 100, 66, 84, 100, 100, 100, 100, 100]
+    assert series["errors_per_s"] == [0, 0, 0, 34, 16, 0, 0, 0, 0, 0]
+
+
+def test_the_last_second_cut_short_by_the_run_end_counts_per_second_of_its_length(tmp_path):
+    directory = write_results(tmp_path / "run", ANYCAST)
+    (directory / "meta.json").write_text(json.dumps(meta(ANYCAST) | {"ended_us": T0 + 9_500_000}))
+    series = run_view(directory)["series"]
+    assert series["second"] == list(range(10))
+    assert series["ok_per_s"][-2:] == [100, 100]  # 50 requests in [9, 9.5) s, none after the end counted
+
+
+@pytest.mark.parametrize("second", range(10))
+def test_per_second_p50_and_p99_are_those_of_that_seconds_ok_latencies(anycast_view, second):
+    ok = [ANYCAST.latency_ms(k) for k in range(second * 100, second * 100 + 100) if ANYCAST.balancer(k)]
+    assert anycast_view["series"]["p50_ms"][second] == pytest.approx(second + 1)
+    assert anycast_view["series"]["p99_ms"][second] == pytest.approx(np.percentile(ok, 99))
+
+
+def test_p99_of_a_full_second_by_hand(anycast_view):
+    # 99 values of 1 ms and one of 10 ms: rank 0.99 * 99 = 98.01 lies 1% of the way from 1 to 10
+    assert anycast_view["series"]["p99_ms"][0] == pytest.approx(1.09)
+
+
+def test_balancer_shares_per_second_overall_and_before_the_fault(anycast_view):
+    shares = anycast_view["series"]["balancer_share"]
+    assert [shares[b][0] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0.34, 0.33, 0.33])
+    assert [shares[b][3] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0, 0.5, 0.5])  # PgBAL1 fails
+    assert [shares[b][6] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0, 0.67, 0.33])  # rerouted
+    assert anycast_view["balancers_before_first_fault"] == pytest.approx({b: 1 / 3 for b in ANYCAST.balancers})
+    # ok requests: PgBAL1 100 before the fault and 67 after the undo, PgBAL2 333 + 117 rerouted, PgBAL3 333
+    assert anycast_view["balancer_share"] == pytest.approx({"PgBAL1": 167 / 950, "PgBAL2": 450 / 950,
+                                                            "PgBAL3": 333 / 950})  # fmt: skip
+    assert anycast_view["backend_share"] == pytest.approx({"PgSQL2": 617 / 950, "PgSQL3": 333 / 950})
+
+
+def test_failover_row_of_the_fault(anycast_view):
+    (row,) = anycast_view["failover"]["rows"]
+    assert (row["key"], row["at_s"], row["undo_at_s"]) == ("node-crash PgBAL1", 3.0, 8.0)
+    assert abs(row["gap_ms"] - 1500) <= PROBE_PERIOD_MS and row["recovered"] and row["confirmed"]
+    assert row["resolution_ms"] == PROBE_PERIOD_MS
+    assert (row["probes"], row["failed_probes"], row["failed_requests"]) == (500, 150, 50)
+    assert row["collateral_broken_connections"] == 0
+    assert row["recovery_ms"] == pytest.approx(10.0)  # request 801 at 8.01 s is PgBAL1's first after the undo
+    # ok requests in [3 s, 8 s): PgBAL2 167 of its own and 117 rerouted, PgBAL3 166
+    assert row["balancer_share"] == pytest.approx({"PgBAL2": 284 / 450, "PgBAL3": 166 / 450})
+
+
+def test_markers_at_the_seconds_of_the_fault_and_the_undo(anycast_view):
+    assert [(m["t_s"], m["action"], m["label"]) for m in anycast_view["markers"]] == [
+        (3.0, "fault", "node-crash PgBAL1"), (3.0 + 5.0, "undo", "undo node-crash PgBAL1")]  # fmt: skip
+
+
+@pytest.mark.parametrize("chart", ["latency", "throughput", "balancers"])
+def test_every_chart_draws_the_markers_on_its_time_axis(anycast_view, chart):
+    drawn = anycast_view["charts"][chart]
+    ticks = {t["label"]: t["x"] for t in drawn["x_ticks"]}
+    inner = CHART_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    assert [m["x"] for m in drawn["markers"]] == pytest.approx([MARGIN_LEFT + inner * 0.3, MARGIN_LEFT + inner * 0.8])
+    assert ticks["2"] < drawn["markers"][0]["x"] < ticks["4"]
+
+
+def test_the_view_is_plain_json(anycast_view, comparison):
+    assert json.loads(json.dumps(anycast_view)) == anycast_view
+    assert json.loads(json.dumps(comparison)) == comparison
+
+
+def test_seconds_without_ok_requests_lift_the_pen(comparison):
+    keepalived = comparison["scenarios"][0]["runs"][1]
+    assert keepalived["mode"] == "keepalived"
+    assert keepalived["series"]["p50_ms"][3:6] == [None, None, None]  # every request fails in [3, 6) s
+    assert [line["path"].count("M") for line in keepalived["charts"]["latency"]["lines"]] == [2, 2]
+
+
+def test_records_of_several_sites_get_a_row_per_site_after_the_whole(tmp_path):
+    view = run_view(write_results(tmp_path / "two-sites", Plan("anycast", sites=("spb", "msk"))))
+    rows = view["headline"]["rows"]
+    assert [r["site"] for r in rows] == ["all", "msk", "spb"]
+    assert rows[0]["requests"] == rows[1]["requests"] + rows[2]["requests"] == 1000
+    assert [(r["site"], r["failed_probes"]) for r in view["failover"]["rows"]] == [("all", 300), ("msk", 150),
+                                                                                   ("spb", 150)]  # fmt: skip
+
+
+# The comparison
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("All balancers used?", [
+        "anycast: yes, 3 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
+        "(PgBAL1 33.3%, PgBAL2 33.3%, PgBAL3 33.3%)",
+        "keepalived: no, 1 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
+        "(PgBAL1 100.0%)"]),
+    ("Cross-city traffic?", ["not measured on a single-site stand"]),
+    ("Failover gap per fault", [
+        "node-crash PgBAL1 at 3.0 s: shorter in anycast: 1500 ms; keepalived 3000 ms (2.0× longer) "
+        "(resolution: one probe period, 10.0 ms)"]),
+    ("Failed queries per fault", [
+        "node-crash PgBAL1 at 3.0 s: failed queries anycast 50, keepalived 300; failed probes anycast 150, "
+        "keepalived 300: fewest in anycast"]),
+])  # fmt: skip
+def test_verdict_lines_carry_the_measured_figures(comparison, question, expected):
+    assert verdict_lines(comparison, question) == expected
+
+
+def test_modes_of_a_scenario_share_their_axes(comparison):
+    (scenario,) = comparison["scenarios"]
+    anycast, keepalived = scenario["runs"]
+    for chart in ("latency", "throughput", "balancers"):
+        assert anycast["charts"][chart]["x_ticks"] == keepalived["charts"][chart]["x_ticks"]
+        assert anycast["charts"][chart]["y_ticks"] == keepalived["charts"][chart]["y_ticks"]
+    # anycast's highest p99 (16.6 ms in second 3) sets the scale; keepalived's own would end at 15
+    assert keepalived["charts"]["latency"]["y_ticks"][-1]["label"] == "20"
+    assert [a["name"] for a in keepalived["charts"]["balancers"]["legend"]] == ["PgBAL1", "PgBAL2"]
+    assert [a["color"] for a in keepalived["charts"]["balancers"]["legend"]] == [
+        a["color"] for a in anycast["charts"]["balancers"]["legend"][:2]]  # fmt: skip
+
+
+def test_comparison_tables_have_a_row_per_mode(comparison):
+    (scenario,) = comparison["scenarios"]
+    assert [r["label"] for r in scenario["headline"]["rows"]] == ["anycast", "keepalived"]
+    assert [(r["label"], r["gap_text"]) for r in scenario["failover"]["rows"]] == [
+        ("anycast", "1500 ms"), ("keepalived", "3000 ms")]  # fmt: skip
+    assert comparison["runs_table"]["columns"] == ["balancer-crash anycast", "balancer-crash keepalived"]
+
+
+# SVG geometry
+
+
+@pytest.mark.parametrize("top, ticks", [
+    (10, [0, 2, 4, 6, 8, 10]), (9.5, [0, 2, 4, 6, 8, 10]), (100, [0, 20, 40, 60, 80, 100]),
+    (3065, [0, 1000, 2000, 3000, 4000]), (0.3, [0, 0.1, 0.2, 0.3]), (0, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+])  # fmt: skip
+def test_nice_ticks_reach_the_top_in_1_2_5_steps(top, ticks):
+    assert nice_ticks(top) == pytest.approx(ticks)
+
+
+def test_a_line_chart_maps_values_into_the_plot_area():
+    chart = svg_line_chart([0.5, 1.5, 2.5], {"p50": ("#000", [0.0, None, 10.0])}, x_max=4, y_max=10, y_unit="ms",
+                           markers=[], width=452, height=146)  # fmt: skip
+    # plot area: x from 52 to 440 (97 per second), y from 116 (0) to 16 (10)
+    assert chart["lines"][0]["path"] == "M100.5,116.0 M294.5,16.0"
+    assert [t["y"] for t in chart["y_ticks"]] == [116.0, 96.0, 76.0, 56.0, 36.0, 16.0]
+
+
+# Rendering
+
+
+@pytest.fixture(scope="module")
+def rendered(anycast_view, comparison) -> dict[str, str]:
+    return {"run": render_run(anycast_view), "comparison": render_comparison(comparison)}
+
+
+@pytest.mark.parametrize("kind", ["run", "comparison"])
+def test_the_html_is_self_contained(rendered, kind):
+    html = rendered[kind]
+    assert "<svg" in html
+    assert set(re.findall(r"https?://[^\s\"'<>)]*", html)) == {SVG_NAMESPACE}
+    assert not re.search(r"<script|<link|<img|<iframe|@import|url\(|src=", html, re.IGNORECASE)
+    assert "@media print" in html
+
+
+def test_the_comparison_html_shows_the_verdicts(rendered):
+    assert "shorter in anycast: 1500 ms; keepalived 3000 ms (2.0× longer)" in rendered["comparison"]
+    assert "not measured on a single-site stand" in rendered["comparison"]
+
+
+def test_text_from_the_results_is_escaped(tmp_path):
+    plan = Plan("anycast", duration_s=2, per_second=5, fault_s=0.5, undo_s=1.5,
+                description="<script>alert(1)</script> & more")
+    html = render_run(run_view(write_results(tmp_path / "run", plan)))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+
+
+def tiny_html(kind: str, directory: Path) -> str:
+    """The report of the tiny fixed dataset (fixed directory names: they show in the report)."""
+    compare = directory / "20260101-000000-compare"
+    runs = [write_results(compare / f"20260101-00000{i}-balancer-crash-{mode}", plan)
+            for i, (mode, plan) in enumerate(TINY.items())]  # fmt: skip
+    if kind == "run":
+        return write_run_report(runs[0]).read_text(encoding="utf-8")
+    return write_comparison_report(compare).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["run", "comparison"])
+def test_rendered_html_matches_golden(tmp_path, kind):
+    html = tiny_html(kind, tmp_path)
+    golden = GOLDEN / f"{kind}.html"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(html, encoding="utf-8")
+    assert html == golden.read_text(encoding="utf-8"), f"{kind} report differs from {golden}"
+
+
+def test_write_comparison_report_reads_only_complete_runs(compare_dir):
+    path = write_comparison_report(compare_dir)
+    html = path.read_text(encoding="utf-8")
+    assert path == compare_dir / "report.html"
+    assert "keepalived" in html and "watchdog" not in html
