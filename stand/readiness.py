@@ -116,7 +116,7 @@ def settled(stand: Stand) -> bool:
     return vip_holders(stand) == [plan.balancers[0].name]
 
 
-def wait_settled(stand: Stand, timeout: float = 60.0) -> None:
+def wait_settled(stand: Stand, timeout: float = 120.0) -> None:
     """Before a run: the stand back in its healthy state (a previous run's undo may still be settling)."""
     if not process.wait_until(lambda: _try(lambda: settled(stand)), process.scaled(timeout), interval=0.2):
         raise NotReady(f"stand not settled after {timeout:.0f} s ({describe(stand)})")
