@@ -117,14 +117,37 @@ def node_return(stand: Stand, host: HostPlan) -> None:
     reattach_backends(stand)
 
 
-def reattach_backends(stand: Stand) -> None:
-    """What an operator does once a network is back: every pgpool takes every backend back.
+def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60.0) -> None:
+    """What an operator does once a network is back: every pgpool takes every backend back, until
+    they all stay attached for `settle_s` (health checks still in flight from the outage may detach
+    them once more).
 
     pgpool detaches a backend its health checks lost (a balancer cut off loses all of them) and
-    never takes it back by itself; attaching a backend that is attached already changes nothing."""
-    for balancer in stand.plan.balancers:
-        for node_id in range(len(stand.plan.postgres_hosts)):
+    never takes it back by itself."""
+    deadline = time.monotonic() + process.scaled(timeout_s)
+    steady_since = None
+    while time.monotonic() < deadline:
+        detached = [(b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b)]
+        for balancer, node_id in detached:
             pcp_attach(stand, balancer, node_id)
+        if detached:
+            steady_since = None
+        elif steady_since is None:
+            steady_since = time.monotonic()
+        elif time.monotonic() - steady_since >= settle_s:
+            return
+        time.sleep(0.5)
+    raise StandError(f"pgpool kept detaching backends for {timeout_s:.0f} s after the network came back")
+
+
+def detached_nodes(stand: Stand, balancer: HostPlan) -> list[int]:
+    """Backend ids this balancer's pgpool has marked down (`pcp_node_info`, status 3)."""
+    nodes = []
+    for node_id in range(len(stand.plan.postgres_hosts)):
+        fields = _pcp(stand, balancer, "pcp_node_info", node_id).split()
+        if len(fields) > 2 and fields[2] == "3":
+            nodes.append(node_id)
+    return nodes
 
 
 def _signal_host(host: HostPlan, sig: signal.Signals) -> None:
@@ -173,14 +196,20 @@ def backend_start(stand: Stand, host: HostPlan) -> None:
 
 
 def pcp_attach(stand: Stand, balancer: HostPlan, node_id: int) -> None:
-    """`pcp_attach_node` over the balancer's pcp unix socket (no password prompt)."""
+    _pcp(stand, balancer, "pcp_attach_node", node_id)
+
+
+def _pcp(stand: Stand, balancer: HostPlan, command: str, node_id: int) -> str:
+    """A pcp command about one backend, over the balancer's pcp unix socket (no password prompt)."""
     paths = stand.layout.host(balancer.name)
     passfile = paths.pgpool_conf_dir / "pcppass"
-    passfile.write_text(f"*:{PCP_PORT}:{MONITOR_USER}:{stand.credentials().monitor_password}\n")
-    passfile.chmod(0o600)
-    argv = ["pcp_attach_node", "-h", str(paths.pgpool_run_dir), "-p", str(PCP_PORT), "-U", MONITOR_USER, "-w",
+    if not passfile.exists():
+        passfile.touch(mode=0o600)
+        passfile.write_text(f"*:{PCP_PORT}:{MONITOR_USER}:{stand.credentials().monitor_password}\n")
+    argv = [command, "-h", str(paths.pgpool_run_dir), "-p", str(PCP_PORT), "-U", MONITOR_USER, "-w",
             "-n", str(node_id)]  # fmt: skip
-    process.run(argv, env={"PCPPASSFILE": str(passfile), "PATH": os.environ.get("PATH", "")}, timeout=30)
+    env = {"PCPPASSFILE": str(passfile), "PATH": os.environ.get("PATH", "")}
+    return process.run(argv, env=env, timeout=30).stdout
 
 
 def link_cut(stand: Stand, host: HostPlan, network: str) -> None:
