@@ -127,9 +127,12 @@ def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60
     deadline = time.monotonic() + process.scaled(timeout_s)
     steady_since = None
     while time.monotonic() < deadline:
-        detached = [(b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b)]
-        for balancer, node_id in detached:
-            pcp_attach(stand, balancer, node_id)
+        try:
+            detached = [(b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b)]
+            for balancer, node_id in detached:
+                pcp_attach(stand, balancer, node_id)
+        except process.CommandFailed:  # pcp busy while pgpool is in the middle of a failover
+            detached = [None]
         if detached:
             steady_since = None
         elif steady_since is None:
