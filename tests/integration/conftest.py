@@ -72,7 +72,8 @@ class Stands:
         seed = Stand.of(topology.load("seed"), self.mode)
         if self.request.session.testsfailed and seed.state_file.exists():
             shutil.rmtree(LOGS_ON_FAILURE, ignore_errors=True)
-            shutil.copytree(seed.layout.root / "hosts", LOGS_ON_FAILURE, ignore=shutil.ignore_patterns("pgdata"))
+            for log_dir in (seed.layout.root / "hosts").glob("*/log"):  # logs only: no data, no sockets
+                shutil.copytree(log_dir, LOGS_ON_FAILURE / log_dir.parent.name)
             print(f"\n[stand] logs kept in {LOGS_ON_FAILURE}")
         stand_cli("down")
         self.mode = None

@@ -149,7 +149,7 @@ def test_web_ui_run(stand, tmp_path):
     try:
         stats = None
         deadline = time.monotonic() + 60
-        while stats is None or not stats.get("stats"):
+        while stats is None or "point" not in {row["name"] for row in stats.get("stats", [])}:
             assert time.monotonic() < deadline, "the web UI never showed requests"
             time.sleep(0.5)
             try:
@@ -157,7 +157,6 @@ def test_web_ui_run(stand, tmp_path):
                     stats = json.load(response)
             except OSError:
                 continue
-        assert {row["name"] for row in stats["stats"]} >= {"point"}
         assert ui.wait(timeout=60) == 0, ui.stderr.read()[-2000:]
     finally:
         if ui.poll() is None:
