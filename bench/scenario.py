@@ -52,12 +52,11 @@ on a stand, and have the roles a fault needs, is checked apart by `validate_targ
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stand.errors import FileErrors
+from stand.errors import FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
@@ -199,14 +198,8 @@ def resolve_path(name_or_path: str) -> Path:
 def load(name_or_path: str | Path) -> Scenario:
     """Load and validate a scenario; raises ScenarioError with every mistake."""
     path = resolve_path(str(name_or_path))
-    source = str(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(source, [f"no such file (built-in scenarios: {', '.join(builtin_names())})"]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(source, [f"not valid TOML: {e}"]) from None
-    return parse(raw, source)
+    raw = read_toml(path, ScenarioError, f"built-in scenarios: {', '.join(builtin_names())}")
+    return parse(raw, str(path))
 
 
 def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:

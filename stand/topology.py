@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from stand.errors import FileErrors
+from stand.errors import FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "topologies"
 DEFAULT_TOPOLOGY = "seed"
@@ -186,15 +185,9 @@ def resolve_path(name_or_path: str | None) -> Path:
 def load(name_or_path: str | None = None) -> Topology:
     """Load and validate a topology; raises TopologyError with every mistake."""
     path = resolve_path(name_or_path)
-    source = str(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        builtins = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
-        raise TopologyError(source, [f"no such file (built-in topologies: {builtins})"]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise TopologyError(source, [f"not valid TOML: {e}"]) from None
-    return parse(raw, source)
+    builtins = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
+    raw = read_toml(path, TopologyError, f"built-in topologies: {builtins}")
+    return parse(raw, str(path))
 
 
 def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
