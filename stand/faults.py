@@ -153,23 +153,15 @@ def detached_nodes(stand: Stand, balancer: HostPlan) -> list[int]:
     return nodes
 
 
-def _signal_host(host: HostPlan, sig: signal.Signals) -> None:
-    for pid in netns.processes_inside(host.namespace):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
 def node_freeze(stand: Stand, host: HostPlan) -> None:
     """SIGSTOP every process of the host: the hung host, which answers nothing but keeps its links.
 
     `stand down` sends SIGCONT before it stops anything, so a frozen stand still comes down."""
-    _signal_host(host, signal.SIGSTOP)
+    netns.signal_inside(host.namespace, signal.SIGSTOP)
 
 
 def node_thaw(stand: Stand, host: HostPlan) -> None:
-    _signal_host(host, signal.SIGCONT)
+    netns.signal_inside(host.namespace, signal.SIGCONT)
 
 
 def frr_kill(stand: Stand, host: HostPlan) -> None:

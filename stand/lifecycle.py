@@ -120,9 +120,9 @@ def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float
     return time.monotonic() - started
 
 
-def keep_logs(stand: Stand) -> Path:
-    """Copy every daemon's log out of the state directory (which teardown removes)."""
-    kept = stand.layout.root.with_name(f"{stand.layout.root.name}-last-failure")
+def keep_logs(stand: Stand, kept: Path | None = None) -> Path:
+    """Copy every daemon's log out of the state directory (which teardown removes), one folder a host."""
+    kept = kept or stand.layout.root.with_name(f"{stand.layout.root.name}-last-failure")
     shutil.rmtree(kept, ignore_errors=True)
     for log_dir in (stand.layout.root / "hosts").glob("*/log"):
         shutil.copytree(log_dir, kept / log_dir.parent.name)
@@ -387,7 +387,7 @@ def down(stand: Stand, progress: Progress, force: bool = False) -> float:
     if state.topology and state.topology != stand.plan.topology.source:
         progress(f"note: the stand was started from {state.topology}")
     for namespace in state.namespaces:
-        _thaw(namespace)
+        netns.signal_inside(namespace, signal.SIGCONT)  # a frozen host (node-freeze) must not hang teardown
     by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else 0)
     for record in by_order:
         record.stop()
@@ -409,11 +409,3 @@ def _kill_what_runs_inside(namespace: str) -> None:
         if stat is not None:
             process.ProcessRecord("?", "leftover", pid, stat.start_ticks, "").stop(timeout=5)
 
-
-def _thaw(namespace: str) -> None:
-    """SIGCONT to every process of a namespace: a frozen host (fault node-freeze) must not hang teardown."""
-    for pid in netns.processes_inside(namespace):
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass

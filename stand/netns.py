@@ -176,6 +176,15 @@ def processes_inside(name: str) -> list[int]:
     return pids
 
 
+def signal_inside(name: str, sig: int) -> None:
+    """Send a signal to every process of a namespace (a host's processes, found by the namespace)."""
+    for pid in processes_inside(name):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def has_address(namespace: str | None, address: IPv4Address) -> bool:
     with _ipr(namespace) as ipr:
         return any(a.get("IFA_ADDRESS") == str(address) for a in ipr.addr("dump"))

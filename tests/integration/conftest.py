@@ -2,7 +2,6 @@
 only when a test asks for it, and removed at the end."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stand import topology
+from stand import lifecycle, process, readiness, topology
 from stand.lifecycle import Stand
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,12 +70,19 @@ class Stands:
             return
         seed = Stand.of(topology.load("seed"), self.mode)
         if self.request.session.testsfailed and seed.state_file.exists():
-            shutil.rmtree(LOGS_ON_FAILURE, ignore_errors=True)
-            for log_dir in (seed.layout.root / "hosts").glob("*/log"):  # logs only: no data, no sockets
-                shutil.copytree(log_dir, LOGS_ON_FAILURE / log_dir.parent.name)
+            lifecycle.keep_logs(seed, LOGS_ON_FAILURE)
             print(f"\n[stand] logs kept in {LOGS_ON_FAILURE}")
         stand_cli("down")
         self.mode = None
+
+
+def queries_through_anycast(stand: Stand, sql: str, count: int, host: str = "FRR") -> list[str]:
+    """`count` new connections from a host through the anycast address, one query each (as the seed's
+    check does); one line per answer (columns separated by a space), FAILED for a failed one."""
+    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAt -F ' ' -c '{sql}' || echo FAILED; done"
+    env = {**os.environ, **readiness.client_env(stand)}
+    result = process.run(["bash", "-c", script], namespace=stand.plan.host(host).namespace, env=env, timeout=120)
+    return result.stdout.split("\n")[:-1]
 
 
 @pytest.fixture(scope="session")

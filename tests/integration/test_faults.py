@@ -9,6 +9,7 @@ import pytest
 from stand import process, readiness
 from stand.faults import Faults, read_events
 from stand.lifecycle import StandError
+from tests.integration.conftest import queries_through_anycast
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +23,7 @@ def wait_for(condition, what: str) -> None:
 
 
 def queries_succeed(stand, count: int = 10) -> list[str]:
-    env = {**os.environ, **readiness.client_env(stand)}
-    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAtc 'select host(inet_server_addr())' || echo FAILED; done"
-    out = process.run(["bash", "-c", script], namespace=stand.plan.host("FRR").namespace, env=env, timeout=120).stdout
-    return out.split()
+    return queries_through_anycast(stand, "select host(inet_server_addr())", count)
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,13 @@
 them; the router reaches it on the segment. One balancer carries every query, and the VIP moves when
 its pgpool fails or it is drained."""
 
-import os
 import time
 
 import pytest
 
 from stand import process, readiness
 from stand.faults import Faults
+from tests.integration.conftest import queries_through_anycast
 
 pytestmark = pytest.mark.integration
 
@@ -17,10 +17,7 @@ WAIT = 30.0
 
 def served_by(stand, count: int = 12) -> set[str]:
     """Balancers (base addresses, as the backends see them) serving `count` new connections."""
-    env = {**os.environ, **readiness.client_env(stand)}
-    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAtc 'select host(inet_client_addr())' || echo FAILED; done"
-    out = process.run(["bash", "-c", script], namespace=stand.plan.host("FRR").namespace, env=env, timeout=120).stdout
-    return set(out.split())
+    return set(queries_through_anycast(stand, "select host(inet_client_addr())", count))
 
 
 def vip_moves_to(stand, holder: str) -> float:

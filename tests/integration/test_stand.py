@@ -12,7 +12,7 @@ import pytest
 
 from stand import lifecycle, netns, process, readiness
 from stand.safety import UnsafeTarget, check_target
-from tests.integration.conftest import stand_cli
+from tests.integration.conftest import queries_through_anycast, stand_cli
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +35,7 @@ def unreachable(stand, host: str, targets: list[str]) -> list[str]:
 
 
 def queries_from(stand, host: str, count: int) -> list[str]:
-    """`count` new connections through the anycast address, one query each, as the seed's check does."""
-    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAt -F ' ' -c '{SEED_QUERY}' || echo FAILED; done"
-    env = {**os.environ, **readiness.client_env(stand)}
-    result = process.run(["bash", "-c", script], namespace=stand.plan.host(host).namespace, env=env, timeout=120)
-    return result.stdout.split("\n")[:-1]
+    return queries_through_anycast(stand, SEED_QUERY, count, host)
 
 
 def wait_for_next_hops(stand, count: int) -> float:
