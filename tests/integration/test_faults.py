@@ -55,12 +55,17 @@ def test_balancer_fault_withdraws_it_and_undo_returns_it(stand, tmp_path, fault,
     assert events[0].t_us < events[1].t_us <= time.time_ns() // 1000
 
 
-def pool_nodes(stand) -> dict[str, str]:
-    """Backend address to its status, as the pgpool that answers sees it."""
+def pool_nodes(stand, balancer) -> dict[str, str]:
+    """Backend address to its status, as one balancer's pgpool sees it (asked at its own address)."""
     env = {**os.environ, **readiness.client_env(stand)}
-    result = process.run(["psql", "-h", "198.18.2.0", "-XAt", "-c", "show pool_nodes"],
+    address = str(balancer.data_address.ip)
+    result = process.run(["psql", "-h", address, "-XAt", "-c", "show pool_nodes"],
                          namespace=stand.plan.host("FRR").namespace, env=env, check=False)  # fmt: skip
     return {row.split("|")[1]: row.split("|")[3] for row in result.stdout.splitlines() if "|" in row}
+
+
+def every_balancer_sees(stand, address: str, status: str) -> bool:
+    return all(pool_nodes(stand, balancer).get(address) == status for balancer in stand.plan.balancers)
 
 
 @pytest.mark.parametrize(("backend", "address"), [("PgSQL2", "198.18.0.92"), ("PgSQL1", "198.18.0.91")])
@@ -70,13 +75,14 @@ def test_backend_kill_and_return(stand, tmp_path, backend, address):
     faults = Faults(stand, tmp_path / "events.jsonl")
     faults.inject("backend-kill", backend)
     try:
-        wait_for(lambda: all(pool_nodes(stand).get(address) == "down" for _ in range(3)), f"pgpool detaches {backend}")
+        wait_for(lambda: every_balancer_sees(stand, address, "down"), f"every pgpool detaches {backend}")
+        wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, "every balancer in service after the failover")
         answers = queries_succeed(stand)
         assert "FAILED" not in answers
         assert address not in answers
     finally:
         faults.undo("backend-kill", backend)
-    wait_for(lambda: all(pool_nodes(stand).get(address) == "up" for _ in range(3)), f"pgpool attaches {backend}")
+    wait_for(lambda: every_balancer_sees(stand, address, "up"), f"every pgpool attaches {backend}")
     wait_for(lambda: readiness.replication(stand) == {"PgSQL2": "streaming", "PgSQL3": "streaming"}, "replicas stream")
 
 
