@@ -27,6 +27,7 @@ from bench.scenario import Scenario, Step, validate_targets
 from stand import lifecycle, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
+from stand.plan import WATCHDOG
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "loadgen" / "select.py"
@@ -58,11 +59,14 @@ def ensure_stand(mode: str, progress: Progress) -> tuple[Stand, bool]:
 
 def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:
     """Play `scenario` on a running stand; returns the results directory (also after Ctrl-C)."""
+    out = out.resolve()  # Locust and the probe run with the results directory as their working directory
     hosts = {h.name: set(h.host.roles) for h in stand.plan.hosts}
     errors = validate_targets(scenario, hosts)
     if errors:
         raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
     readiness.wait_settled(stand)
+    if stand.plan.mode == WATCHDOG:
+        lifecycle.hand_vip_to_first_balancer(stand, progress)
     (out / "scenario.toml").write_text(Path(scenario.source).read_text())
     faults = Faults(stand, out / "events.jsonl")
     active: list[Step] = []

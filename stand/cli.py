@@ -139,7 +139,7 @@ def cmd_status(args) -> int:
         if host.runs_agent:
             agent = readiness.agent_status(stand, host.name)
             extra = f" anycast:{'announced' if agent.get('announced') else 'withdrawn'}({agent.get('state')})"
-        elif host.runs_keepalived:
+        elif stand.plan.has_vip and host.runs_pgpool:
             extra = f" vip:{'held' if netns.has_address(host.namespace, stand.plan.topology.anycast.ip) else 'no'}"
         addresses = " ".join(str(link.address) for link in host.links)
         print(f"  {host.name:<7} {addresses:<32} {' '.join(daemons)}{extra}{present}")
@@ -181,7 +181,7 @@ def cmd_drain(args) -> int:
     host = stand.plan.host(args.host)
     faults = Faults(stand)
     (faults.inject if args.drain else faults.undo)("drain", host.name)
-    if host.runs_keepalived:
+    if stand.plan.has_vip:
         where = f"VIP held by: {', '.join(readiness.vip_holders(stand)) or 'nobody'}"
     else:
         where = f"next hops now: {', '.join(readiness.anycast_next_hops(stand)) or 'none'}"

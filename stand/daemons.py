@@ -9,9 +9,10 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from ipaddress import IPv4Interface
 from pathlib import Path
 
-from stand import process
+from stand import netns, process
 from stand.credentials import CLIENT_USER
 from stand.layout import HostPaths
 from stand.plan import HostPlan
@@ -156,6 +157,12 @@ class Pgpool(Daemon):
     client_password: str = ""
     database: str = "postgres"
     port: int = 5432
+    delegate_ip: IPv4Interface | None = None  # the watchdog mode's VIP, which this pgpool's watchdog moves
+
+    def start(self, state_file: StateFile) -> ProcessRecord:
+        if self.delegate_ip is not None:  # a SIGKILLed watchdog leaves its VIP behind; a restart clears it
+            netns.remove_address(self.host.namespace, self.delegate_ip)
+        return super().start(state_file)
 
     def argv(self) -> list[str]:
         conf = self.paths.pgpool_conf_dir

@@ -244,7 +244,8 @@ def link_clear(stand: Stand, host: HostPlan, network: str) -> None:
 
 
 def drain(stand: Stand, host: HostPlan) -> None:
-    """Planned maintenance: the agent withdraws the anycast route, or keepalived hands the VIP over."""
+    """Planned maintenance: the agent withdraws the anycast route, or keepalived (the watchdog) hands
+    the VIP over."""
     _set_drained(stand, host, True)
 
 
@@ -254,8 +255,8 @@ def undrain(stand: Stand, host: HostPlan) -> None:
 
 def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
     _require_balancer(host)
-    if host.runs_keepalived:
-        lifecycle.drain_vrrp(stand, host.name, drained)
+    if stand.plan.has_vip:
+        lifecycle.drain_vip(stand, host.name, drained)
         return
     drain_file = stand.layout.host(host.name).drain_file
     if drained:

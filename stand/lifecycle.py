@@ -181,7 +181,7 @@ def build_network(stand: Stand, progress: Progress) -> None:
     netns.add_address(router.namespace, plan.shell_router_ifname, shell.router_address)
     netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
     netns.add_route(netns.ROOT, plan.topology.anycast.network, shell.router_address.ip, plan.shell_ifname)
-    if any(h.runs_keepalived for h in plan.hosts):  # the router reaches the VIP on the segment, by ARP
+    if plan.has_vip:  # the router reaches the VIP on the segment, by ARP
         netns.add_link_route(router.namespace, plan.topology.anycast.network, router.ospf_links[0].ifname)
     progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
 
@@ -307,13 +307,17 @@ def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
 
 
 def start_balancers(stand: Stand, credentials: Credentials, progress: Progress) -> None:
-    """pgpool, then its health agent (anycast) or keepalived (VIP modes), on every balancer."""
-    for host in stand.plan.balancers:
-        companion = "agent" if host.runs_agent else "keepalived"
-        for name in ("pgpool", companion):
-            daemon = controller(stand, host, name, credentials)
-            daemon.wait_ready(daemon.start(stand.state_file))
-        progress(f"{host.name}: pgpool answering, {companion} running")
+    """pgpool, then its health agent (anycast) or keepalived (keepalived modes), on every balancer
+    (in the watchdog mode, pgpool's own watchdog is the companion)."""
+    pgpools = [(host, controller(stand, host, "pgpool", credentials)) for host in stand.plan.balancers]
+    started = [(host, daemon, daemon.start(stand.state_file)) for host, daemon in pgpools]  # watchdogs meet
+    for host, daemon, record in started:
+        daemon.wait_ready(record)
+        companions = ["agent"] if host.runs_agent else ["keepalived"] if host.runs_keepalived else []
+        for name in companions:
+            companion = controller(stand, host, name, credentials)
+            companion.wait_ready(companion.start(stand.state_file))
+        progress(f"{host.name}: pgpool answering, {companions[0] if companions else 'its watchdog'} running")
 
 
 def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials | None = None) -> Daemon:
@@ -327,6 +331,8 @@ def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials
             client_password=credentials.client_password,
             database=stand.plan.topology.postgres.database,
             port=stand.plan.topology.pgpool.port,
+            user=None if host.runs_watchdog else "postgres",  # the watchdog adds and removes the VIP itself
+            delegate_ip=stand.plan.topology.anycast if host.runs_watchdog else None,
         )
     if name == "agent":
         return HealthAgent(host, paths)
@@ -354,18 +360,33 @@ def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:
     return record
 
 
-def drain_vrrp(stand: Stand, host_name: str, drain: bool) -> None:
-    """Planned maintenance of a VIP balancer: keepalived stops (handing the VIP over), or starts again."""
+def drain_vip(stand: Stand, host_name: str, drain: bool) -> None:
+    """Planned maintenance of a VIP balancer: keepalived (or, in the watchdog mode, pgpool with its
+    watchdog) stops politely, handing the VIP over; or it starts again."""
     host = stand.plan.host(host_name)
+    daemon = "keepalived" if host.runs_keepalived else "pgpool"
     if drain:
-        record = stand.state_file.read().process(host.name, "keepalived")
+        record = stand.state_file.read().process(host.name, daemon)
         if record is not None:
             record.stop()
         address = stand.plan.topology.anycast.ip
         if not process.wait_until(lambda: not netns.has_address(host.namespace, address), process.scaled(30)):
-            raise StandError(f"{host.name} still holds the VIP 30 s after keepalived stopped")
+            raise StandError(f"{host.name} still holds the VIP 30 s after {daemon} stopped")
     else:
-        restart(stand, host.name, "keepalived")
+        restart(stand, host.name, daemon)
+
+
+def hand_vip_to_first_balancer(stand: Stand, progress: Progress) -> None:
+    """The watchdog keeps its leader until that one fails; before a run, make the first balancer lead
+    again, as after a fresh start (its highest priority wins the election when the leader stops)."""
+    first = stand.plan.balancers[0].name
+    for holder in readiness.vip_holders(stand):
+        if holder != first:
+            progress(f"{holder} leads the watchdog: restarting its pgpool so that {first} leads again")
+            drain_vip(stand, holder, True)
+            drain_vip(stand, holder, False)
+    if not process.wait_until(lambda: readiness.vip_holders(stand) == [first], process.scaled(60), interval=0.2):
+        raise StandError(f"the VIP is held by {readiness.vip_holders(stand) or 'nobody'}, not {first}, after 60 s")
 
 
 STOP_ORDER = ("agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")

@@ -118,6 +118,15 @@ def add_address(namespace: str | None, ifname: str, address: IPv4Interface) -> N
                 raise
 
 
+def remove_address(namespace: str | None, address: IPv4Interface) -> bool:
+    """Remove the address from whichever interface has it; whether one had."""
+    with _ipr(namespace) as ipr:
+        found = [a for a in ipr.addr("dump") if a.get("IFA_ADDRESS") == str(address.ip)]
+        for a in found:
+            ipr.addr("del", index=a["index"], address=str(address.ip), prefixlen=a["prefixlen"])
+        return bool(found)
+
+
 def add_route(namespace: str | None, destination: IPv4Network, gateway: IPv4Address, ifname: str) -> None:
     with _ipr(namespace) as ipr:
         ipr.route("add", dst=str(destination), gateway=str(gateway), oif=_index(ipr, ifname))

@@ -13,7 +13,8 @@ from stand.topology import Host, Topology
 ANYCAST = "anycast"
 KEEPALIVED = "keepalived"
 KEEPALIVED_TUNED = "keepalived-tuned"
-MODES = (ANYCAST, KEEPALIVED, KEEPALIVED_TUNED)
+WATCHDOG = "watchdog"
+MODES = (ANYCAST, KEEPALIVED, KEEPALIVED_TUNED, WATCHDOG)
 VRRP_TOP_PRIORITY = 150  # the first balancer is the VIP's first master; each next one 10 less
 
 ROUTER_PRIORITY = 255  # the client-side router is always the DR: it re-originates the network LSA itself
@@ -57,6 +58,7 @@ class HostPlan:
     announces_anycast: bool  # OSPF carries the anycast /32 from this host (anycast mode only)
     runs_agent: bool  # the health agent: anycast mode's balancers
     runs_keepalived: bool  # VRRP: the keepalived modes' balancers
+    runs_watchdog: bool  # pgpool's watchdog moves the VIP: the watchdog mode's balancers
     vrrp_priority: int
 
     @property
@@ -101,6 +103,11 @@ class Plan:
     def postgres_hosts(self) -> tuple[HostPlan, ...]:
         """The primary first, then the replicas."""
         return tuple(sorted((h for h in self.hosts if h.runs_postgres), key=lambda h: not h.host.has("primary")))
+
+    @property
+    def has_vip(self) -> bool:
+        """A VIP design: one balancer at a time holds the anycast address, on the router's segment."""
+        return self.mode != ANYCAST
 
     @property
     def keepalived(self):
@@ -157,7 +164,8 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
                 data_network=topology.data_network,
                 announces_anycast=anycast and (host.has("balancer") or host.has("last-resort")),
                 runs_agent=anycast and host.has("balancer"),
-                runs_keepalived=not anycast and host.has("balancer"),
+                runs_keepalived=mode in (KEEPALIVED, KEEPALIVED_TUNED) and host.has("balancer"),
+                runs_watchdog=mode == WATCHDOG and host.has("balancer"),
                 vrrp_priority=VRRP_TOP_PRIORITY - 10 * balancers.index(host.name) if host.has("balancer") else 0,
             )
         )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from stand import netns, process
 from stand.credentials import CLIENT_USER
 from stand.daemons import PSQL, psql_local, vtysh
-from stand.plan import ANYCAST
+from stand.plan import ANYCAST, WATCHDOG
 
 if TYPE_CHECKING:
     from stand.lifecycle import Stand
@@ -59,9 +59,9 @@ def anycast_next_hops(stand: Stand) -> list[str]:
 
 
 def vip_holders(stand: Stand) -> list[str]:
-    """Balancers that hold the anycast address as a VRRP VIP (keepalived modes: one, when healthy)."""
+    """Balancers that hold the anycast address as a VIP (keepalived and watchdog modes: one, when healthy)."""
     address = stand.plan.topology.anycast.ip
-    return [h.name for h in stand.plan.balancers if h.runs_keepalived and netns.has_address(h.namespace, address)]
+    return [h.name for h in stand.plan.balancers if stand.plan.has_vip and netns.has_address(h.namespace, address)]
 
 
 def balancer_of_next_hop(stand: Stand, next_hop: str) -> str:
@@ -109,10 +109,16 @@ def query_anycast_from_shell(stand: Stand) -> str:
 
 
 def settled(stand: Stand) -> bool:
-    """Every balancer in service: all of them next hops (anycast), or the first one holding the VIP."""
+    """Every balancer in service: all of them next hops (anycast), the first one holding the VIP
+    (keepalived, which hands it back by priority), or one holding it and every pgpool running (the
+    watchdog, which keeps its leader until that one fails)."""
     plan = stand.plan
     if plan.mode == ANYCAST:
         return len(anycast_next_hops(stand)) == len(plan.balancers)
+    if plan.mode == WATCHDOG:
+        state = stand.state_file.read()
+        running = all((p := state.process(h.name, "pgpool")) is not None and p.is_running() for h in plan.balancers)
+        return running and len(vip_holders(stand)) == 1
     return vip_holders(stand) == [plan.balancers[0].name]
 
 
@@ -132,7 +138,7 @@ def wait_until_ready(stand: Stand, progress) -> None:
         routing = (f"{balancers} next hops for {plan.topology.anycast.ip}",
                    lambda: len(anycast_next_hops(stand)) == balancers)  # fmt: skip
     else:
-        routing = (f"one VRRP master holding {plan.topology.anycast.ip}", lambda: len(vip_holders(stand)) == 1)
+        routing = (f"one balancer holding the VIP {plan.topology.anycast.ip}", lambda: len(vip_holders(stand)) == 1)
     checks = [
         (f"{ospf_peers} OSPF neighbours full", lambda: sum(n.is_full for n in ospf_neighbors(stand)) == ospf_peers),
         routing,

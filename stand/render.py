@@ -20,6 +20,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 BFD_PROFILE = "stand"
 POSTGRES_PORT = 5432
 OSPF_LINK_COST = 10
+IP = "/usr/sbin/ip"
+ARPING = "/usr/bin/arping"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
         health_check_period=settings.health_check_period_s,
         health_check_timeout=settings.health_check_timeout_s,
         search_primary_node_timeout=settings.search_primary_node_timeout_s,
+        watchdog=_watchdog_settings(plan, host),
     )
     hba = env.get_template("pool_hba.conf.j2").render(
         host=host.name, client_networks=[str(n) for n in plan.stand_networks]
@@ -130,12 +133,37 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
         accounts=[(MONITOR_USER, hashlib.md5(credentials.monitor_password.encode()).hexdigest())]
     )
     conf_dir = paths.pgpool_conf_dir
+    node_id = [RenderedFile(host.name, conf_dir / "pgpool_node_id", f"{plan.balancers.index(host)}\n", "postgres")]
     return [
+        *(node_id if host.runs_watchdog else []),
         RenderedFile(host.name, conf_dir / "pgpool.conf", conf, "postgres"),
         RenderedFile(host.name, conf_dir / "pool_hba.conf", hba, "postgres"),
         RenderedFile(host.name, conf_dir / "pool_passwd", passwd, "postgres", 0o600),
         RenderedFile(host.name, conf_dir / "pcp.conf", pcp, "postgres", 0o600),
     ]
+
+
+def _watchdog_settings(plan: Plan, host: HostPlan) -> dict | None:
+    """The watchdog section of pgpool.conf (watchdog mode): the peers, and the delegate IP on the segment
+    the router is on, brought up and announced by gratuitous ARP like keepalived's VIP."""
+    if not host.runs_watchdog:
+        return None
+    settings = plan.topology.watchdog
+    segment = host.ospf_links[0]
+    vip = plan.topology.anycast
+    return {
+        "peers": [{"address": h.ospf_links[0].address.ip} for h in plan.balancers],
+        "wd_port": settings.wd_port,
+        "heartbeat_port": settings.heartbeat_port,
+        "priority": host.vrrp_priority,  # the first balancer is preferred as leader, as with VRRP
+        "delegate_ip": vip.ip,
+        "if_up_cmd": f"{IP} addr add $_IP_$/{vip.network.prefixlen} dev {segment.ifname}",
+        "if_down_cmd": f"{IP} addr del $_IP_$/{vip.network.prefixlen} dev {segment.ifname}",
+        "arping_cmd": f"{ARPING} -U $_IP_$ -w 1 -I {segment.ifname}",
+        "wd_interval": settings.wd_interval_s,
+        "heartbeat_keepalive": settings.heartbeat_keepalive_s,
+        "heartbeat_deadtime": settings.heartbeat_deadtime_s,
+    }
 
 
 def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:

@@ -85,6 +85,17 @@ TUNED_KEEPALIVED = KeepalivedSettings(vrrp_version=3, advert_int_ms=100, check_i
 
 
 @dataclass(frozen=True)
+class WatchdogSettings:
+    """pgpool-II's own watchdog moving a delegate IP, for the `watchdog` mode (pgpool's defaults)."""
+
+    wd_port: int = 9000
+    heartbeat_port: int = 9694
+    wd_interval_s: int = 10
+    heartbeat_keepalive_s: int = 2
+    heartbeat_deadtime_s: int = 30
+
+
+@dataclass(frozen=True)
 class Network:
     """One L2 segment (a bridge)."""
 
@@ -147,6 +158,7 @@ class Topology:
     pgpool: PgpoolSettings = field(default_factory=PgpoolSettings)
     keepalived: KeepalivedSettings = field(default_factory=KeepalivedSettings)
     keepalived_tuned: KeepalivedSettings = TUNED_KEEPALIVED
+    watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
     source: str = ""
 
     def host(self, name: str) -> Host:
@@ -232,6 +244,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         "pgpool": reader.settings(raw, "pgpool", PgpoolSettings),
         "keepalived": reader.settings(raw, "keepalived", KeepalivedSettings),
         "keepalived_tuned": reader.settings(raw, "keepalived_tuned", KeepalivedSettings, TUNED_KEEPALIVED),
+        "watchdog": reader.settings(raw, "watchdog", WatchdogSettings),
     }
     reader.no_unknown_keys(raw, "", {"stand", "shell", "networks", "hosts", *settings})
     reader.no_unknown_keys(stand, "stand", {"prefix", "anycast", "loopbacks", "data_network"})

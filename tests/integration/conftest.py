@@ -14,7 +14,6 @@ from stand.lifecycle import Stand
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS_ON_FAILURE = REPO / "test-logs"
-MODE_FIXTURES = ("stand", "keepalived_stand")
 
 
 def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -25,16 +24,17 @@ def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def pytest_collection_modifyitems(items):
-    """Anycast tests first, then keepalived ones (one mode switch), the comparison (its own stands),
-    then the teardown tests."""
+    """Anycast tests first, then keepalived ones, then watchdog ones (one mode switch each), the
+    comparison (its own stands), then the teardown tests."""
 
     def order(item) -> int:
         name = item.fspath.basename
         if name == "test_teardown.py":
-            return 3
+            return 4
         if name == "test_compare.py":
-            return 2
-        return int("keepalived_stand" in getattr(item, "fixturenames", ()))
+            return 3
+        fixtures = getattr(item, "fixturenames", ())
+        return 2 if "watchdog_stand" in fixtures else int("keepalived_stand" in fixtures)
 
     items.sort(key=order)
 
@@ -85,6 +85,11 @@ def queries_through_anycast(stand: Stand, sql: str, count: int, host: str = "FRR
     return result.stdout.split("\n")[:-1]
 
 
+def served_by(stand: Stand, count: int = 12) -> set[str]:
+    """Balancers (base addresses, as the backends see them) serving `count` new connections."""
+    return set(queries_through_anycast(stand, "select host(inet_client_addr())", count))
+
+
 @pytest.fixture(scope="session")
 def stands(request):
     if os.geteuid() != 0:
@@ -106,3 +111,9 @@ def stand(stands) -> Stand:
 def keepalived_stand(stands) -> Stand:
     """The seed's stand in keepalived mode (VRRP VIP)."""
     return stands.up("keepalived")
+
+
+@pytest.fixture
+def watchdog_stand(stands) -> Stand:
+    """The seed's stand in watchdog mode (pgpool's watchdog moves the VIP)."""
+    return stands.up("watchdog")

@@ -12,7 +12,6 @@ import pytest
 
 from loadgen.records import read_records
 from stand import process, readiness
-from tests.integration.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +33,10 @@ def processes_mentioning(text: str) -> list[int]:
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_records(stand, tmp_path):
     bench = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke",
-         "--results", str(tmp_path)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    events = lambda: list(tmp_path.glob("*/events.jsonl"))  # noqa: E731
+        [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip  (from the user's own directory: results/ relative to it)
+    events = lambda: list(tmp_path.glob("results/*/events.jsonl"))  # noqa: E731
     try:
         assert process.wait_until(lambda: bool(events()) and events()[0].read_text(), 60, 0.2), "no fault played"
         time.sleep(1)

@@ -10,6 +10,7 @@ import pytest
 from loadgen.records import read_records
 from reports.metrics import balancer_share, phases
 from reports.run_summary import summarize_run
+from tests.browser.test_reports_in_chromium import ARTIFACTS, assert_renders_alone
 from tests.integration.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -43,3 +44,9 @@ def test_compare_anycast_keepalived_smoke(stands, tmp_path):
     assert carriers["anycast"] == {"PgBAL1", "PgBAL2", "PgBAL3"}  # every balancer carries load
     assert carriers["keepalived"] == {"PgBAL1"}  # the VIP's master alone
     assert "== smoke" in result.stdout and "gap ms" in result.stdout
+    (report,) = tmp_path.glob("*-compare/report.html")
+    assert_renders_alone(report)
+    kept = ARTIFACTS / "real-compare"
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in ("report.html", "screenshot.png"):
+        (kept / name).write_bytes((report.parent / name).read_bytes())

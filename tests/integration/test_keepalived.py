@@ -8,16 +8,11 @@ import pytest
 
 from stand import process, readiness
 from stand.faults import Faults
-from tests.integration.conftest import queries_through_anycast
+from tests.integration.conftest import served_by
 
 pytestmark = pytest.mark.integration
 
 WAIT = 30.0
-
-
-def served_by(stand, count: int = 12) -> set[str]:
-    """Balancers (base addresses, as the backends see them) serving `count` new connections."""
-    return set(queries_through_anycast(stand, "select host(inet_client_addr())", count))
 
 
 def vip_moves_to(stand, holder: str) -> float:

@@ -39,7 +39,7 @@ def test_a_bad_scenario_file_is_rejected_with_every_error(tmp_path, capsys):
 
 def test_an_unknown_mode_is_one_line(capsys):
     assert cli.main(["run", "--mode", "vip", "--scenario", "smoke"]) == 1
-    assert capsys.readouterr().err == "bench: error: unknown mode 'vip' (modes: anycast, keepalived, keepalived-tuned)\n"
+    assert capsys.readouterr().err == "bench: error: unknown mode 'vip' (modes: anycast, keepalived, keepalived-tuned, watchdog)\n"
 
 
 def test_verdict_table_shows_each_mode_and_fault():

@@ -66,3 +66,28 @@ def test_no_trust_authentication_anywhere():
         if relative.name in ("pg_hba.conf", "pool_hba.conf"):
             assert "trust" not in content
             assert "0.0.0.0/0" not in content
+
+
+def test_watchdog_mode_moves_the_vip_with_pgpool_itself():
+    """Each balancer's pgpool runs its watchdog with the same peer list, its own node id, and
+    commands that put the VIP on the router's segment; no agent, no keepalived, no OSPF anycast."""
+    files = render_all(derive(topology.load("seed"), "watchdog"), LAYOUTS["stand"], CREDENTIALS)
+    by_name = {(f.host, f.path.name): f.content for f in files}
+    assert [by_name[(b, "pgpool_node_id")] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == ["0\n", "1\n", "2\n"]
+    conf = by_name[("PgBAL2", "pgpool.conf")]
+    for line in [
+        "use_watchdog = on",
+        "hostname0 = '198.18.1.94'",
+        "hostname2 = '198.18.1.96'",
+        "heartbeat_hostname1 = '198.18.1.95'",
+        "wd_priority = 140",
+        "delegate_IP = '198.18.2.0'",
+        "if_up_cmd = '/usr/sbin/ip addr add $_IP_$/32 dev routed'",
+        "if_down_cmd = '/usr/sbin/ip addr del $_IP_$/32 dev routed'",
+        "arping_cmd = '/usr/bin/arping -U $_IP_$ -w 1 -I routed'",
+        "wd_heartbeat_deadtime = 30",
+    ]:
+        assert line in conf.splitlines()
+    names = {name for _, name in by_name}
+    assert not names & {"keepalived.conf", "agent.json"}
+    assert "198.18.2.0" not in by_name[("PgBAL2", "ospfd.conf")]
