@@ -145,9 +145,10 @@ def cmd_status(args) -> int:
         print(f"  {host.name:<7} {addresses:<32} {' '.join(daemons)}{extra}{present}")
     anycast = stand.plan.topology.anycast.ip
     if stand.plan.mode == ANYCAST:
-        hops = readiness.anycast_next_hops(stand)
-        names = [f"{hop} ({readiness.balancer_of_next_hop(stand, hop)})" for hop in hops]
-        print(f"next hops for {anycast} on {stand.plan.shell_router.name}: {', '.join(names) or 'none'}")
+        for router in stand.plan.routers:
+            hops = readiness.anycast_next_hops(stand, router)
+            names = [f"{hop} ({readiness.balancer_of_next_hop(stand, hop)})" for hop in hops]
+            print(f"next hops for {anycast} on {router.name}: {', '.join(names) or 'none'}")
     else:
         print(f"VIP {anycast} held by: {', '.join(readiness.vip_holders(stand)) or 'nobody'}")
     replication = readiness.replication(stand)

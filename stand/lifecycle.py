@@ -6,12 +6,13 @@ import os
 import pwd
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stand import netns, process, readiness
+from stand import delayline, netns, process, readiness
 from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
 from stand.daemons import KEEPALIVED, PG_BIN, Daemon, HealthAgent, Keepalived, Pgpool, Postgres, frr_daemons, psql_local
 from stand.layout import StandLayout, state_dir
@@ -28,6 +29,7 @@ REQUIRED_PROGRAMS = {
     "keepalived": [Path(KEEPALIVED)],
 }
 REQUIRED_ACCOUNTS = ("postgres", "frr")
+REPO = Path(__file__).resolve().parent.parent  # the delay line runs as `python -m stand.delayline`
 
 Progress = Callable[[str], None]
 
@@ -100,6 +102,7 @@ def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float
     create_state(stand, credentials)
     try:
         build_network(stand, progress)
+        start_wan_links(stand, progress)
         write_files(files)
         frr = start_frr(stand, progress)
         start_postgres(stand, credentials, progress)
@@ -162,13 +165,18 @@ def build_network(stand: Stand, progress: Progress) -> None:
             state.namespaces.append(namespace)  # recorded before it exists: teardown removes it either way
         netns.create(namespace)
     for network in plan.topology.networks:
-        netns.add_bridge(switch, network.name)
+        if not network.delay_ms:  # a WAN link's two ends are joined by a delay line instead (start_wan_links)
+            netns.add_bridge(switch, network.name)
     for host in plan.hosts:
         netns.set_sysctls(host.namespace, host.sysctls)
         netns.add_address(host.namespace, "lo", host.host.loopback)
         for link in host.links:
             netns.add_veth(switch, link.switch_ifname, host.namespace, link.ifname)
-            netns.attach_to_bridge(switch, link.switch_ifname, link.network)
+            if plan.topology.network(link.network).delay_ms:
+                delayline.disable_offloads(host.namespace, link.ifname)
+                delayline.disable_offloads(switch, link.switch_ifname)
+            else:
+                netns.attach_to_bridge(switch, link.switch_ifname, link.network)
             netns.add_address(host.namespace, link.ifname, link.address)
         if host.announces_anycast and not host.runs_agent:  # the last resort announces it for good
             netns.add_address(host.namespace, "lo", plan.topology.anycast)
@@ -184,6 +192,29 @@ def build_network(stand: Stand, progress: Progress) -> None:
     if plan.has_vip:  # the router reaches the VIP on the segment, by ARP
         netns.add_link_route(router.namespace, plan.topology.anycast.network, router.ospf_links[0].ifname)
     progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
+
+
+def start_wan_links(stand: Stand, progress: Progress) -> None:
+    """A delay line in the switch namespace for each WAN network, joining its two hosts' links."""
+    plan = stand.plan
+    wan = [n for n in plan.topology.networks if n.delay_ms]
+    for network in wan:
+        ends = [link.switch_ifname for h in plan.hosts for link in h.links if link.network == network.name]
+        ready = stand.layout.root / "wan" / f"{network.name}.ready"
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "stand.delayline", "--a", ends[0], "--b", ends[1],
+                "--delay-ms", f"{network.delay_ms:g}", "--jitter-ms", f"{network.jitter_ms:g}",
+                "--ready-file", str(ready)]  # fmt: skip
+        log = stand.layout.root / "wan" / f"{network.name}.log"
+        _, record = process.spawn("switch", f"wan-{network.name}", argv, plan.switch_namespace, log,
+                                  env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})  # fmt: skip
+        stand.state_file.record_process(record)
+        if not process.wait_until(lambda: ready.exists() or not record.is_running(), process.scaled(30), 0.05):
+            raise StandError(f"the delay line of {network.name} is not ready after 30 s (log {log})")
+        if not record.is_running():
+            raise StandError(f"the delay line of {network.name} exited (log {log}): {process.tail(log)}")
+    if wan:
+        progress(f"WAN: {', '.join(f'{n.name} {2 * n.delay_ms:g} ms round trip' for n in wan)}")
 
 
 def write_files(files: list[RenderedFile]) -> None:
@@ -389,7 +420,7 @@ def hand_vip_to_first_balancer(stand: Stand, progress: Progress) -> None:
         raise StandError(f"the VIP is held by {readiness.vip_holders(stand) or 'nobody'}, not {first}, after 60 s")
 
 
-STOP_ORDER = ("agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")
+STOP_ORDER = ("agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")  # WAN delay lines last
 
 
 def down(stand: Stand, progress: Progress, force: bool = False) -> float:
@@ -409,7 +440,7 @@ def down(stand: Stand, progress: Progress, force: bool = False) -> float:
         progress(f"note: the stand was started from {state.topology}")
     for namespace in state.namespaces:
         netns.signal_inside(namespace, signal.SIGCONT)  # a frozen host (node-freeze) must not hang teardown
-    by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else 0)
+    by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else len(STOP_ORDER))
     for record in by_order:
         record.stop()
     for namespace in state.namespaces:

@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 
-from stand.topology import Host, Topology
+from stand.topology import Host, Network, Topology
 
 ANYCAST = "anycast"
 KEEPALIVED = "keepalived"
 KEEPALIVED_TUNED = "keepalived-tuned"
 WATCHDOG = "watchdog"
 MODES = (ANYCAST, KEEPALIVED, KEEPALIVED_TUNED, WATCHDOG)
+LAN_COST = 10
+RTT_COST_PER_MS = 10
 VRRP_TOP_PRIORITY = 150  # the first balancer is the VIP's first master; each next one 10 less
 
 ROUTER_PRIORITY = 255  # the client-side router is always the DR: it re-originates the network LSA itself
@@ -41,6 +43,7 @@ class Link:
     switch_ifname: str  # inside the switch namespace
     address: IPv4Interface
     ospf: bool
+    ospf_cost: int  # follows the link's latency: WAN links cost more the farther they reach
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,11 @@ class HostPlan:
 
     @property
     def data_address(self) -> IPv4Interface | None:
-        return self.host.address_on(self.data_network)
+        """Where pgpool and replicas reach this host: its address on the data network, or (sites) on its
+        first network, its own site's."""
+        if self.data_network:
+            return self.host.address_on(self.data_network)
+        return self.host.interfaces[0].address
 
     @property
     def ospf_links(self) -> tuple[Link, ...]:
@@ -96,6 +103,36 @@ class Plan:
         return self.host(self.topology.shell.router)
 
     @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h.host.site for h in self.hosts))
+
+    def backend_weight(self, balancer: HostPlan, backend: HostPlan) -> int:
+        """pgpool's load-balancing weight: with several sites a balancer reads from its own site's node
+        only (the others weigh 0; pgpool then falls back to the primary), otherwise from every node."""
+        return int(len(self.sites) == 1 or backend.host.site == balancer.host.site)
+
+    @property
+    def routers(self) -> tuple[HostPlan, ...]:
+        return tuple(h for h in self.hosts if h.host.has("router"))
+
+    def ospf_peers_of(self, router: HostPlan) -> int:
+        """How many OSPF neighbours a router has when every host is up: FRR hosts on its OSPF networks."""
+        networks = {link.network for link in router.ospf_links}
+        return sum(1 for h in self.hosts if h is not router and h.runs_frr and networks & {l.network for l in h.ospf_links})
+
+    def anycast_next_hops_of(self, router: HostPlan) -> list[str]:
+        """Where a healthy stand's router sends the anycast address (anycast mode): its own site's
+        balancers on the networks it shares with them, sorted."""
+        hops = []
+        for balancer in self.balancers:
+            if balancer.host.site != router.host.site:
+                continue
+            for link in balancer.ospf_links:
+                if router.host.address_on(link.network) is not None:
+                    hops.append(str(link.address.ip))
+        return sorted(hops)
+
+    @property
     def balancers(self) -> tuple[HostPlan, ...]:
         return tuple(h for h in self.hosts if h.runs_pgpool)
 
@@ -122,6 +159,11 @@ class Plan:
         return (*(n.prefix for n in t.networks), t.loopbacks, t.shell.prefix)
 
 
+def ospf_cost(network: Network) -> int:
+    """10 for a LAN, plus 10 per millisecond of round trip on a WAN link (so OSPF prefers near sites)."""
+    return LAN_COST + round(RTT_COST_PER_MS * 2 * network.delay_ms)
+
+
 class UnknownMode(ValueError):
     pass
 
@@ -142,6 +184,7 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
                 switch_ifname=f"{host.name.lower()}-{iface.network}",
                 address=iface.address,
                 ospf=networks[iface.network].ospf,
+                ospf_cost=ospf_cost(networks[iface.network]),
             )
             for iface in host.interfaces
         )

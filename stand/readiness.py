@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from stand import netns, process
 from stand.credentials import CLIENT_USER
 from stand.daemons import PSQL, psql_local, vtysh
-from stand.plan import ANYCAST, WATCHDOG
+from stand.plan import ANYCAST, WATCHDOG, HostPlan
 
 if TYPE_CHECKING:
     from stand.lifecycle import Stand
@@ -35,9 +35,9 @@ class Neighbor:
         return self.state.startswith("Full")
 
 
-def ospf_neighbors(stand: Stand) -> list[Neighbor]:
-    """OSPF neighbours of the shell router."""
-    router = stand.plan.shell_router
+def ospf_neighbors(stand: Stand, router: HostPlan | None = None) -> list[Neighbor]:
+    """OSPF neighbours of a router (the shell router by default)."""
+    router = router or stand.plan.shell_router
     data = json.loads(vtysh(router, stand.layout.host(router.name), "show ip ospf neighbor json") or "{}")
     neighbors = []
     for router_id, entries in data.get("neighbors", {}).items():
@@ -46,9 +46,9 @@ def ospf_neighbors(stand: Stand) -> list[Neighbor]:
     return neighbors
 
 
-def anycast_next_hops(stand: Stand) -> list[str]:
-    """The installed next hops of the shell router's route to the anycast address."""
-    router = stand.plan.shell_router
+def anycast_next_hops(stand: Stand, router: HostPlan | None = None) -> list[str]:
+    """The installed next hops of a router's route to the anycast address (the shell router by default)."""
+    router = router or stand.plan.shell_router
     prefix = str(stand.plan.topology.anycast.network)
     data = json.loads(vtysh(router, stand.layout.host(router.name), f"show ip route {prefix} json") or "{}")
     hops = []
@@ -114,12 +114,18 @@ def settled(stand: Stand) -> bool:
     watchdog, which keeps its leader until that one fails)."""
     plan = stand.plan
     if plan.mode == ANYCAST:
-        return len(anycast_next_hops(stand)) == len(plan.balancers)
+        return every_router_reaches_its_balancers(stand)
     if plan.mode == WATCHDOG:
         state = stand.state_file.read()
         running = all((p := state.process(h.name, "pgpool")) is not None and p.is_running() for h in plan.balancers)
         return running and len(vip_holders(stand)) == 1
     return vip_holders(stand) == [plan.balancers[0].name]
+
+
+def every_router_reaches_its_balancers(stand: Stand) -> bool:
+    """Anycast mode, healthy: each router's next hops are its own site's balancers, all of them."""
+    plan = stand.plan
+    return all(anycast_next_hops(stand, r) == plan.anycast_next_hops_of(r) for r in plan.routers)
 
 
 def wait_settled(stand: Stand, timeout: float = 120.0) -> None:
@@ -132,11 +138,11 @@ def wait_until_ready(stand: Stand, progress) -> None:
     """OSPF full, every balancer a next hop, replicas streaming, and SQL answered at the anycast address."""
     plan = stand.plan
     replicas = {h.name for h in plan.postgres_hosts[1:]}
-    balancers = len(plan.balancers)
-    ospf_peers = sum(1 for h in plan.hosts if h.runs_frr) - 1
+    ospf_peers = plan.ospf_peers_of(plan.shell_router)
     if plan.mode == ANYCAST:
-        routing = (f"{balancers} next hops for {plan.topology.anycast.ip}",
-                   lambda: len(anycast_next_hops(stand)) == balancers)  # fmt: skip
+        hops = sum(len(plan.anycast_next_hops_of(r)) for r in plan.routers)
+        routing = (f"{hops} next hops for {plan.topology.anycast.ip} on {len(plan.routers)} router(s)",
+                   lambda: every_router_reaches_its_balancers(stand))  # fmt: skip
     else:
         routing = (f"one balancer holding the VIP {plan.topology.anycast.ip}", lambda: len(vip_holders(stand)) == 1)
     checks = [

@@ -19,7 +19,6 @@ from stand.plan import HostPlan, Plan
 TEMPLATES = Path(__file__).parent / "templates"
 BFD_PROFILE = "stand"
 POSTGRES_PORT = 5432
-OSPF_LINK_COST = 10
 IP = "/usr/sbin/ip"
 ARPING = "/usr/bin/arping"
 
@@ -72,7 +71,7 @@ def _postgres_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout, c
             f"host={primary.data_address.ip} port={POSTGRES_PORT} user={REPLICATION_USER} "
             f"passfile={paths.pg_passfile} application_name={host.name}"
         )
-    data_networks = [str(plan.topology.network(plan.topology.data_network).prefix)]
+    data_networks = sorted({str(h.data_address.network) for h in plan.postgres_hosts})
     conf = env.get_template("postgresql.conf.j2").render(
         host=host.name,
         role="replica" if is_replica else "primary",
@@ -107,7 +106,8 @@ def slot_name(host: HostPlan) -> str:
 
 def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:
     backends = [
-        {"name": h.name, "address": h.data_address.ip, "port": POSTGRES_PORT} for h in plan.postgres_hosts
+        {"name": h.name, "address": h.data_address.ip, "port": POSTGRES_PORT, "weight": plan.backend_weight(host, h)}
+        for h in plan.postgres_hosts
     ]
     settings = plan.topology.pgpool
     conf = env.get_template("pgpool.conf.j2").render(
@@ -248,7 +248,6 @@ def _frr_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout) -> lis
         "ospfd": env.get_template("ospfd.conf.j2").render(
             ospf_links=host.ospf_links,
             area=ospf.area,
-            link_cost=OSPF_LINK_COST,
             hello_interval=ospf.hello_interval_s,
             dead_interval=ospf.dead_interval_s,
             priority=host.ospf_priority,

@@ -102,6 +102,8 @@ class Network:
     name: str
     prefix: IPv4Network
     ospf: bool
+    delay_ms: float = 0.0  # one way, each direction: a WAN link (two hosts, joined by a delay line)
+    jitter_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,10 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
     prefix = reader.text(stand, "stand.prefix", PREFIX_PATTERN, "1-6 lower-case letters or digits")
     anycast = reader.interface(stand, "stand.anycast")
     loopbacks = reader.network(stand, "stand.loopbacks")
-    data_network = reader.text(stand, "stand.data_network")
+    data_network = stand.get("data_network", "")
+    if not isinstance(data_network, str):
+        errors.append("stand.data_network: must be a network name")
+        data_network = ""
 
     networks = []
     for name, table in reader.table(raw, "networks").items():
@@ -221,11 +226,14 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         if not isinstance(table, dict):
             errors.append(f"{where}: must be a table")
             continue
-        reader.no_unknown_keys(table, where, {"prefix", "ospf"})
+        reader.no_unknown_keys(table, where, {"prefix", "ospf", "delay_ms", "jitter_ms"})
         net = reader.network(table, f"{where}.prefix")
         ospf = reader.boolean(table, f"{where}.ospf", default=False)
+        delay, jitter = (reader.milliseconds(table, f"{where}.{key}") for key in ("delay_ms", "jitter_ms"))
+        if jitter > delay:
+            errors.append(f"{where}.jitter_ms: {jitter:g} is more than the delay ({delay:g} ms)")
         if net is not None:
-            networks.append(Network(name, net, ospf))
+            networks.append(Network(name, net, ospf, delay, jitter))
     if not networks:
         errors.append("networks: at least one network is required")
 
@@ -369,7 +377,9 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
         errors.append(f"hosts: exactly one host must have the role 'primary' (found {roles_count['primary']})")
     if roles_count["balancer"] == 0:
         errors.append("hosts: at least one host must have the role 'balancer'")
-    if topology.data_network not in networks:
+    if not topology.data_network:
+        pass  # every host talks to PostgreSQL from its first interface (sites: its own site's network)
+    elif topology.data_network not in networks:
         errors.append(f"stand.data_network: unknown network {topology.data_network!r}")
     else:
         for role in ("primary", "replica", "balancer"):
@@ -379,6 +389,12 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
                         f"hosts.{host.name}.interfaces: a {role} needs an address on the data network "
                         f"{topology.data_network!r}, where PostgreSQL and pgpool talk"
                     )
+
+    for net in topology.networks:
+        attached = [h.name for h in topology.hosts if h.address_on(net.name) is not None]
+        if net.delay_ms and len(attached) != 2:
+            errors.append(f"networks.{net.name}.delay_ms: a delayed (WAN) network joins exactly two hosts, "
+                          f"not {len(attached)}")  # fmt: skip
 
     shell = topology.shell
     if shell.router.lower() not in seen_names:
@@ -441,6 +457,14 @@ class _Reader:
             self.errors.append(f"{where}: must be true or false")
             return default
         return value
+
+    def milliseconds(self, parent: dict[str, Any], where: str) -> float:
+        """An optional duration in ms, 0 when absent."""
+        value = parent.get(where.rsplit(".", 1)[-1], 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1000:
+            self.errors.append(f"{where}: must be a number of milliseconds from 0 to 1000")
+            return 0.0
+        return float(value)
 
     def interface(self, parent: dict[str, Any], where: str) -> IPv4Interface | None:
         value = self.text(parent, where)

@@ -25,11 +25,13 @@ def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def pytest_collection_modifyitems(items):
     """Anycast tests first, then keepalived ones, then watchdog ones (one mode switch each), the
-    comparison (its own stands), then the teardown tests."""
+    comparison (its own stands), the sites topology (its own stand), then the teardown tests."""
 
     def order(item) -> int:
         name = item.fspath.basename
         if name == "test_teardown.py":
+            return 5
+        if name == "test_sites.py":
             return 4
         if name == "test_compare.py":
             return 3

@@ -55,3 +55,36 @@ def test_postgres_hosts_start_with_the_primary():
 
 def test_clients_may_connect_only_from_the_stand():
     assert [str(n) for n in PLAN.stand_networks] == ["198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24", "198.18.3.0/30"]
+
+
+SITES = derive(topology.load("sites"))
+
+
+def test_sites_wan_links_cost_what_their_round_trip_says():
+    costs = {link.network: link.ospf_cost for link in SITES.host("RtEkb").links}
+    assert costs == {"ekb": 10, "mskekb": 260, "spbekb": 360}  # 10 + 10 per ms of round trip
+
+
+@pytest.mark.parametrize(("router", "balancer"), [("RtSpb", "198.18.10.94"), ("RtMsk", "198.18.11.94"),
+                                                  ("RtEkb", "198.18.12.94")])  # fmt: skip
+def test_each_site_router_reaches_anycast_through_its_own_balancer(router, balancer):
+    assert SITES.anycast_next_hops_of(SITES.host(router)) == [balancer]
+
+
+def test_seed_router_reaches_every_balancer_and_has_every_ospf_host_as_neighbour():
+    seed = derive(topology.load("seed"))
+    assert seed.anycast_next_hops_of(seed.shell_router) == ["198.18.1.94", "198.18.1.95", "198.18.1.96"]
+    assert seed.ospf_peers_of(seed.shell_router) == 4
+
+
+def test_a_site_balancer_reads_from_its_own_site_only():
+    weights = {b.name: [SITES.backend_weight(b, pg) for pg in SITES.postgres_hosts] for b in SITES.balancers}
+    assert [pg.name for pg in SITES.postgres_hosts] == ["PgMsk", "PgSpb", "PgEkb"]
+    assert weights == {"BalSpb": [0, 1, 0], "BalMsk": [1, 0, 0], "BalEkb": [0, 0, 1]}
+    seed = derive(topology.load("seed"))
+    assert {seed.backend_weight(b, pg) for b in seed.balancers for pg in seed.postgres_hosts} == {1}
+
+
+def test_sites_hosts_reach_postgres_from_their_own_site_network():
+    assert str(SITES.host("PgEkb").data_address) == "198.18.12.91/24"
+    assert SITES.sites == ("spb", "msk", "ekb")

@@ -155,7 +155,7 @@ def test_error_message_names_the_file(tmp_path):
 
 
 def test_missing_file_lists_builtin_topologies():
-    with pytest.raises(TopologyError, match="no such file \\(built-in topologies: seed\\)"):
+    with pytest.raises(TopologyError, match="no such file \\(built-in topologies: seed, sites\\)"):
         topology.load("/nonexistent/topology.toml")
 
 
@@ -164,3 +164,23 @@ def test_not_toml_is_reported(tmp_path):
     bad.write_text("[stand\nprefix=")
     with pytest.raises(TopologyError, match="not valid TOML"):
         topology.load(str(bad))
+
+
+def test_a_wan_network_joins_exactly_two_hosts_with_jitter_below_its_delay():
+    def change(raw):
+        raw["networks"]["routed"]["delay_ms"] = 5
+        raw["networks"]["routed"]["jitter_ms"] = 6
+        raw["networks"]["base"]["delay_ms"] = "slow"
+
+    assert errors_of(change) == [
+        "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000",
+        "networks.routed.jitter_ms: 6 is more than the delay (5 ms)",
+        "networks.routed.delay_ms: a delayed (WAN) network joins exactly two hosts, not 5",
+    ]
+
+
+def test_the_sites_topology_loads():
+    sites = topology.load("sites")
+    assert {h.site for h in sites.hosts} == {"spb", "msk", "ekb"}
+    assert {n.name: 2 * n.delay_ms for n in sites.networks if n.delay_ms} == {"spbmsk": 10, "mskekb": 25,
+                                                                                "spbekb": 35}  # fmt: skip

@@ -1,0 +1,91 @@
+"""The `sites` topology: Saint Petersburg, Moscow and Yekaterinburg, joined by WAN links with the
+cities' round trips. In anycast mode each site's client is served by its own site's balancer and
+PostgreSQL node, well below any WAN round trip; when that balancer crashes, the nearest other site
+serves it, and its latency now includes the WAN round trip."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from stand import process, readiness, topology
+from stand.faults import Faults
+from stand.lifecycle import Stand
+from tests.integration.conftest import stand_cli
+
+pytestmark = pytest.mark.integration
+
+WAIT = 60.0
+QUERIES = 30
+# One connection, QUERIES queries; prints the answers' (balancer, backend) and the median latency.
+MEASURE = """
+import asyncio, json, statistics, time, asyncpg
+async def main():
+    conn = await asyncpg.connect(host="198.18.2.0", port=5432, timeout=5)
+    served, latencies = set(), []
+    for _ in range(QUERIES):
+        started = time.perf_counter()
+        row = await conn.fetchrow("select host(inet_client_addr()), host(inet_server_addr())", timeout=5)
+        latencies.append((time.perf_counter() - started) * 1000)
+        served.add(tuple(row))
+    await conn.close()
+    print(json.dumps({"served": sorted(served), "p50_ms": statistics.median(latencies)}))
+asyncio.run(main())
+""".replace("QUERIES", str(QUERIES))
+
+
+@pytest.fixture(scope="module")
+def sites_stand(stands):
+    stands.down()  # one stand at a time: the seed's goes first
+    stand = Stand.of(topology.load("sites"))
+    result = stand_cli("--topology", "sites", "up", timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"stand --topology sites up failed:\n{result.stdout}\n{result.stderr}")
+    try:
+        yield stand
+    finally:
+        stand_cli("down")
+
+
+def measure_from(stand: Stand, client: str) -> dict:
+    """Who serves a site's client, and how fast, through the anycast address."""
+    env = {**os.environ, **readiness.client_env(stand)}
+    result = process.run([sys.executable, "-c", MEASURE], namespace=stand.plan.host(client).namespace, env=env,
+                         timeout=120)  # fmt: skip
+    return json.loads(result.stdout)
+
+
+def address(stand: Stand, host: str) -> str:
+    return str(stand.plan.host(host).data_address.ip)
+
+
+@pytest.mark.parametrize("site", ["Spb", "Msk", "Ekb"])
+def test_each_site_is_served_at_home_fast(sites_stand, site):
+    stand = sites_stand
+    measured = measure_from(stand, f"Cli{site}")
+    assert measured["served"] == [[address(stand, f"Bal{site}"), address(stand, f"Pg{site}")]]
+    shortest_wan_rtt = 2 * min(n.delay_ms for n in stand.plan.topology.networks if n.delay_ms)
+    print(f"\n[figure] sites: Cli{site} served at home, p50 {measured['p50_ms']:.2f} ms")
+    assert measured["p50_ms"] < shortest_wan_rtt / 2
+
+
+def test_a_crashed_site_balancer_sends_its_clients_to_the_nearest_site(sites_stand, tmp_path):
+    stand = sites_stand
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    spb = stand.plan.host("RtSpb")
+    faults.inject("node-crash", "BalSpb")
+    try:
+        msk_route = lambda: readiness.anycast_next_hops(stand, spb) == ["198.18.20.2"]  # noqa: E731 - over spb-msk
+        assert process.wait_until(msk_route, process.scaled(WAIT), 0.1), readiness.anycast_next_hops(stand, spb)
+        measured = measure_from(stand, "CliSpb")
+        assert measured["served"] == [[address(stand, "BalMsk"), address(stand, "PgMsk")]]
+        rtt = 2 * stand.plan.topology.network("spbmsk").delay_ms
+        print(f"\n[figure] sites: CliSpb served by Moscow after BalSpb crashed, p50 {measured['p50_ms']:.2f} ms "
+              f"(spb-msk round trip {rtt:g} ms)")  # fmt: skip
+        assert measured["p50_ms"] >= rtt * 0.9
+        assert measured["p50_ms"] < rtt * 3  # one WAN round trip a query, not several
+    finally:
+        faults.undo("node-crash", "BalSpb")
+    home = lambda: readiness.anycast_next_hops(stand, spb) == ["198.18.10.94"]  # noqa: E731
+    assert process.wait_until(home, process.scaled(WAIT), 0.1)
