@@ -2,7 +2,8 @@
 while the scenario's timeline of faults plays; everything lands in a results directory.
 
     RESULTS/
-      meta.json        mode, scenario, versions, settings, start and end (µs, same clock as the records)
+      meta.json        mode, scenario, versions, settings, start and end (µs, same clock as the records),
+                       the site of every host ("sites": host name -> site name)
       scenario.toml    the scenario as it ran
       events.jsonl     every fault and undo, with its wall-clock time
       records/         the users' request records (Arrow IPC, see loadgen/records.py)
@@ -27,7 +28,7 @@ from bench.scenario import Scenario, Step, validate_targets
 from stand import lifecycle, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
-from stand.plan import WATCHDOG
+from stand.plan import WATCHDOG, Plan
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "loadgen" / "select.py"
@@ -103,6 +104,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
         "interrupted": interrupted,
         "versions": versions(),
         "topology": stand.plan.topology.source,
+        "sites": host_sites(stand.plan),
         "settings": {
             "ospf": asdict(stand.plan.topology.ospf),
             "health": asdict(stand.plan.topology.health),
@@ -114,6 +116,11 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return out
+
+
+def host_sites(plan: Plan) -> dict[str, str]:
+    """Host name -> site name for every host of the plan, as meta.json's "sites" records it."""
+    return {h.name: h.host.site for h in plan.hosts}
 
 
 def _start_locust(scenario: Scenario, out: Path) -> subprocess.Popen:

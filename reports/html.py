@@ -27,10 +27,12 @@ from reports.metrics import (
     FAILED_OUTCOMES,
     FaultEvent,
     FaultMetrics,
+    SiteLocality,
     Summary,
     backend_share,
     balancer_share,
     fault_report,
+    locality,
     phases,
     summary,
 )
@@ -39,6 +41,8 @@ from stand.faults import read_events
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_FILE = "report.html"
 USED_SHARE = 0.05  # a balancer "is used" when it carries at least this part of the ok requests
+LOCAL_SHARE = 0.95  # a site "stays local" when its own site's balancers serve at least this part of its ok requests
+UNKNOWN_SITE = "site unknown"
 CHART_WIDTH, CHART_HEIGHT = 640, 210
 MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT, MARGIN_BOTTOM = 52, 16, 12, 30
 BAR_HEIGHT, BAR_LABEL_WIDTH = 18, 80
@@ -211,6 +215,27 @@ def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) ->
     }  # fmt: skip
 
 
+def host_sites(meta: Mapping[str, Any], requests: pd.DataFrame) -> dict[str, str] | None:
+    """meta.json's host -> site mapping when the run spans more than one site (the hosts' sites and the
+    clients' sites together); None for a single site, or for older results that do not record it."""
+    sites = meta.get("sites")
+    if not isinstance(sites, Mapping):
+        return None
+    every_site = set(sites.values()) | set(requests["site"].dropna())
+    return dict(sites) if len(every_site) > 1 else None
+
+
+def locality_row(labels: Sequence[str], figures: SiteLocality, sites: Mapping[str, str]) -> View:
+    """One client site in the locality table; the balancers that served it by share, largest first."""
+    served = sorted(figures.balancer_share.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "labels": list(labels), "site": figures.site, "requests": figures.requests,
+        "local_share": figures.local_share, "p50_ms": figures.p50_ms, "p50_local_ms": figures.p50_local_ms,
+        "added_ms": figures.added_ms,
+        "balancers": [{"host": host, "site": sites.get(host, UNKNOWN_SITE), "share": share} for host, share in served],
+    }  # fmt: skip
+
+
 def headline_row(site: str, totals: Summary, failover: Sequence[View]) -> View:
     """One line of the headline table: totals of the run (or of a site) and its gap per fault."""
     return {
@@ -368,6 +393,12 @@ def _run_view(run: Run, series: View, scale: Scale) -> View:
         headline_rows.append(headline_row(site, summary(requests, started_us, ended_us), rows))
         failover_rows += rows
     before = phases(run.events, started_us, ended_us)[0]
+    sites = host_sites(meta, run.requests)
+    local_rows = local_before = None
+    if sites is not None:
+        local_rows = [locality_row([f.site], f, sites) for f in locality(run.requests, sites, started_us, ended_us)]
+        local_before = [locality_row([f.site], f, sites)
+                        for f in locality(run.requests, sites, before.start_us, before.end_us)]  # fmt: skip
     balancers = balancer_share(run.requests, started_us, ended_us)
     backends = backend_share(run.requests, started_us, ended_us)
     scenario = meta["scenario"]
@@ -379,6 +410,9 @@ def _run_view(run: Run, series: View, scale: Scale) -> View:
         "sites": [row["site"] for row in headline_rows],
         "headline": {"first_column": "site", "outcomes": list(FAILED_OUTCOMES), "faults": keys, "rows": headline_rows},
         "failover": {"first_column": "site", "rows": failover_rows},
+        # None: a single site, or older results without meta.json's "sites"
+        "locality": None if local_rows is None else {"first_columns": ["site"], "rows": local_rows},
+        "locality_before_first_fault": local_before,
         "series": series,
         "markers": markers,
         "balancer_share": balancers,
@@ -461,11 +495,16 @@ def scenario_section(views: Sequence[View], every_balancer: Sequence[str], multi
     ]  # fmt: skip
     failover_rows = [row | {"label": _mode_label(v, row)} for v in views for row in v["failover"]["rows"]]
     first = views[0]
+    measured = [v for v in views if v["locality"] is not None]
+    client_sites = sorted({row["site"] for v in measured for row in v["locality"]["rows"]})
+    locality_rows = [row | {"labels": [site, v["mode"]]} for site in client_sites for v in measured
+                     for row in v["locality"]["rows"] if row["site"] == site]  # fmt: skip
     return {
         "name": first["scenario_name"],
         "description": first["about"]["scenario"]["description"],
         "headline": {"first_column": "mode", "outcomes": list(FAILED_OUTCOMES), "faults": keys, "rows": headline_rows},
         "failover": {"first_column": "mode", "rows": failover_rows},
+        "locality": {"first_columns": ["site", "mode"], "rows": locality_rows} if measured else None,
         "verdicts": verdicts(views, every_balancer, multi_site),
         "runs": list(views),
     }
@@ -488,12 +527,18 @@ def runs_table(views: Sequence[View]) -> View:
 
 def verdicts(views: Sequence[View], every_balancer: Sequence[str], multi_site: bool) -> list[View]:
     """One entry per seed claim question, with lines that carry the measured figures."""
-    cross_city = ("not measured: no cross-city metric yet" if multi_site
-                  else "not measured on a single-site stand")  # fmt: skip
+    if any(v["locality"] is not None for v in views):
+        cross_city = {"claim": 2, "claim_text": CLAIMS[1],
+                      "question": "Each site's clients stay on their own site's balancer?",
+                      "lines": [locality_line(v) for v in views]}  # fmt: skip
+    else:
+        cross_city = {"claim": 2, "claim_text": CLAIMS[1], "question": "Cross-city traffic?",
+                      "lines": ["not measured: the results do not record the site of each host" if multi_site
+                                else "not measured on a single-site stand"]}  # fmt: skip
     return [
         {"claim": 1, "claim_text": CLAIMS[0], "question": "All balancers used?",
          "lines": [balancers_used_line(v, every_balancer) for v in views]},
-        {"claim": 2, "claim_text": CLAIMS[1], "question": "Cross-city traffic?", "lines": [cross_city]},
+        cross_city,
         {"claim": 3, "claim_text": CLAIMS[2], "question": "Failover gap per fault",
          "lines": [gap_line(key, rows) for key, rows in _whole_run_faults(views).items()] or ["no fault"]},
         {"claim": 3, "claim_text": CLAIMS[2], "question": "Failed queries per fault",
@@ -519,6 +564,22 @@ def balancers_used_line(view: View, every_balancer: Sequence[str]) -> str:
     detail = ", ".join(f"{b} {share:.1%}" for b, share in shares.items()) or "no ok request"
     return (f"{view['mode']}: {answer}, {len(used)} of {len(every_balancer)} balancers carried ≥{USED_SHARE:.0%} "
             f"of the ok requests in the {view['before_first_fault_s']:.0f} s before the first fault ({detail})")
+
+
+def locality_line(view: View) -> str:
+    """Claim 2 in one mode: how many client sites had at least LOCAL_SHARE of their ok requests served
+    by their own site's balancers before the first fault, and every site's local share."""
+    rows = view["locality_before_first_fault"]
+    if rows is None:
+        return f"{view['mode']}: not measured: the results do not record the site of each host"
+    local = [row["site"] for row in rows if row["local_share"] is not None and row["local_share"] >= LOCAL_SHARE]
+    answer = "yes" if rows and len(local) == len(rows) else "no"
+    detail = ", ".join(f"{row['site']} {format_share(row['local_share'])}" for row in rows) or "no request"
+    return (
+        f"{view['mode']}: {answer}, {len(local)} of {len(rows)} sites had ≥{LOCAL_SHARE:.0%} of their ok requests "
+        f"served by a balancer of their own site in the {view['before_first_fault_s']:.0f} s before the first "
+        f"fault (local share: {detail})"
+    )
 
 
 def gap_line(key: str, rows: Mapping[str, View]) -> str:

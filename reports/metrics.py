@@ -33,6 +33,11 @@ Definitions:
 - `collateral_broken_connections`: persistent connections (process, connection) whose last ok record
   before the fault was served by a balancer other than the failed one, with a failed record starting
   in `[fault_us, until_us)`: established flows broken by ECMP rehashing, not by the fault itself.
+- `locality`, per client site (the record's `site`), over its ok records with a known balancer that
+  start in the window: `requests` (their count), `local_share` (the part served by a balancer whose
+  site, in the host -> site mapping, is the client's site), `p50_ms` (their median latency),
+  `p50_local_ms` (the median of those served locally), `added_ms` = `p50_ms` - `p50_local_ms` (None
+  without a locally served one), and `balancer_share` (each balancer's part of them, sums to 1).
 - `fault_report`, per "fault" event, until its undo (the next "undo" of the same fault and target) or
   the run's end: the probe's gap, failed requests and failed probes, collateral broken connections
   (the fault's target as the failed balancer); the recovery after the undo from requests and probes,
@@ -42,7 +47,7 @@ Definitions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -122,6 +127,19 @@ class FaultMetrics:
     balancer_share: dict[str, float]  # ok requests of the phase after the fault
 
 
+@dataclass(frozen=True)
+class SiteLocality:
+    """Where one client site's ok requests were served (see `locality`)."""
+
+    site: str  # the clients' site, the records' `site`
+    requests: int  # ok records of the site with a known balancer, starting in the window
+    local_share: float | None  # part of them served by a balancer of the same site; None without any
+    p50_ms: float | None  # median latency of them; None without any
+    p50_local_ms: float | None  # median latency of those served locally; None without any
+    added_ms: float | None  # p50_ms - p50_local_ms; None without a locally served one
+    balancer_share: dict[str, float]  # each balancer's part of them (sums to 1), by balancer name
+
+
 def _window(records: pd.DataFrame, start_us: int | None, end_us: int | None) -> pd.DataFrame:
     keep = pd.Series(True, index=records.index)
     if start_us is not None:
@@ -164,6 +182,42 @@ def balancer_share(requests: pd.DataFrame, start_us: int, end_us: int) -> dict[s
 def backend_share(requests: pd.DataFrame, start_us: int, end_us: int) -> dict[str, float]:
     """Each backend's part of the ok records starting in the window; empty without any."""
     return _share(requests, "backend", start_us, end_us)
+
+
+def locality(requests: pd.DataFrame, sites: Mapping[str, str], start_us: int | None = None,
+             end_us: int | None = None) -> list[SiteLocality]:  # fmt: skip
+    """Per client site, in site name order: how much of its ok traffic stayed on its own site's balancers.
+
+    `sites` maps every host name (as the records name balancers) to its site. A client site is the
+    records' `site`; every site with a record starting in the window gets an entry, records without a
+    site are left out. Counted are the site's ok records with a known balancer (failures have none and
+    say nothing about where work was served): `requests` is their number. A record is served locally
+    when `sites[balancer]` is the client's site; a balancer missing from `sites` is not local.
+    `local_share` = locally served / `requests`. `p50_ms` is the median latency of the counted records,
+    `p50_local_ms` that of the locally served ones (linear interpolation, numpy's default, as `summary`),
+    and `added_ms` = `p50_ms` - `p50_local_ms`: how much the site's typical request paid for the part
+    served elsewhere (0 when every request stayed local; None without a locally served request).
+    `balancer_share` is each balancer's part of the counted records, by balancer name.
+    """
+    rows = _window(requests, start_us, end_us)
+    rows = rows[rows["site"].notna()]
+    result = []
+    for site in sorted(set(rows["site"])):
+        own = rows[rows["site"] == site]
+        served = own[(own["outcome"] == OK) & own["balancer"].notna()]
+        at_home = [host for host, host_site in sites.items() if host_site == site]
+        local = served["balancer"].isin(at_home).to_numpy(dtype=bool)
+        latency = served["latency_ms"].to_numpy(dtype=float)
+        p50 = float(np.percentile(latency, 50)) if len(latency) else None
+        p50_local = float(np.percentile(latency[local], 50)) if local.any() else None
+        shares = served["balancer"].value_counts(normalize=True)
+        result.append(SiteLocality(
+            site=str(site), requests=len(served), local_share=float(local.mean()) if len(served) else None,
+            p50_ms=p50, p50_local_ms=p50_local,
+            added_ms=p50 - p50_local if p50 is not None and p50_local is not None else None,
+            balancer_share={str(b): float(share) for b, share in sorted(shares.items())},
+        ))  # fmt: skip
+    return result
 
 
 def phases(events: Sequence[FaultEvent], run_start_us: int, run_end_us: int) -> list[Phase]:

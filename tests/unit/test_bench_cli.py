@@ -57,3 +57,18 @@ def test_verdict_table_shows_each_mode_and_fault():
     assert lines[2].split() == ["anycast", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
     assert lines[5].split() == ["anycast", "node-crash", "PgBAL1", "202", "1", "3", "0"]
     assert lines[6].split() == ["keepalived", "node-crash", "PgBAL1", "never", "50", "60", "2"]
+
+
+def test_meta_records_the_site_of_every_host():
+    from dataclasses import replace
+
+    from bench.run import host_sites
+    from stand import topology
+    from stand.plan import derive
+
+    plan = derive(topology.load("seed"))
+    assert host_sites(plan) == {name: "main" for name in
+                                ("FRR", "PgSQL1", "PgSQL2", "PgSQL3", "PgBAL1", "PgBAL2", "PgBAL3")}  # fmt: skip
+    moved = replace(plan, hosts=tuple(replace(h, host=replace(h.host, site="msk")) if h.name == "PgBAL2" else h
+                                      for h in plan.hosts))  # fmt: skip
+    assert host_sites(moved)["PgBAL2"] == "msk" and host_sites(moved)["PgBAL1"] == "main"

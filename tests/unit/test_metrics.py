@@ -9,12 +9,14 @@ from loadgen.records import SCHEMA
 from reports.metrics import (
     Gap,
     Phase,
+    SiteLocality,
     backend_share,
     balancer_share,
     collateral_broken_connections,
     failed_during,
     failover_gap,
     fault_report,
+    locality,
     phases,
     recovery_after_undo,
     summary,
@@ -304,3 +306,46 @@ def test_a_fault_is_undone_by_the_next_undo_of_the_same_fault_and_target():
     (drain,) = fault_report(nothing, nothing, events, run_end_us=us(1000))
     assert drain.undo_us == us(300) and drain.gap.until_us == us(300)
     assert drain.gap.probes == 0 and drain.gap.gap_ms is None and drain.recovery_ms is None
+
+
+# locality
+
+SITES = {"PgBAL-spb": "spb", "PgBAL-msk": "msk", "PgSQL2": "spb"}
+
+
+def at(site: str, ms: float, outcome: str = "ok", *, balancer: str | None = "PgBAL-spb", latency_ms: float = 1) -> dict:
+    return row(ms, outcome, balancer=balancer, latency_ms=latency_ms) | {"site": site}
+
+
+def test_locality_counts_ok_requests_with_a_known_balancer_of_each_client_site():
+    requests = frame(
+        [at("spb", t, latency_ms=ms) for t, ms in enumerate([1, 2, 3, 4])]  # local: p50 2.5
+        + [at("spb", 10 + t, balancer="PgBAL-msk", latency_ms=ms) for t, ms in enumerate([20, 30])]  # remote
+        + [at("spb", 20, "timeout"), at("spb", 21, balancer=None)]  # a failure, an ok one without a known balancer
+        + [at("msk", 30, balancer="PgBAL-msk", latency_ms=5)]
+    )  # fmt: skip
+    msk_row, spb_row = locality(requests, SITES)  # in site name order
+    # spb: 1, 2, 3, 4, 20, 30 ms: p50 between 3 and 4
+    assert spb_row == SiteLocality(site="spb", requests=6, local_share=pytest.approx(4 / 6), p50_ms=3.5,
+                                   p50_local_ms=2.5, added_ms=1.0,
+                                   balancer_share={"PgBAL-msk": pytest.approx(2 / 6),
+                                                   "PgBAL-spb": pytest.approx(4 / 6)})  # fmt: skip
+    assert msk_row == SiteLocality(site="msk", requests=1, local_share=1.0, p50_ms=5.0, p50_local_ms=5.0, added_ms=0.0,
+                                   balancer_share={"PgBAL-msk": 1.0})  # fmt: skip
+
+
+def test_locality_of_a_site_never_served_at_home_or_never_served_at_all():
+    requests = frame([at("ekb", 0, latency_ms=7), at("ekb", 1, balancer="10.0.0.9"), at("nsk", 2, "error")])
+    ekb, nsk = locality(requests, SITES)
+    # a balancer missing from the mapping (here an address the client could not name) is not local
+    assert (ekb.requests, ekb.local_share, ekb.p50_ms, ekb.p50_local_ms, ekb.added_ms) == (2, 0.0, 4.0, None, None)
+    assert ekb.balancer_share == {"10.0.0.9": 0.5, "PgBAL-spb": 0.5}
+    assert nsk == SiteLocality(site="nsk", requests=0, local_share=None, p50_ms=None, p50_local_ms=None,
+                               added_ms=None, balancer_share={})  # fmt: skip
+
+
+def test_locality_counts_records_by_their_start_in_the_window():
+    requests = frame([at("spb", 0), at("spb", 10, balancer="PgBAL-msk"), at("spb", 20, balancer="PgBAL-msk")])
+    (only,) = locality(requests, SITES, us(0), us(20))
+    assert (only.requests, only.local_share) == (2, 0.5)
+    assert locality(requests, SITES, us(30), us(40)) == []

@@ -8,7 +8,7 @@ After an intended change of the HTML, regenerate the snapshots with
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from reports.html import (
     MARGIN_LEFT,
     MARGIN_RIGHT,
     comparison_view,
+    locality_line,
     nice_ticks,
     render_comparison,
     render_run,
@@ -42,6 +43,11 @@ class Plan:
     The first balancer fails at `fault_s`: its requests and every probe fail for `outage_s`, then its
     requests go to `standby` until the undo at `undo_s`, when it serves again. Request k's latency is
     (its second + 1) ms, ten times that for the 51st request of each second.
+
+    Request k comes from client site `sites[k % len(sites)]`. With `routes` (client site -> balancers),
+    a site's requests take its balancers in turn instead of the round robin (the fault still hits the
+    first of `balancers`), and a request served by a balancer of another site than its client's (by
+    `host_sites`, every host in "main" when empty) takes `remote_ms` more.
     """
 
     mode: str
@@ -55,18 +61,33 @@ class Plan:
     standby: str = "PgBAL2"
     sites: tuple[str, ...] = ("main",)
     description: str = "PgBAL1 loses every link, then gets them back."
+    host_sites: tuple[tuple[str, str], ...] = ()  # meta.json's "sites"; empty: every host in "main"
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # client site -> the balancers its requests take in turn
+    remote_ms: float = 0.0
+
+    def site(self, k: int) -> str:
+        return self.sites[k % len(self.sites)]
+
+    def sites_of_hosts(self) -> dict[str, str]:
+        hosts = (*self.balancers, self.standby, "PgSQL2", "PgSQL3")
+        return dict(self.host_sites) if self.host_sites else {host: "main" for host in hosts}
 
     def balancer(self, k: int) -> str | None:
         """The balancer that serves request k; None: it fails."""
         t = k / self.per_second
-        balancer = self.balancers[k % len(self.balancers)]
+        if self.routes:
+            turn = dict(self.routes)[self.site(k)]
+            balancer = turn[k // len(self.sites) % len(turn)]
+        else:
+            balancer = self.balancers[k % len(self.balancers)]
         if balancer != self.balancers[0] or not self.fault_s <= t < self.undo_s:
             return balancer
         return None if t < self.fault_s + self.outage_s else self.standby
 
     def latency_ms(self, k: int) -> float:
         second = k // self.per_second
-        return (second + 1) * (10.0 if k % self.per_second == self.per_second // 2 else 1.0)
+        remote = self.sites_of_hosts().get(self.balancer(k) or "") not in (None, self.site(k))
+        return (second + 1) * (10.0 if k % self.per_second == self.per_second // 2 else 1.0) + self.remote_ms * remote
 
 
 def record(start_us: int, balancer: str | None, latency_ms: float, site: str, user: int) -> Record:
@@ -105,6 +126,7 @@ def meta(plan: Plan) -> dict:
         "interrupted": False,
         "versions": {"pgpool-II": "pgpool-II version 4.3.5", "frr": "zebra version 8.4.4", "suite": "abc1234"},
         "topology": "/work/main/stand/topologies/seed.toml",
+        "sites": plan.sites_of_hosts(),
         "settings": {"ospf": {"hello_interval_s": 1, "bfd_interval_ms": 100}, "health": {"interval_ms": 100}},
     }  # fmt: skip
 
@@ -113,8 +135,8 @@ def write_results(directory: Path, plan: Plan) -> Path:
     """A results directory as `bench run` leaves it."""
     directory.mkdir(parents=True)
     count = plan.duration_s * plan.per_second
-    requests = [record(T0 + k * 1_000_000 // plan.per_second, plan.balancer(k), plan.latency_ms(k),
-                       plan.sites[k % len(plan.sites)], k % 4) for k in range(count)]  # fmt: skip
+    requests = [record(T0 + k * 1_000_000 // plan.per_second, plan.balancer(k), plan.latency_ms(k), plan.site(k),
+                       k % 4) for k in range(count)]  # fmt: skip
     outage = (plan.fault_s * 1000, (plan.fault_s + plan.outage_s) * 1000)
     probes = [record(T0 + ms * 1000, None if outage[0] <= ms < outage[1] else plan.standby, 1.0, site, ms)
               for site in plan.sites for ms in range(0, plan.duration_s * 1000, PROBE_PERIOD_MS)]  # fmt: skip
@@ -134,6 +156,23 @@ TINY = {
     "keepalived": Plan("keepalived", duration_s=4, per_second=6, fault_s=1.0, outage_s=1.0, undo_s=3.0,
                        balancers=("PgBAL1",)),
 }  # fmt: skip
+THREE_SITES = (("PgBAL-spb", "spb"), ("PgBAL-msk", "msk"), ("PgBAL-ekb", "ekb"), ("PgSQL2", "spb"), ("PgSQL3", "msk"))
+# 30 requests a second, 10 per site. spb's go 9 in 10 to its own balancer and 1 in 10 to msk's, msk's and
+# ekb's to their own; PgBAL-ekb fails at 3 s, ekb's requests fail until 4.5 s and go to PgBAL-msk until 8 s.
+# A request served in another site takes 20 ms more.
+SITES_ANYCAST = Plan(
+    "anycast", per_second=30, balancers=("PgBAL-ekb", "PgBAL-msk", "PgBAL-spb"), standby="PgBAL-msk",
+    sites=("spb", "msk", "ekb"), host_sites=THREE_SITES, remote_ms=20.0,
+    routes=(("spb", ("PgBAL-spb",) * 9 + ("PgBAL-msk",)), ("msk", ("PgBAL-msk",)), ("ekb", ("PgBAL-ekb",))),
+    description="PgBAL-ekb loses every link, then gets them back.",
+)  # fmt: skip
+# One VIP in spb: every site's requests go to PgBAL-spb, to PgBAL-msk while it fails.
+SITES_KEEPALIVED = Plan(
+    "keepalived", per_second=30, balancers=("PgBAL-spb",), standby="PgBAL-msk", sites=("spb", "msk", "ekb"),
+    host_sites=THREE_SITES, remote_ms=20.0, outage_s=3.0,
+    routes=(("spb", ("PgBAL-spb",)), ("msk", ("PgBAL-spb",)), ("ekb", ("PgBAL-spb",))),
+    description="PgBAL-spb loses every link, then gets them back.",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +192,24 @@ def compare_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def comparison(compare_dir):
     return comparison_view(sorted(d for d in compare_dir.iterdir() if (d / "meta.json").exists()))
+
+
+@pytest.fixture(scope="module")
+def sites_compare_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("compare-sites")
+    write_results(directory / "20260101-000000-balancer-crash-anycast", SITES_ANYCAST)
+    write_results(directory / "20260101-000100-balancer-crash-keepalived", SITES_KEEPALIVED)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def sites_comparison(sites_compare_dir):
+    return comparison_view(sorted(sites_compare_dir.iterdir()))
+
+
+@pytest.fixture(scope="module")
+def sites_anycast_view(sites_comparison):
+    return sites_comparison["scenarios"][0]["runs"][0]
 
 
 def verdict_lines(view: dict, question: str) -> list[str]:
@@ -256,6 +313,113 @@ def test_records_of_several_sites_get_a_row_per_site_after_the_whole(tmp_path):
     assert rows[0]["requests"] == rows[1]["requests"] + rows[2]["requests"] == 1000
     assert [(r["site"], r["failed_probes"]) for r in view["failover"]["rows"]] == [("all", 300), ("msk", 150),
                                                                                    ("spb", 150)]  # fmt: skip
+
+
+# Locality: several sites
+
+
+def locality_figures(rows: list[dict]) -> list[tuple]:
+    return [(r["site"], r["requests"], r["local_share"], r["p50_ms"], r["p50_local_ms"], r["added_ms"]) for r in rows]
+
+
+def test_locality_per_client_site_of_the_whole_run(sites_anycast_view):
+    rows = sites_anycast_view["locality"]["rows"]
+    # spb: 100 ok, 90 on PgBAL-spb. Local latencies: 8 of (second + 1) ms a second and 10 × (second + 1),
+    # so the 45th and 46th of 90 are 6 ms; the 10 remote ones (21..30 ms) move the 50th and 51st of 100 to 7 ms.
+    # msk: 100 ok, all local, 10 of each of 1..10 ms: p50 5.5 ms.
+    # ekb: 15 fail in [3, 4.5) s, 35 go to PgBAL-msk in [4.5, 8) s (25..28 ms), 50 local in seconds 0-2 and 8-9
+    # (10 each of 1, 2, 3, 9, 10 ms: p50 3 ms); the 43rd of the 85 ok ones is 10 ms.
+    assert locality_figures(rows) == [
+        ("ekb", 85, pytest.approx(50 / 85), 10.0, 3.0, 7.0),
+        ("msk", 100, 1.0, 5.5, 5.5, 0.0),
+        ("spb", 100, pytest.approx(0.9), 7.0, 6.0, 1.0),
+    ]  # fmt: skip
+    assert [r["labels"] for r in rows] == [["ekb"], ["msk"], ["spb"]]
+    assert rows[2]["balancers"] == [{"host": "PgBAL-spb", "site": "spb", "share": pytest.approx(0.9)},
+                                    {"host": "PgBAL-msk", "site": "msk", "share": pytest.approx(0.1)}]  # fmt: skip
+    assert rows[0]["balancers"] == [{"host": "PgBAL-ekb", "site": "ekb", "share": pytest.approx(50 / 85)},
+                                    {"host": "PgBAL-msk", "site": "msk", "share": pytest.approx(35 / 85)}]  # fmt: skip
+
+
+def test_locality_before_the_first_fault(sites_anycast_view):
+    # [0, 3) s: 30 requests per site, spb's 27 local
+    rows = sites_anycast_view["locality_before_first_fault"]
+    assert [(r["site"], r["requests"], r["local_share"]) for r in rows] == [
+        ("ekb", 30, 1.0), ("msk", 30, 1.0), ("spb", 30, pytest.approx(0.9))]  # fmt: skip
+
+
+def test_locality_of_one_vip_has_no_local_p50_for_a_site_never_served_at_home(sites_comparison):
+    keepalived = sites_comparison["scenarios"][0]["runs"][1]
+    # every request goes to PgBAL-spb, fails in [3, 6) s and goes to PgBAL-msk in [6, 8) s: 70 ok per site.
+    # spb: 50 local (1, 2, 3, 9, 10 ms, one a second ten times that: p50 3 ms) and 20 in msk (27, 28 ms;
+    # 90, 100 ms): the 35th and 36th of 70 are 9 ms. msk: 20 local (7, 8 ms) and 50 in spb (21-23, 29, 30 ms).
+    # ekb: never served in ekb, 21-23 and 27-30 ms: the 35th and 36th are 27 ms.
+    assert locality_figures(keepalived["locality"]["rows"]) == [
+        ("ekb", 70, 0.0, 27.0, None, None),
+        ("msk", 70, pytest.approx(20 / 70), 22.0, 7.5, 14.5),
+        ("spb", 70, pytest.approx(50 / 70), 9.0, 3.0, 6.0),
+    ]  # fmt: skip
+
+
+def test_the_comparison_puts_the_modes_side_by_side_per_site(sites_comparison):
+    locality = sites_comparison["scenarios"][0]["locality"]
+    assert locality["first_columns"] == ["site", "mode"]
+    assert [(r["labels"], r["local_share"]) for r in locality["rows"]] == [
+        (["ekb", "anycast"], pytest.approx(50 / 85)), (["ekb", "keepalived"], 0.0),
+        (["msk", "anycast"], 1.0), (["msk", "keepalived"], pytest.approx(20 / 70)),
+        (["spb", "anycast"], pytest.approx(0.9)), (["spb", "keepalived"], pytest.approx(50 / 70)),
+    ]  # fmt: skip
+
+
+def test_the_locality_verdict_carries_the_local_shares_per_mode(sites_comparison):
+    assert verdict_lines(sites_comparison, "Each site's clients stay on their own site's balancer?") == [
+        ("anycast: no, 2 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the 3 s "
+         "before the first fault (local share: ekb 100.0%, msk 100.0%, spb 90.0%)"),
+        ("keepalived: no, 1 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the "
+         "3 s before the first fault (local share: ekb 0.0%, msk 0.0%, spb 100.0%)"),
+    ]  # fmt: skip
+
+
+def test_the_locality_verdict_is_yes_when_every_site_stays_at_home(tmp_path):
+    plan = replace(SITES_ANYCAST, routes=(("spb", ("PgBAL-spb",)), *SITES_ANYCAST.routes[1:]))
+    view = run_view(write_results(tmp_path / "run", plan))
+    assert locality_line(view) == (
+        "anycast: yes, 3 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the 3 s "
+        "before the first fault (local share: ekb 100.0%, msk 100.0%, spb 100.0%)")  # fmt: skip
+
+
+def test_single_site_results_have_no_locality(anycast_view, comparison, rendered):
+    assert anycast_view["locality"] is None and anycast_view["locality_before_first_fault"] is None
+    assert comparison["scenarios"][0]["locality"] is None
+    assert "Locality" not in rendered["run"] and "Locality" not in rendered["comparison"]
+
+
+def test_older_results_without_the_sites_of_hosts_have_no_locality(tmp_path):
+    directory = write_results(tmp_path / "20260101-000000-balancer-crash-anycast", SITES_ANYCAST)
+    (directory / "meta.json").write_text(json.dumps({k: v for k, v in meta(SITES_ANYCAST).items() if k != "sites"}))
+    view = run_view(directory)
+    assert view["locality"] is None
+    assert [r["site"] for r in view["headline"]["rows"]] == ["all", "ekb", "msk", "spb"]
+    assert "Locality" not in render_run(view)
+    assert verdict_lines(comparison_view([directory]), "Cross-city traffic?") == [
+        "not measured: the results do not record the site of each host"]  # fmt: skip
+
+
+def test_the_run_html_shows_the_locality_table(tmp_path):
+    html = render_run(run_view(write_results(tmp_path / "run", SITES_ANYCAST)))
+    assert "<h2>Locality</h2>" in html
+    assert ('<tr><td class="text">spb</td><td>100</td><td>90.0%</td>\n<td>7.00</td><td>6.00</td><td>1.00</td>\n'
+            '<td class="text">PgBAL-spb (spb) 90.0%, PgBAL-msk (msk) 10.0%</td></tr>') in html  # fmt: skip
+
+
+def test_the_comparison_html_shows_the_locality_table_and_verdict(sites_comparison):
+    html = render_comparison(sites_comparison)
+    assert "<h3>Locality</h3>" in html
+    assert ('<tr><td class="text">ekb</td><td class="text">keepalived</td><td>70</td><td>0.0%</td>\n'
+            '<td>27.0</td><td>-</td><td>-</td>\n<td class="text">PgBAL-spb (spb) 71.4%, PgBAL-msk (msk) 28.6%</td></tr>'
+            ) in html  # fmt: skip
+    assert "Each site&#39;s clients stay on their own site&#39;s balancer?" in html
+    assert "(local share: ekb 0.0%, msk 0.0%, spb 100.0%)" in html
 
 
 # The comparison
