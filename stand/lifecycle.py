@@ -20,6 +20,7 @@ from stand.plan import ANYCAST, HostPlan, Plan, derive
 from stand.render import RenderedFile, render_all, slot_name
 from stand.state import UP, StandState, StateFile
 from stand.topology import Topology
+from stand.topology import load as load_topology
 
 REQUIRED_PROGRAMS = {
     "postgresql-15": [PG_BIN / "initdb", PG_BIN / "postgres", PG_BIN / "pg_basebackup", Path("/usr/bin/pgbench")],
@@ -50,9 +51,12 @@ class Stand:
         return cls(derive(topology, mode), StandLayout(state_dir(topology.prefix)))
 
     def as_running(self) -> Stand:
-        """This stand in the mode its state file says it was started in."""
-        mode = self.state_file.read().mode
-        return self if mode == self.plan.mode else Stand.of(self.plan.topology, mode)
+        """This stand as its state file says it was started: that topology file, that mode."""
+        state = self.state_file.read()
+        if state.mode == self.plan.mode and state.topology in ("", self.plan.topology.source):
+            return self
+        topology = load_topology(state.topology) if state.topology else self.plan.topology
+        return Stand.of(topology, state.mode)
 
     @property
     def state_file(self) -> StateFile:
@@ -320,17 +324,25 @@ def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
     """pg_basebackup over the data network, from the replica's own namespace, into its slot."""
     paths = stand.layout.host(replica.name)
     rendered = {name: (paths.pg_conf_dir / name).read_text() for name in ("postgresql.conf", "pg_hba.conf")}
-    for entry in paths.pg_data.iterdir():  # pg_basebackup wants an empty directory
-        entry.unlink()
-    paths.pg_data.chmod(0o700)
-    process.run(
-        [str(PG_BIN / "pg_basebackup"), "-h", str(primary.data_address.ip), "-U", REPLICATION_USER,
-         "-D", str(paths.pg_data), "-X", "stream", "-S", slot_name(replica), "--checkpoint=fast"],
-        namespace=replica.namespace,
-        user="postgres",
-        env={"PGPASSFILE": str(paths.pg_passfile), "PATH": os.environ.get("PATH", "")},
-        timeout=300,
-    )  # fmt: skip
+    deadline = time.monotonic() + process.scaled(60)
+    while True:  # another site's primary is reachable only once OSPF has converged (routes may flap first)
+        for entry in paths.pg_data.iterdir():  # pg_basebackup wants an empty directory
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        paths.pg_data.chmod(0o700)
+        try:
+            process.run(
+                [str(PG_BIN / "pg_basebackup"), "-h", str(primary.data_address.ip), "-U", REPLICATION_USER,
+                 "-D", str(paths.pg_data), "-X", "stream", "-S", slot_name(replica), "--checkpoint=fast"],
+                namespace=replica.namespace,
+                user="postgres",
+                env={"PGPASSFILE": str(paths.pg_passfile), "PATH": os.environ.get("PATH", "")},
+                timeout=300,
+            )  # fmt: skip
+            break
+        except process.CommandFailed as e:
+            if "unreachable" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     for name, text in rendered.items():
         (paths.pg_conf_dir / name).write_text(text)
     (paths.pg_data / "standby.signal").touch()
