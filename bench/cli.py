@@ -16,7 +16,7 @@ from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand import lifecycle
 from stand.lifecycle import StandError
-from stand.plan import MODES
+from stand.plan import MODES, UnknownMode
 from stand.topology import TopologyError
 
 DEFAULT_RESULTS = Path("results")
@@ -38,11 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", required=True, help=f"one of {', '.join(MODES)}")
     p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
 
     p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
     p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODES)}")
     p.add_argument("--scenario", action="append", help="repeatable (default: balancer-crash, pgpool-crash, planned-drain)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
 
     p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
     p.add_argument("directory", type=Path)
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return HANDLERS[args.command](args)
-    except (ScenarioError, TopologyError) as e:
+    except (ScenarioError, TopologyError, UnknownMode) as e:
         print(f"bench: bad input:\n{e}", file=sys.stderr)
         return 2
     except StandError as e:
@@ -70,7 +72,7 @@ def cmd_run(args) -> int:
     _check_modes([args.mode])
     scenario = load(args.scenario)
     progress = Progress()
-    stand, started_here = ensure_stand(args.mode, progress)
+    stand, started_here = ensure_stand(args.mode, progress, args.topology)
     try:
         out = run(stand, scenario, results_dir(args.results, scenario, args.mode), progress)
     finally:
@@ -85,7 +87,7 @@ def cmd_run(args) -> int:
 def cmd_compare(args) -> int:
     _check_modes(args.modes)
     scenarios = [load(name) for name in (args.scenario or ["balancer-crash", "pgpool-crash", "planned-drain"])]
-    directory = compare(args.modes, scenarios, args.results, Progress())
+    directory = compare(args.modes, scenarios, args.results, Progress(), args.topology)
     summaries = [summarize_run(p.parent) for p in sorted(directory.glob("*/meta.json"))]
     print(verdict_table(summaries))
     print(f"results: {directory}")

@@ -14,13 +14,14 @@ from reports.run_summary import RunSummary, summarize_run
 from stand import lifecycle
 
 
-def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress) -> Path:
+def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress,
+            topology_name: str | None = None) -> Path:  # fmt: skip
     """Run every scenario in every mode (a stand per mode); returns the comparison directory."""
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
     summaries: list[RunSummary] = []
     for mode in modes:
-        stand, started_here = ensure_stand(mode, progress)
+        stand, started_here = ensure_stand(mode, progress, topology_name)
         try:
             for scenario in scenarios:
                 progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")

@@ -20,15 +20,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.versions import versions
 from bench.scenario import Scenario, Step, validate_targets
-from stand import lifecycle, readiness, topology
+from stand import lifecycle, process, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
-from stand.plan import WATCHDOG, Plan
+from stand.plan import WATCHDOG, HostPlan, Plan
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "loadgen" / "select.py"
@@ -44,13 +44,16 @@ def results_dir(root: Path, scenario: Scenario, mode: str) -> Path:
     return path
 
 
-def ensure_stand(mode: str, progress: Progress) -> tuple[Stand, bool]:
-    """A running stand in `mode`: the one already up, or a new one (True: this call started it)."""
-    stand = Stand.of(topology.load(None), mode)
+def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None) -> tuple[Stand, bool]:
+    """A running stand of that topology in `mode`: the one already up, or a new one (True: this call
+    started it)."""
+    stand = Stand.of(topology.load(topology_name), mode)
     if stand.state_file.exists():
         running = stand.as_running()
         if running.plan.mode != mode:
             raise StandError(f"a stand is up in {running.plan.mode} mode: run `stand down` first, or use that mode")
+        if running.plan.topology.source != stand.plan.topology.source:
+            raise StandError(f"a stand of {running.plan.topology.source} is up: run `stand down` first, or use it")
         progress(f"reusing the running {mode} stand")
         return running, False
     progress(f"starting the stand in {mode} mode")
@@ -72,8 +75,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     faults = Faults(stand, out / "events.jsonl")
     active: list[Step] = []
     started_us = time.time_ns() // 1000
-    locust = _start_locust(scenario, out)
-    probe = _start_probe(scenario, out)
+    load = start_load(stand, scenario, out)
     start = time.monotonic()
     interrupted = False
     try:
@@ -93,8 +95,8 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     finally:
         for step in reversed(active):
             faults.undo(step.fault, step.target, **step.params)
-        _finish(locust, interrupted)
-        _finish(probe, interrupted)
+        for proc in load.processes:
+            _finish(proc, interrupted)
     ended_us = time.time_ns() // 1000
     meta = {
         "mode": stand.plan.mode,
@@ -111,8 +113,9 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
             "pgpool": asdict(stand.plan.topology.pgpool),
             "keepalived": asdict(stand.plan.keepalived),
         },
-        "locust_exit_code": locust.returncode,
-        "probe_exit_code": probe.returncode,
+        "locust_exit_code": load.locust.returncode,
+        "probe_exit_code": next((p.returncode for p in load.probes if p.returncode), 0),
+        "load_hosts": load.hosts,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return out
@@ -123,7 +126,29 @@ def host_sites(plan: Plan) -> dict[str, str]:
     return {h.name: h.host.site for h in plan.hosts}
 
 
-def _start_locust(scenario: Scenario, out: Path) -> subprocess.Popen:
+@dataclass
+class Load:
+    """The processes that make the load: Locust (with its workers) and the fixed-rate probes."""
+
+    locust: subprocess.Popen  # the master, when there are workers
+    workers: list[subprocess.Popen]
+    probes: list[subprocess.Popen]
+    hosts: list[str]  # the stand hosts the load comes from; "shell" is this machine's own namespace
+
+    @property
+    def processes(self) -> list[subprocess.Popen]:
+        return [self.locust, *self.workers, *self.probes]
+
+
+def load_hosts(stand: Stand) -> list[HostPlan]:
+    """Client hosts of their own (the sites topology has one per site); none: load from this machine's
+    shell, which reaches the stand through its shell link (the seed's client is its router)."""
+    return [h for h in stand.plan.hosts if h.host.has("client") and not h.host.has("router")]
+
+
+def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
+    """Locust and a probe from this machine's shell; or, with client hosts, a Locust master here and a
+    worker and a probe inside each client host (each records its own site)."""
     load = scenario.load
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
             "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{scenario.duration_s:g}s",
@@ -132,15 +157,24 @@ def _start_locust(scenario: Scenario, out: Path) -> subprocess.Popen:
             "--csv", str(out / "locust"), "--json-file", str(out / "locust")]  # fmt: skip
     if load.tags:
         argv += ["--tags", *load.tags]
-    log = open(out / "locust.log", "wb")
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=out, start_new_session=True)
+    probe = [sys.executable, "-m", "loadgen.probe", "--duration", f"{scenario.duration_s:g}",
+             "--interval-ms", f"{load.probe_interval_ms:g}", "--out", str(out / "probe")]  # fmt: skip
+    clients = load_hosts(stand)
+    if not clients:
+        locust = _spawn("shell", "locust", argv, None, out / "locust.log")
+        return Load(locust, [], [_spawn("shell", "probe", probe, None, out / "probe.log")], ["shell"])
+    master = str(stand.plan.topology.shell.shell_address.ip)  # the workers reach it through the stand's routers
+    argv += ["--master", "--master-bind-host", master, "--expect-workers", str(len(clients))]
+    locust = _spawn("shell", "locust", argv, None, out / "locust.log")
+    worker = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", master]
+    workers = [_spawn(h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log") for h in clients]
+    probes = [_spawn(h.name, "probe", probe, h.namespace, out / f"probe-{h.name}.log") for h in clients]
+    return Load(locust, workers, probes, [h.name for h in clients])
 
 
-def _start_probe(scenario: Scenario, out: Path) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "loadgen.probe", "--duration", f"{scenario.duration_s:g}",
-            "--interval-ms", f"{scenario.load.probe_interval_ms:g}", "--out", str(out / "probe")]  # fmt: skip
-    log = open(out / "probe.log", "wb")
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+def _spawn(host: str, name: str, argv: list[str], namespace: str | None, log: Path) -> subprocess.Popen:
+    proc, _ = process.spawn(host, name, argv, namespace, log, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return proc
 
 
 def _sleep_until(deadline: float, scenario: Scenario, start: float, out: Path, progress: Progress) -> None:

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, required=True, help="seconds")
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=Path("records"), help="directory for the probe records")
-    parser.add_argument("--site", default="main")
+    parser.add_argument("--site", default="", help="recorded with each probe (default: the site it runs in)")
     parser.add_argument("--host", default="", help="postgresql:// URL overriding the stand's address or credentials")
     parser.add_argument("--stand", default="pgab", help="prefix of the stand to take host and credentials from")
     parser.add_argument("--connect-timeout", type=float, default=1.0, help="seconds")
@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UnsafeTarget, NoStand, ValueError) as e:
         print(f"probe: {e}", file=sys.stderr)
         return 1
-    options = ClientOptions(site=args.site, connect_timeout=args.connect_timeout, query_timeout=args.query_timeout)
-    writer = RecordWriter(args.out, "probe", args.site)
+    site = args.site or settings.site
+    options = ClientOptions(site=site, connect_timeout=args.connect_timeout, query_timeout=args.query_timeout)
+    writer = RecordWriter(args.out, "probe", site)
     started = time.monotonic()
     try:
         summary = uvloop.run(run_probe(settings, options, args.interval_ms, args.duration, writer))

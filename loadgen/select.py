@@ -34,7 +34,8 @@ FLUSH_INTERVAL_S = 1.0
 def add_arguments(parser) -> None:
     parser.add_argument("--pg-mode", choices=MODES, default=PERSISTENT, include_in_web_ui=True,
                        help="persistent: one connection per user; per-query: a new TCP connection for each query")
-    parser.add_argument("--pg-site", default="main", help="the site these users simulate (recorded with each request)")
+    parser.add_argument("--pg-site", default="", help="the site these users simulate, recorded with each request "
+                        "(default: the site of the stand host this process runs in, main outside the stand)")
     parser.add_argument("--pg-records", default="records", help="directory for the request records")
     parser.add_argument("--pg-connect-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-query-timeout", type=float, default=2.0, help="seconds")
@@ -52,13 +53,13 @@ class LoadSession:
         check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
         self.options = ClientOptions(
             mode=options.pg_mode,
-            site=options.pg_site,
+            site=options.pg_site or self.settings.site,
             connect_timeout=options.pg_connect_timeout,
             query_timeout=options.pg_query_timeout,
             keys=parse_keys(options.pg_keys),
         )
         self.bridge = AsyncBridge()
-        self.writer = RecordWriter(Path(options.pg_records), "requests", options.pg_site)
+        self.writer = RecordWriter(Path(options.pg_records), "requests", self.options.site)
         self.users = 0
         self._flusher = gevent.spawn(self._flush_every_second)
 

@@ -5,6 +5,7 @@ The loadgen and the probe read this instead of taking addresses and passwords on
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -29,6 +30,7 @@ class ClientSettings:
     accounts: int  # rows of pgbench_accounts: keys are 1..accounts
     hosts_by_address: dict[str, str]  # every address of a host to its name
     namespaces: tuple[str, ...] = ()  # the stand's namespaces, for the safety check
+    site: str = "main"  # the site of the stand host this process runs in ("main" outside the stand)
 
     def host_name(self, address: str | None) -> str:
         """The stand's name for an address seen by PostgreSQL (a balancer or a backend)."""
@@ -57,6 +59,7 @@ class ClientSettings:
             accounts=self.accounts,
             hosts_by_address=self.hosts_by_address,
             namespaces=self.namespaces,
+            site=self.site,
         )
 
 
@@ -84,7 +87,20 @@ def from_running_stand(prefix: str = "pgab") -> ClientSettings:
         accounts=t.postgres.scale * PGBENCH_ACCOUNTS_PER_SCALE,
         hosts_by_address=addresses,
         namespaces=tuple(state.namespaces),
+        site=_site_here(stand),
     )
+
+
+def _site_here(stand: Stand) -> str:
+    """The site of the stand host whose network namespace this process is in; "main" elsewhere."""
+    here = os.stat("/proc/self/ns/net").st_ino
+    for host in stand.plan.hosts:
+        try:
+            if os.stat(f"/run/netns/{host.namespace}").st_ino == here:
+                return host.host.site
+        except FileNotFoundError:
+            continue
+    return "main"
 
 
 def resolve(url: str | None, stand_prefix: str = "pgab") -> ClientSettings:

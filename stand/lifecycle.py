@@ -186,13 +186,18 @@ def build_network(stand: Stand, progress: Progress) -> None:
             netns.add_address(host.namespace, "lo", plan.topology.anycast)
     shell = plan.topology.shell
     router = plan.shell_router
+    # This machine reaches the anycast address through the shell link, and answers every address of the
+    # stand (a Locust worker in a site's client host connecting to its master here) the same way: a reply
+    # to 198.18.0.0/15 must never follow the default route out.
+    routed = [plan.topology.anycast.network, plan.topology.loopbacks, *(n.prefix for n in plan.topology.networks)]
     with stand.state_file.change() as state:
         state.root_links.append(plan.shell_ifname)
-        state.root_routes.append(str(plan.topology.anycast.network))
+        state.root_routes.extend(str(prefix) for prefix in routed)
     netns.add_veth(netns.ROOT, plan.shell_ifname, router.namespace, plan.shell_router_ifname)
     netns.add_address(router.namespace, plan.shell_router_ifname, shell.router_address)
     netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
-    netns.add_route(netns.ROOT, plan.topology.anycast.network, shell.router_address.ip, plan.shell_ifname)
+    for prefix in routed:
+        netns.add_route(netns.ROOT, prefix, shell.router_address.ip, plan.shell_ifname)
     if plan.has_vip:  # the router reaches the VIP on the segment, by ARP
         netns.add_link_route(router.namespace, plan.topology.anycast.network, router.ospf_links[0].ifname)
     progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")

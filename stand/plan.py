@@ -172,6 +172,9 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
     """Compute every name and role of the stand from its topology, in one mode."""
     if mode not in MODES:
         raise UnknownMode(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+    if mode != ANYCAST and len({h.site for h in topology.hosts}) > 1:
+        raise UnknownMode(f"{mode} mode needs one L2 segment for the VIP; across several sites that means a "
+                          f"segment stretched over the WAN, which the stand does not build yet: use anycast")  # fmt: skip
     networks = {n.name: n for n in topology.networks}
     balancers = [h.name for h in topology.with_role("balancer")]
     anycast = mode == ANYCAST

@@ -78,6 +78,17 @@ def test_each_site_is_served_at_home_fast(sites_stand, site):
     assert measured["p50_ms"] < shortest_wan_rtt / 2
 
 
+def test_a_probe_records_the_site_of_the_host_it_runs_in(sites_stand, tmp_path):
+    """Site by site, the loadgen and the probe take their site from where they run (no option needed)."""
+    from loadgen.records import read_records
+
+    process.run([sys.executable, "-m", "loadgen.probe", "--duration", "1", "--interval-ms", "100", "--out",
+                 str(tmp_path)], namespace=sites_stand.plan.host("CliEkb").namespace, timeout=60)  # fmt: skip
+    records = read_records(tmp_path, "probe")
+    assert len(records) >= 5 and set(records["site"]) == {"ekb"}
+    assert set(records["balancer"].dropna()) == {"BalEkb"}
+
+
 def test_a_crashed_site_balancer_sends_its_clients_to_the_nearest_site(sites_stand, tmp_path):
     stand = sites_stand
     faults = Faults(stand, tmp_path / "events.jsonl")

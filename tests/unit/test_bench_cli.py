@@ -72,3 +72,25 @@ def test_meta_records_the_site_of_every_host():
     moved = replace(plan, hosts=tuple(replace(h, host=replace(h.host, site="msk")) if h.name == "PgBAL2" else h
                                       for h in plan.hosts))  # fmt: skip
     assert host_sites(moved)["PgBAL2"] == "msk" and host_sites(moved)["PgBAL1"] == "main"
+
+
+def test_load_comes_from_the_shell_or_from_each_site_client_host():
+    from bench.run import load_hosts
+    from stand import topology
+    from stand.lifecycle import Stand
+
+    assert load_hosts(Stand.of(topology.load("seed"))) == []  # the seed's client is its router: load from here
+    sites = [h.name for h in load_hosts(Stand.of(topology.load("sites")))]
+    assert sites == ["CliSpb", "CliMsk", "CliEkb"]
+
+
+def test_site_scenarios_fit_the_sites_topology_only():
+    from bench.scenario import load, validate_targets
+    from stand import topology
+
+    for name in ("site-balancer-crash", "wan-cut"):
+        scenario = load(name)
+        sites = {h.name: set(h.roles) for h in topology.load("sites").hosts}
+        seed = {h.name: set(h.roles) for h in topology.load("seed").hosts}
+        assert validate_targets(scenario, sites) == []
+        assert validate_targets(scenario, seed) != []

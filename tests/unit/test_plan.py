@@ -3,7 +3,7 @@
 import pytest
 
 from stand import topology
-from stand.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, derive
+from stand.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, UnknownMode, derive
 
 PLAN = derive(topology.load("seed"))
 
@@ -88,3 +88,8 @@ def test_a_site_balancer_reads_from_its_own_site_only():
 def test_sites_hosts_reach_postgres_from_their_own_site_network():
     assert str(SITES.host("PgEkb").data_address) == "198.18.12.91/24"
     assert SITES.sites == ("spb", "msk", "ekb")
+
+
+def test_the_vip_modes_refuse_several_sites_until_a_stretched_segment_exists():
+    with pytest.raises(UnknownMode, match="keepalived mode needs one L2 segment for the VIP"):
+        derive(topology.load("sites"), "keepalived")
