@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stand.errors import FileErrors, read_toml
+from stand.errors import FieldReader, FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
@@ -448,30 +448,13 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-class _Reader:
-    """Reads typed fields out of TOML tables, recording an error for each bad one."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = errors
-
-    def _value(self, parent: dict[str, Any], where: str) -> Any:
-        key = where.rsplit(".", 1)[-1]
-        if key not in parent:
-            self.errors.append(f"{where}: missing")
-            return None
-        return parent[key]
+class _Reader(FieldReader):
+    """The scenario file's field types."""
 
     def table(self, parent: dict[str, Any], where: str) -> dict[str, Any] | None:
         value = self._value(parent, where)
         if value is not None and not isinstance(value, dict):
             self.errors.append(f"{where}: must be a table")
-            return None
-        return value
-
-    def text(self, parent: dict[str, Any], where: str) -> str | None:
-        value = self._value(parent, where)
-        if value is not None and not isinstance(value, str):
-            self.errors.append(f"{where}: must be a string")
             return None
         return value
 
@@ -490,9 +473,3 @@ class _Reader:
             self.errors.append(f"{where}: must be a number")
             return None
         return float(value)
-
-    def no_unknown_keys(self, table: dict[str, Any], where: str, known: tuple[str, ...]) -> None:
-        for key in table:
-            if key not in known:
-                path = f"{where}.{key}" if where else key
-                self.errors.append(f"{path}: unknown field (known: {', '.join(known)})")

@@ -60,8 +60,10 @@ def anycast_next_hops(stand: Stand, router: HostPlan | None = None) -> list[str]
 
 def vip_holders(stand: Stand) -> list[str]:
     """Balancers that hold the anycast address as a VIP (keepalived and watchdog modes: one, when healthy)."""
+    if not stand.plan.has_vip:
+        return []
     address = stand.plan.topology.anycast.ip
-    return [h.name for h in stand.plan.balancers if stand.plan.has_vip and netns.has_address(h.namespace, address)]
+    return [h.name for h in stand.plan.balancers if netns.has_address(h.namespace, address)]
 
 
 def balancer_of_next_hop(stand: Stand, next_hop: str) -> str:

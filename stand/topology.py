@@ -12,7 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from stand.errors import FileErrors, read_toml
+from stand.errors import FieldReader, FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "topologies"
 DEFAULT_TOPOLOGY = "seed"
@@ -226,7 +226,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         if not isinstance(table, dict):
             errors.append(f"{where}: must be a table")
             continue
-        reader.no_unknown_keys(table, where, {"prefix", "ospf", "delay_ms", "jitter_ms"})
+        reader.no_unknown_keys(table, where, sorted({"prefix", "ospf", "delay_ms", "jitter_ms"}))
         net = reader.network(table, f"{where}.prefix")
         ospf = reader.boolean(table, f"{where}.ospf", default=False)
         delay, jitter = (reader.milliseconds(table, f"{where}.{key}") for key in ("delay_ms", "jitter_ms"))
@@ -254,9 +254,9 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         "keepalived_tuned": reader.settings(raw, "keepalived_tuned", KeepalivedSettings, TUNED_KEEPALIVED),
         "watchdog": reader.settings(raw, "watchdog", WatchdogSettings),
     }
-    reader.no_unknown_keys(raw, "", {"stand", "shell", "networks", "hosts", *settings})
-    reader.no_unknown_keys(stand, "stand", {"prefix", "anycast", "loopbacks", "data_network"})
-    reader.no_unknown_keys(shell_table, "shell", {"router", "prefix"})
+    reader.no_unknown_keys(raw, "", sorted({"stand", "shell", "networks", "hosts", *settings}))
+    reader.no_unknown_keys(stand, "stand", sorted({"prefix", "anycast", "loopbacks", "data_network"}))
+    reader.no_unknown_keys(shell_table, "shell", sorted({"router", "prefix"}))
 
     if None in (prefix, anycast, loopbacks, data_network, shell_router, shell_prefix):
         raise TopologyError(source, errors)  # cross-checks would only repeat these
@@ -285,7 +285,7 @@ def _parse_host(name: str, table: Any, reader: _Reader) -> Host | None:
     if not isinstance(table, dict):
         reader.errors.append(f"{where}: must be a table")
         return None
-    reader.no_unknown_keys(table, where, {"roles", "loopback", "interfaces", "site"})
+    reader.no_unknown_keys(table, where, sorted({"roles", "loopback", "interfaces", "site"}))
     roles = table.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         reader.errors.append(f"{where}.roles: must be a list of role names")
@@ -414,11 +414,11 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
 _NO_OSPF = Network("", IPv4Network("0.0.0.0/32"), False)
 
 
-class _Reader:
-    """Reads typed fields out of TOML tables, recording an error for each bad one."""
+class _Reader(FieldReader):
+    """The topology file's field types."""
 
     def __init__(self, errors: list[str]):
-        self.errors = errors
+        super().__init__(errors)
         self.incomplete_hosts: set[str] = set()
 
     def table(self, parent: dict[str, Any], where: str) -> dict[str, Any]:
@@ -432,19 +432,9 @@ class _Reader:
             return {}
         return value
 
-    def _value(self, parent: dict[str, Any], where: str) -> Any:
-        key = where.rsplit(".", 1)[-1]
-        if key not in parent:
-            self.errors.append(f"{where}: missing")
-            return None
-        return parent[key]
-
     def text(self, parent: dict[str, Any], where: str, pattern: re.Pattern | None = None, hint: str = "") -> str | None:
-        value = self._value(parent, where)
+        value = super().text(parent, where)
         if value is None:
-            return None
-        if not isinstance(value, str):
-            self.errors.append(f"{where}: must be a string")
             return None
         if pattern is not None and not pattern.match(value):
             self.errors.append(f"{where}: {value!r} must be {hint}")
@@ -497,10 +487,10 @@ class _Reader:
         if not isinstance(table, dict):
             self.errors.append(f"{name}: must be a table")
             return defaults
-        known = {f.name for f in fields(kind)}
+        known = sorted(f.name for f in fields(kind))
         self.no_unknown_keys(table, name, known)
         values = {}
-        for key in known & table.keys():
+        for key in set(known) & table.keys():
             expected = type(getattr(defaults, key))
             value = table[key]
             if type(value) is not expected:
@@ -515,8 +505,3 @@ class _Reader:
             except ValueError:
                 self.errors.append(f"ospf.area: {values['area']!r} must be written as an IPv4 address (0.0.0.0)")
         return replace(defaults, **values)
-
-    def no_unknown_keys(self, table: dict[str, Any], where: str, known: set[str]) -> None:
-        for key in table.keys() - known:
-            path = f"{where}.{key}" if where else key
-            self.errors.append(f"{path}: unknown field (known: {', '.join(sorted(known))})")
