@@ -106,7 +106,7 @@ def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float
     create_state(stand, credentials)
     try:
         build_network(stand, progress)
-        start_wan_links(stand, progress)
+        start_delay_lines(stand, progress)
         write_files(files)
         frr = start_frr(stand, progress)
         start_postgres(stand, credentials, progress)
@@ -168,20 +168,26 @@ def build_network(stand: Stand, progress: Progress) -> None:
         with stand.state_file.change() as state:
             state.namespaces.append(namespace)  # recorded before it exists: teardown removes it either way
         netns.create(namespace)
-    for network in plan.topology.networks:
-        if not network.delay_ms:  # a WAN link's two ends are joined by a delay line instead (start_wan_links)
-            netns.add_bridge(switch, network.name)
+    for bridge in plan.bridges:
+        netns.add_bridge(switch, bridge)
+    for port in plan.bridge_ports:  # a stretched network's bridges are joined by delay lines (start_delay_lines)
+        netns.add_veth(switch, port.bridge_ifname, switch, port.line_ifname)
+        netns.attach_to_bridge(switch, port.bridge_ifname, port.bridge)
+        for ifname in (port.bridge_ifname, port.line_ifname):
+            delayline.disable_offloads(switch, ifname)
     for host in plan.hosts:
         netns.set_sysctls(host.namespace, host.sysctls)
         netns.add_address(host.namespace, "lo", host.host.loopback)
         for link in host.links:
             netns.add_veth(switch, link.switch_ifname, host.namespace, link.ifname)
-            if plan.topology.network(link.network).delay_ms:
+            if link.delayed:
                 delayline.disable_offloads(host.namespace, link.ifname)
                 delayline.disable_offloads(switch, link.switch_ifname)
-            else:
-                netns.attach_to_bridge(switch, link.switch_ifname, link.network)
+            if link.bridge:  # a WAN link's two ends are joined by a delay line instead
+                netns.attach_to_bridge(switch, link.switch_ifname, link.bridge)
             netns.add_address(host.namespace, link.ifname, link.address)
+        for route in host.static_routes:
+            netns.add_route(host.namespace, route.destination, route.gateway, route.ifname)
         if host.announces_anycast and not host.runs_agent:  # the last resort announces it for good
             netns.add_address(host.namespace, "lo", plan.topology.anycast)
     shell = plan.topology.shell
@@ -198,32 +204,31 @@ def build_network(stand: Stand, progress: Progress) -> None:
     netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
     for prefix in routed:
         netns.add_route(netns.ROOT, prefix, shell.router_address.ip, plan.shell_ifname)
-    if plan.has_vip:  # the router reaches the VIP on the segment, by ARP
-        netns.add_link_route(router.namespace, plan.topology.anycast.network, router.ospf_links[0].ifname)
+    if plan.has_vip:  # every router reaches the VIP on its segment, by ARP
+        for each in plan.routers:
+            netns.add_link_route(each.namespace, plan.topology.anycast.network, plan.vip_link(each).ifname)
     progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
 
 
-def start_wan_links(stand: Stand, progress: Progress) -> None:
-    """A delay line in the switch namespace for each WAN network, joining its two hosts' links."""
+def start_delay_lines(stand: Stand, progress: Progress) -> None:
+    """The delay lines in the switch namespace: one per WAN link, one per hop of a stretched network."""
     plan = stand.plan
-    wan = [n for n in plan.topology.networks if n.delay_ms]
-    for network in wan:
-        ends = [link.switch_ifname for h in plan.hosts for link in h.links if link.network == network.name]
-        ready = stand.layout.root / "wan" / f"{network.name}.ready"
+    for line in plan.delay_lines:
+        ready = stand.layout.root / "wan" / f"{line.name}.ready"
         ready.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "stand.delayline", "--a", ends[0], "--b", ends[1],
-                "--delay-ms", f"{network.delay_ms:g}", "--jitter-ms", f"{network.jitter_ms:g}",
+        argv = [sys.executable, "-m", "stand.delayline", "--a", line.a, "--b", line.b,
+                "--delay-ms", f"{line.delay_ms:g}", "--jitter-ms", f"{line.jitter_ms:g}",
                 "--ready-file", str(ready)]  # fmt: skip
-        log = stand.layout.root / "wan" / f"{network.name}.log"
-        _, record = process.spawn("switch", f"wan-{network.name}", argv, plan.switch_namespace, log,
+        log = stand.layout.root / "wan" / f"{line.name}.log"
+        _, record = process.spawn("switch", f"wan-{line.name}", argv, plan.switch_namespace, log,
                                   env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})  # fmt: skip
         stand.state_file.record_process(record)
         if not process.wait_until(lambda: ready.exists() or not record.is_running(), process.scaled(30), 0.05):
-            raise StandError(f"the delay line of {network.name} is not ready after 30 s (log {log})")
+            raise StandError(f"the delay line {line.name} is not ready after 30 s (log {log})")
         if not record.is_running():
-            raise StandError(f"the delay line of {network.name} exited (log {log}): {process.tail(log)}")
-    if wan:
-        progress(f"WAN: {', '.join(f'{n.name} {2 * n.delay_ms:g} ms round trip' for n in wan)}")
+            raise StandError(f"the delay line {line.name} exited (log {log}): {process.tail(log)}")
+    if plan.delay_lines:
+        progress(f"WAN: {', '.join(f'{l.name} {2 * l.delay_ms:g} ms round trip' for l in plan.delay_lines)}")
 
 
 def write_files(files: list[RenderedFile]) -> None:

@@ -6,7 +6,7 @@ Everything a template or the builder needs is computed here, in Python, from the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from stand.topology import Host, Network, Topology
 
@@ -27,16 +27,22 @@ ROUTER_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
     "net.ipv4.fib_multipath_hash_policy": "1",  # L4 hash: one TCP flow sticks to one balancer
     "net.ipv4.fib_multipath_use_neigh": "1",  # skip next hops whose neighbour entry failed
+    # A client on a balancer's own LAN would be told to bypass the router, and keep doing so (for minutes)
+    # after that balancer is withdrawn: routing decides at the router, always.
+    "net.ipv4.conf.all.send_redirects": "0",
+    "net.ipv4.conf.default.send_redirects": "0",
 }
 HOST_SYSCTLS = {
     "net.ipv4.conf.all.rp_filter": "0",
     "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv4.conf.all.accept_redirects": "0",
+    "net.ipv4.conf.default.accept_redirects": "0",
 }
 
 
 @dataclass(frozen=True)
 class Link:
-    """A veth from a host to a network's bridge in the switch namespace."""
+    """A veth from a host to a network's bridge (or, on a WAN link, a delay line) in the switch namespace."""
 
     network: str
     ifname: str  # inside the host: the network's name
@@ -44,6 +50,36 @@ class Link:
     address: IPv4Interface
     ospf: bool
     ospf_cost: int  # follows the link's latency: WAN links cost more the farther they reach
+    bridge: str  # in the switch namespace; "" on a WAN link
+    delayed: bool  # its frames cross a delay line (WAN links, stretched networks): offloads must be off
+
+
+@dataclass(frozen=True)
+class BridgePort:
+    """A veth inside the switch namespace: one end on a stretched network's bridge in one site, the other
+    an end of the delay line to another site."""
+
+    bridge: str
+    bridge_ifname: str
+    line_ifname: str
+
+
+@dataclass(frozen=True)
+class DelayLine:
+    """A userspace delay line (stand/delayline.py) joining two interfaces of the switch namespace."""
+
+    name: str
+    a: str
+    b: str
+    delay_ms: float
+    jitter_ms: float
+
+
+@dataclass(frozen=True)
+class StaticRoute:
+    destination: IPv4Network
+    gateway: IPv4Address
+    ifname: str
 
 
 @dataclass(frozen=True)
@@ -51,7 +87,8 @@ class HostPlan:
     host: Host
     namespace: str
     links: tuple[Link, ...]
-    runs_frr: bool
+    runs_frr: bool  # routers, and hosts that announce the anycast address
+    static_routes: tuple[StaticRoute, ...]  # hosts on an OSPF network without FRR: the stand via its router
     runs_postgres: bool
     runs_pgpool: bool
     ospf_priority: int
@@ -80,6 +117,9 @@ class HostPlan:
     def ospf_links(self) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.ospf)
 
+    def link_on(self, network: str) -> Link | None:
+        return next((link for link in self.links if link.network == network), None)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -89,6 +129,10 @@ class Plan:
     shell_ifname: str  # the root namespace's end of the shell link
     shell_router_ifname: str  # the router's end
     hosts: tuple[HostPlan, ...]
+    bridges: tuple[str, ...]
+    bridge_ports: tuple[BridgePort, ...]
+    delay_lines: tuple[DelayLine, ...]
+    vip_network: str  # the segment that carries the VIP in the VIP modes
 
     def host(self, name: str) -> HostPlan:
         wanted = self.topology.host(name).name
@@ -155,8 +199,18 @@ class Plan:
     @property
     def stand_networks(self) -> tuple[IPv4Network, ...]:
         """Every prefix of the stand: where clients may connect from."""
-        t = self.topology
-        return (*(n.prefix for n in t.networks), t.loopbacks, t.shell.prefix)
+        return stand_prefixes(self.topology)
+
+    def vip_link(self, host: HostPlan) -> Link:
+        """The host's link on the VIP's segment (VIP modes: every balancer and router has one)."""
+        link = host.link_on(self.vip_network)
+        if link is None:
+            raise ValueError(f"{host.name} has no link on the VIP network {self.vip_network!r}")
+        return link
+
+
+def stand_prefixes(topology: Topology) -> tuple[IPv4Network, ...]:
+    return (*(n.prefix for n in topology.networks), topology.loopbacks, topology.shell.prefix)
 
 
 def ospf_cost(network: Network) -> int:
@@ -172,10 +226,16 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
     """Compute every name and role of the stand from its topology, in one mode."""
     if mode not in MODES:
         raise UnknownMode(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
-    if mode != ANYCAST and len({h.site for h in topology.hosts}) > 1:
-        raise UnknownMode(f"{mode} mode needs one L2 segment for the VIP; across several sites that means a "
-                          f"segment stretched over the WAN, which the stand does not build yet: use anycast")  # fmt: skip
     networks = {n.name: n for n in topology.networks}
+    vip_network = topology.vip_network or next(
+        i.network for i in topology.host(topology.shell.router).interfaces if networks[i.network].ospf
+    )
+    if mode != ANYCAST:
+        apart = [h.name for h in topology.hosts if _on_vip_segment(h) and h.address_on(vip_network) is None]
+        if apart:
+            raise UnknownMode(f"{mode} mode needs every balancer and router on the VIP's segment {vip_network!r}, "
+                              f"and {', '.join(apart)} are not (several sites need stand.vip_network set to a "
+                              f"network stretched over them, as in the sites topology)")  # fmt: skip
     balancers = [h.name for h in topology.with_role("balancer")]
     anycast = mode == ANYCAST
     hosts = []
@@ -188,16 +248,20 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
                 address=iface.address,
                 ospf=networks[iface.network].ospf,
                 ospf_cost=ospf_cost(networks[iface.network]),
+                bridge=_bridge_name(networks[iface.network], host.site),
+                delayed=bool(networks[iface.network].delay_ms or networks[iface.network].stretched_over),
             )
             for iface in host.interfaces
         )
         is_router = host.has("router")
+        runs_frr = any(link.ospf for link in links) and (is_router or _announces(host))
         hosts.append(
             HostPlan(
                 host=host,
                 namespace=f"{topology.prefix}-{host.name.lower()}",
                 links=links,
-                runs_frr=any(link.ospf for link in links),
+                runs_frr=runs_frr,
+                static_routes=() if runs_frr else _routes_via_router(topology, host, links),
                 runs_postgres=host.has("primary") or host.has("replica"),
                 runs_pgpool=host.has("balancer"),
                 ospf_priority=(
@@ -208,7 +272,7 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
                 ),
                 sysctls={**HOST_SYSCTLS, **(ROUTER_SYSCTLS if is_router else {})},
                 data_network=topology.data_network,
-                announces_anycast=anycast and (host.has("balancer") or host.has("last-resort")),
+                announces_anycast=anycast and _announces(host),
                 runs_agent=anycast and host.has("balancer"),
                 runs_keepalived=mode in (KEEPALIVED, KEEPALIVED_TUNED) and host.has("balancer"),
                 runs_watchdog=mode == WATCHDOG and host.has("balancer"),
@@ -222,4 +286,80 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
         shell_ifname=f"{topology.prefix}-shell",
         shell_router_ifname="shell",
         hosts=tuple(hosts),
+        bridges=_bridges(topology),
+        bridge_ports=tuple(port for net in topology.networks for port, _ in _stretch_hops(topology, net)),
+        delay_lines=_delay_lines(topology, hosts),
+        vip_network=vip_network,
     )
+
+
+def _announces(host: Host) -> bool:
+    return host.has("balancer") or host.has("last-resort")
+
+
+def _on_vip_segment(host: Host) -> bool:
+    """Hosts a VIP design needs on one L2 segment: the balancers that hold the VIP, the routers that reach it."""
+    return host.has("balancer") or host.has("router")
+
+
+def _bridge_name(network: Network, site: str) -> str:
+    if network.delay_ms:
+        return ""
+    return f"{network.name}-{site}" if network.stretched_over else network.name
+
+
+def _bridges(topology: Topology) -> tuple[str, ...]:
+    """A bridge per network; a stretched network has one in each site it reaches."""
+    bridges = []
+    for net in topology.networks:
+        if net.delay_ms:
+            continue
+        sites = [h.site for h in topology.hosts if h.address_on(net.name) is not None]
+        for wan in net.stretched_over:
+            sites.extend(h.site for h in topology.hosts if h.address_on(wan) is not None)
+        bridges.extend(dict.fromkeys(_bridge_name(net, site) for site in sites))
+    return tuple(bridges)
+
+
+def _stretch_hops(topology: Topology, net: Network) -> list[tuple[BridgePort, DelayLine | None]]:
+    """For each WAN link a stretched network copies: a port on the bridge at each end, and the delay line
+    between the two ports (given with the second one)."""
+    hops = []
+    for wan_name in net.stretched_over:
+        wan = topology.network(wan_name)
+        sites = [h.site for h in topology.hosts if h.address_on(wan_name) is not None]
+        ports = [
+            BridgePort(_bridge_name(net, site), f"{net.name}-{wan_name}{2 * end + 1}", f"{net.name}-{wan_name}{2 * end + 2}")
+            for end, site in enumerate(sites)
+        ]
+        line = DelayLine(f"{net.name}-{wan_name}", ports[0].line_ifname, ports[1].line_ifname, wan.delay_ms, wan.jitter_ms)
+        hops += [(ports[0], None), (ports[1], line)]
+    return hops
+
+
+def _delay_lines(topology: Topology, hosts: list[HostPlan]) -> tuple[DelayLine, ...]:
+    """One for each WAN link, between its two hosts' links; one for each hop of a stretched network."""
+    lines = []
+    for net in topology.networks:
+        if net.delay_ms:
+            a, b = (link.switch_ifname for h in hosts for link in h.links if link.network == net.name)
+            lines.append(DelayLine(net.name, a, b, net.delay_ms, net.jitter_ms))
+        lines.extend(line for _, line in _stretch_hops(topology, net) if line is not None)
+    return tuple(lines)
+
+
+def _routes_via_router(topology: Topology, host: Host, links: tuple[Link, ...]) -> tuple[StaticRoute, ...]:
+    """A host on an OSPF network that runs no FRR (a client, a replica) reaches the rest of the stand through
+    the router on that network: no OSPF and BFD to keep up where nothing is announced."""
+    for link in links:
+        if not link.ospf:
+            continue
+        router = next((r for r in topology.with_role("router") if r.address_on(link.network) is not None), None)
+        if router is None:
+            continue
+        connected = {l.address.network for l in links}
+        gateway = router.address_on(link.network).ip
+        return tuple(
+            StaticRoute(prefix, gateway, link.ifname) for prefix in stand_prefixes(topology) if prefix not in connected
+        )
+    return ()

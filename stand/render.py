@@ -149,10 +149,10 @@ def _watchdog_settings(plan: Plan, host: HostPlan) -> dict | None:
     if not host.runs_watchdog:
         return None
     settings = plan.topology.watchdog
-    segment = host.ospf_links[0]
+    segment = plan.vip_link(host)
     vip = plan.topology.anycast
     return {
-        "peers": [{"address": h.ospf_links[0].address.ip} for h in plan.balancers],
+        "peers": [{"address": plan.vip_link(h).address.ip} for h in plan.balancers],
         "wd_port": settings.wd_port,
         "heartbeat_port": settings.heartbeat_port,
         "priority": host.vrrp_priority,  # the first balancer is preferred as leader, as with VRRP
@@ -198,7 +198,7 @@ def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> l
 def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:
     t = plan.topology
     vrrp = plan.keepalived
-    routed = host.ospf_links[0]  # the VIP lives on the segment the router is on
+    routed = plan.vip_link(host)  # the VIP lives on the segment the routers are on
     check_script = paths.keepalived_dir / "check_pgpool.sh"
     passfile = paths.keepalived_dir / "pgpass"
     conf = env.get_template("keepalived.conf.j2").render(

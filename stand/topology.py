@@ -20,6 +20,7 @@ DEFAULT_TOPOLOGY = "seed"
 ROLES = ("router", "client", "primary", "replica", "balancer", "last-resort")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,7}$")
 NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+SITE_PATTERN = NETWORK_NAME_PATTERN  # a stretched network's bridge in a site is named NETWORK-SITE
 PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 
 
@@ -104,6 +105,9 @@ class Network:
     ospf: bool
     delay_ms: float = 0.0  # one way, each direction: a WAN link (two hosts, joined by a delay line)
     jitter_ms: float = 0.0
+    # One L2 segment across several sites (what a VIP shared between data centres needs): a bridge in
+    # each site, joined by delay lines that copy these WAN links' delays. The links must form a tree.
+    stretched_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class Topology:
     shell: ShellLink
     networks: tuple[Network, ...]
     hosts: tuple[Host, ...]
+    vip_network: str = ""  # where the VIP modes put the VIP; default: the shell router's first OSPF network
     ospf: OspfSettings = field(default_factory=OspfSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
@@ -213,10 +218,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
     prefix = reader.text(stand, "stand.prefix", PREFIX_PATTERN, "1-6 lower-case letters or digits")
     anycast = reader.interface(stand, "stand.anycast")
     loopbacks = reader.network(stand, "stand.loopbacks")
-    data_network = stand.get("data_network", "")
-    if not isinstance(data_network, str):
-        errors.append("stand.data_network: must be a network name")
-        data_network = ""
+    data_network, vip_network = (reader.optional_name(stand, f"stand.{key}") for key in ("data_network", "vip_network"))
 
     networks = []
     for name, table in reader.table(raw, "networks").items():
@@ -226,14 +228,15 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         if not isinstance(table, dict):
             errors.append(f"{where}: must be a table")
             continue
-        reader.no_unknown_keys(table, where, sorted({"prefix", "ospf", "delay_ms", "jitter_ms"}))
+        reader.no_unknown_keys(table, where, sorted({"prefix", "ospf", "delay_ms", "jitter_ms", "stretched_over"}))
         net = reader.network(table, f"{where}.prefix")
         ospf = reader.boolean(table, f"{where}.ospf", default=False)
         delay, jitter = (reader.milliseconds(table, f"{where}.{key}") for key in ("delay_ms", "jitter_ms"))
         if jitter > delay:
             errors.append(f"{where}.jitter_ms: {jitter:g} is more than the delay ({delay:g} ms)")
+        stretched_over = reader.names(table, f"{where}.stretched_over")
         if net is not None:
-            networks.append(Network(name, net, ospf, delay, jitter))
+            networks.append(Network(name, net, ospf, delay, jitter, stretched_over))
     if not networks:
         errors.append("networks: at least one network is required")
 
@@ -255,7 +258,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         "watchdog": reader.settings(raw, "watchdog", WatchdogSettings),
     }
     reader.no_unknown_keys(raw, "", sorted({"stand", "shell", "networks", "hosts", *settings}))
-    reader.no_unknown_keys(stand, "stand", sorted({"prefix", "anycast", "loopbacks", "data_network"}))
+    reader.no_unknown_keys(stand, "stand", sorted({"prefix", "anycast", "loopbacks", "data_network", "vip_network"}))
     reader.no_unknown_keys(shell_table, "shell", sorted({"router", "prefix"}))
 
     if None in (prefix, anycast, loopbacks, data_network, shell_router, shell_prefix):
@@ -268,6 +271,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
         shell=ShellLink(shell_router, shell_prefix),
         networks=tuple(networks),
         hosts=tuple(hosts),
+        vip_network=vip_network,
         source=source,
         **settings,
     )
@@ -300,6 +304,9 @@ def _parse_host(name: str, table: Any, reader: _Reader) -> Host | None:
         if address is not None:
             interfaces.append(Interface(network, address))
     site = table.get("site", "main")
+    if not isinstance(site, str) or not SITE_PATTERN.match(site):
+        reader.errors.append(f"{where}.site: {site!r} must be 1-6 lower-case letters or digits")
+        site = "main"
     if len(reader.errors) > errors_before:
         reader.incomplete_hosts.add(name)
     return Host(name, tuple(roles), loopback or UNPARSED, tuple(interfaces), site)
@@ -396,6 +403,10 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
             errors.append(f"networks.{net.name}.delay_ms: a delayed (WAN) network joins exactly two hosts, "
                           f"not {len(attached)}")  # fmt: skip
 
+    errors.extend(_stretch_errors(topology))
+    if topology.vip_network and topology.vip_network not in networks:
+        errors.append(f"stand.vip_network: unknown network {topology.vip_network!r}")
+
     shell = topology.shell
     if shell.router.lower() not in seen_names:
         errors.append(f"shell.router: unknown host {shell.router!r}")
@@ -408,6 +419,42 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
             errors.append(f"shell.prefix: {shell.prefix} overlaps networks.{net.name}")
     if shell.prefix.overlaps(topology.loopbacks):
         errors.append(f"shell.prefix: {shell.prefix} overlaps stand.loopbacks")
+    return errors
+
+
+def _stretch_errors(topology: Topology) -> list[str]:
+    """A stretched network's WAN links must be WAN links that join all of its sites without a loop."""
+    errors = []
+    networks = {n.name: n for n in topology.networks}
+    for net in topology.networks:
+        if not net.stretched_over:
+            continue
+        where = f"networks.{net.name}.stretched_over"
+        if net.delay_ms:
+            errors.append(f"{where}: a WAN link cannot itself be stretched")
+            continue
+        component = {site: site for site in {h.site for h in topology.hosts}}  # union-find over sites
+
+        def root(site: str) -> str:
+            while component[site] != site:
+                site = component[site]
+            return site
+
+        for name in net.stretched_over:
+            wan = networks.get(name)
+            if wan is None or not wan.delay_ms:
+                errors.append(f"{where}: {name!r} is not a WAN link (a network with delay_ms)")
+                continue
+            ends = [root(h.site) for h in topology.hosts if h.address_on(name) is not None]
+            if len(ends) != 2:
+                continue  # reported with the WAN link itself
+            a, b = ends
+            if a == b:
+                errors.append(f"{where}: {name!r} closes a loop (the segment has no spanning tree protocol)")
+            component[a] = b
+        sites = {h.site for h in topology.hosts if h.address_on(net.name) is not None}
+        if len({root(site) for site in sites}) > 1:
+            errors.append(f"{where}: does not join the sites {', '.join(sorted(sites))}")
     return errors
 
 
@@ -447,6 +494,22 @@ class _Reader(FieldReader):
             self.errors.append(f"{where}: must be true or false")
             return default
         return value
+
+    def optional_name(self, parent: dict[str, Any], where: str) -> str:
+        """An optional name of something else in the file ("" when absent)."""
+        value = parent.get(where.rsplit(".", 1)[-1], "")
+        if not isinstance(value, str):
+            self.errors.append(f"{where}: must be a network name")
+            return ""
+        return value
+
+    def names(self, parent: dict[str, Any], where: str) -> tuple[str, ...]:
+        """An optional list of names (empty when absent)."""
+        value = parent.get(where.rsplit(".", 1)[-1], [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.errors.append(f"{where}: must be a list of network names")
+            return ()
+        return tuple(value)
 
     def milliseconds(self, parent: dict[str, Any], where: str) -> float:
         """An optional duration in ms, 0 when absent."""

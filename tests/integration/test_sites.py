@@ -42,17 +42,45 @@ asyncio.run(main())
 """.replace("QUERIES", str(QUERIES))
 
 
+class SitesStands:
+    """The sites stand, in the mode the current test wants (anycast tests first, then keepalived)."""
+
+    def __init__(self):
+        self.mode: str | None = None
+
+    def ensure(self, mode: str) -> Stand:
+        if self.mode != mode:
+            self.down()
+            result = stand_cli("--topology", "sites", "up", "--mode", mode, timeout=600)
+            if result.returncode != 0:
+                pytest.fail(f"stand --topology sites up --mode {mode} failed:\n{result.stdout}\n{result.stderr}")
+            self.mode = mode
+        return Stand.of(topology.load("sites"), mode)
+
+    def down(self) -> None:
+        if self.mode is not None:
+            stand_cli("down")
+            self.mode = None
+
+
 @pytest.fixture(scope="module")
-def sites_stand(stands):
+def sites(stands):
     stands.down()  # one stand at a time: the seed's goes first
-    stand = Stand.of(topology.load("sites"))
-    result = stand_cli("--topology", "sites", "up", timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"stand --topology sites up failed:\n{result.stdout}\n{result.stderr}")
+    manager = SitesStands()
     try:
-        yield stand
+        yield manager
     finally:
-        stand_cli("down")
+        manager.down()
+
+
+@pytest.fixture
+def sites_stand(sites):
+    return sites.ensure("anycast")
+
+
+@pytest.fixture
+def sites_keepalived(sites):
+    return sites.ensure("keepalived")
 
 
 def measure_from(stand: Stand, client: str) -> dict:
@@ -108,3 +136,35 @@ def test_a_crashed_site_balancer_sends_its_clients_to_the_nearest_site(sites_sta
         faults.undo("node-crash", "BalSpb")
     home = lambda: readiness.anycast_next_hops(stand, spb) == ["198.18.10.94"]  # noqa: E731
     assert process.wait_until(home, process.scaled(WAIT), 0.1)
+
+
+def test_keepalived_sends_every_site_to_the_vip_in_moscow_across_the_stretched_segment(sites_keepalived):
+    """The VIP design across cities: one L2 segment stretched over the WAN, the VIP on Moscow's balancer.
+    Every site's client is served there, and pays its WAN round trip to Moscow on every query."""
+    stand = sites_keepalived
+    assert readiness.vip_holders(stand) == ["BalMsk"]
+    for site, wan in (("Msk", None), ("Spb", "spbmsk"), ("Ekb", "mskekb")):
+        measured = measure_from(stand, f"Cli{site}")
+        assert measured["served"] == [address(stand, "BalMsk"), address(stand, "PgMsk")]
+        rtt = 2 * stand.plan.topology.network(wan).delay_ms if wan else 0
+        print(f"\n[figure] sites, keepalived: Cli{site} served by BalMsk, p50 {measured['p50_ms']:.2f} ms "
+              f"(round trip to Moscow {rtt:g} ms)")  # fmt: skip
+        assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
+
+
+def test_keepalived_moves_every_site_when_the_vip_balancer_crashes(sites_keepalived, tmp_path):
+    stand = sites_keepalived
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    faults.inject("node-crash", "BalMsk")
+    try:
+        moved = lambda: readiness.vip_holders(stand) == ["BalSpb"]  # noqa: E731 - the next VRRP priority
+        assert process.wait_until(moved, process.scaled(WAIT), 0.1), readiness.vip_holders(stand)
+        measured = measure_from(stand, "CliEkb")
+        assert measured["served"] == [address(stand, "BalSpb"), address(stand, "PgSpb")]
+        rtt = 2 * stand.plan.topology.network("spbekb").delay_ms  # ekb-msk-spb on the stretched segment
+        print(f"\n[figure] sites, keepalived: CliEkb served by BalSpb after BalMsk crashed, p50 "
+              f"{measured['p50_ms']:.2f} ms (ekb-spb round trip {rtt:g} ms)")  # fmt: skip
+        assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
+    finally:
+        faults.undo("node-crash", "BalMsk")
+    assert process.wait_until(lambda: readiness.vip_holders(stand) == ["BalMsk"], process.scaled(WAIT), 0.1)

@@ -1,5 +1,7 @@
 """Derived names and roles: what the builder and templates get from the seed topology."""
 
+import tomllib
+
 import pytest
 
 from stand import topology
@@ -62,7 +64,7 @@ SITES = derive(topology.load("sites"))
 
 def test_sites_wan_links_cost_what_their_round_trip_says():
     costs = {link.network: link.ospf_cost for link in SITES.host("RtEkb").links}
-    assert costs == {"ekb": 10, "mskekb": 260, "spbekb": 360}  # 10 + 10 per ms of round trip
+    assert costs == {"ekb": 10, "mskekb": 260, "spbekb": 360, "vip": 10}  # 10 + 10 per ms of round trip
 
 
 @pytest.mark.parametrize(("router", "balancer"), [("RtSpb", "198.18.10.94"), ("RtMsk", "198.18.11.94"),
@@ -87,9 +89,54 @@ def test_a_site_balancer_reads_from_its_own_site_only():
 
 def test_sites_hosts_reach_postgres_from_their_own_site_network():
     assert str(SITES.host("PgEkb").data_address) == "198.18.12.91/24"
-    assert SITES.sites == ("spb", "msk", "ekb")
+    assert SITES.sites == ("msk", "spb", "ekb")  # Moscow first: the VIP modes' first master
 
 
-def test_the_vip_modes_refuse_several_sites_until_a_stretched_segment_exists():
-    with pytest.raises(UnknownMode, match="keepalived mode needs one L2 segment for the VIP"):
-        derive(topology.load("sites"), "keepalived")
+def test_the_vip_modes_refuse_several_sites_without_a_stretched_segment():
+    raw = tomllib.loads(topology.resolve_path("sites").read_text())
+    del raw["stand"]["vip_network"]
+    sites = topology.parse(raw)
+    assert derive(sites).mode == "anycast"
+    with pytest.raises(UnknownMode, match=r"keepalived mode needs every balancer and router on the VIP's segment "
+                                          r"'msk', and RtSpb, BalSpb, RtEkb, BalEkb are not"):  # fmt: skip
+        derive(sites, "keepalived")
+
+
+def test_the_stretched_segment_has_a_bridge_per_site_joined_by_delay_lines_with_the_wan_delays():
+    plan = derive(topology.load("sites"), "keepalived")
+    assert [b for b in plan.bridges if b.startswith("vip")] == ["vip-msk", "vip-spb", "vip-ekb"]
+    ports = {p.bridge_ifname: p.bridge for p in plan.bridge_ports}
+    assert ports == {"vip-spbmsk1": "vip-msk", "vip-spbmsk3": "vip-spb", "vip-mskekb1": "vip-msk",
+                     "vip-mskekb3": "vip-ekb"}  # fmt: skip
+    lines = {line.name: (line.a, line.b, line.delay_ms) for line in plan.delay_lines}
+    assert lines == {
+        "spbmsk": ("rtmsk-spbmsk", "rtspb-spbmsk", 5.0),
+        "mskekb": ("rtmsk-mskekb", "rtekb-mskekb", 12.5),
+        "spbekb": ("rtspb-spbekb", "rtekb-spbekb", 17.5),
+        "vip-spbmsk": ("vip-spbmsk2", "vip-spbmsk4", 5.0),
+        "vip-mskekb": ("vip-mskekb2", "vip-mskekb4", 12.5),
+    }
+    assert all(len(name) <= 15 for b in plan.bridge_ports for name in (b.bridge_ifname, b.line_ifname))
+    spb = plan.host("BalSpb")
+    assert (plan.vip_link(spb).bridge, plan.vip_link(spb).delayed) == ("vip-spb", True)
+    assert [r.name for r in plan.routers if plan.vip_link(r)] == ["RtMsk", "RtSpb", "RtEkb"]
+
+
+def test_the_seed_vip_lives_on_the_routed_network():
+    seed = derive(topology.load("seed"), "keepalived")
+    assert seed.vip_network == "routed" and seed.bridge_ports == () and seed.delay_lines == ()
+    assert seed.bridges == ("base", "routed")
+
+
+def test_only_routers_and_announcers_run_frr_the_others_route_through_their_site_router():
+    assert [h.name for h in SITES.hosts if h.runs_frr] == ["RtMsk", "PgMsk", "BalMsk", "RtSpb", "BalSpb", "RtEkb",
+                                                            "BalEkb"]  # fmt: skip
+    routes = {str(r.destination): (str(r.gateway), r.ifname) for r in SITES.host("CliEkb").static_routes}
+    assert routes == {
+        prefix: ("198.18.12.90", "ekb")
+        for prefix in ("198.18.10.0/24", "198.18.11.0/24", "198.18.20.0/30", "198.18.20.4/30", "198.18.20.8/30",
+                       "198.18.21.0/24", "198.18.2.0/24", "198.18.3.0/30")  # fmt: skip
+    }
+    seed = derive(topology.load("seed"))
+    assert [h.name for h in seed.hosts if h.runs_frr] == ["FRR", "PgSQL1", "PgBAL1", "PgBAL2", "PgBAL3"]
+    assert all(h.static_routes == () for h in seed.hosts)  # PgSQL2 and 3 are on the base network only

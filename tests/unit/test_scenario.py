@@ -24,15 +24,18 @@ EXPECTED_BUILTINS = [
     "all-balancers-down",
     "balancer-crash",
     "flap",
+    "hub-balancer-crash",
     "node-freeze",
     "pgpool-crash",
     "planned-drain",
     "replica-crash",
     "site-balancer-crash",
+    "site-down",
     "smoke",
     "wan-cut",
 ]
-SITES_SCENARIOS = ("site-balancer-crash", "wan-cut")  # for the sites topology; the others fit the seed
+# for the sites topology; the others fit the seed
+SITES_SCENARIOS = ("hub-balancer-crash", "site-balancer-crash", "site-down", "wan-cut")
 
 
 def good_raw() -> dict:

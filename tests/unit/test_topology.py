@@ -184,3 +184,31 @@ def test_the_sites_topology_loads():
     assert {h.site for h in sites.hosts} == {"spb", "msk", "ekb"}
     assert {n.name: 2 * n.delay_ms for n in sites.networks if n.delay_ms} == {"spbmsk": 10, "mskekb": 25,
                                                                                 "spbekb": 35}  # fmt: skip
+
+
+def test_a_stretched_network_must_copy_wan_links_that_join_its_sites_without_a_loop():
+    def sites_errors(change) -> list[str]:
+        raw = tomllib.loads(topology.resolve_path("sites").read_text())
+        change(raw)
+        with pytest.raises(TopologyError) as caught:
+            topology.parse(raw, "sites.toml")
+        return caught.value.errors
+
+    def loop_and_gap(raw):
+        raw["networks"]["vip"]["stretched_over"] = ["spbmsk", "spbekb", "mskekb", "spb"]
+
+    assert sites_errors(loop_and_gap) == [
+        "networks.vip.stretched_over: 'mskekb' closes a loop (the segment has no spanning tree protocol)",
+        "networks.vip.stretched_over: 'spb' is not a WAN link (a network with delay_ms)",
+    ]
+
+    def too_short(raw):
+        raw["networks"]["vip"]["stretched_over"] = ["spbmsk"]
+        raw["stand"]["vip_network"] = "nope"
+        raw["hosts"]["CliEkb"]["site"] = "Yekaterinburg"
+
+    assert sites_errors(too_short) == [
+        "hosts.CliEkb.site: 'Yekaterinburg' must be 1-6 lower-case letters or digits",
+        "networks.vip.stretched_over: does not join the sites ekb, msk, spb",
+        "stand.vip_network: unknown network 'nope'",
+    ]
