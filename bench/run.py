@@ -152,13 +152,15 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
     load = scenario.load
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
             "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{scenario.duration_s:g}s",
-            "--stop-timeout", "2", "--pg-mode", load.mode, "--pg-think-ms", f"{load.think_ms:g}",
+            "--stop-timeout", "2", "--pg-mode", load.mode, "--pg-protocol", load.protocol,
+            "--pg-think-ms", f"{load.think_ms:g}",
             "--pg-records", str(out / "records"),
             "--csv", str(out / "locust"), "--json-file", str(out / "locust")]  # fmt: skip
     if load.tags:
         argv += ["--tags", *load.tags]
     probe = [sys.executable, "-m", "loadgen.probe", "--duration", f"{scenario.duration_s:g}",
-             "--interval-ms", f"{load.probe_interval_ms:g}", "--out", str(out / "probe")]  # fmt: skip
+             "--interval-ms", f"{load.probe_interval_ms:g}", "--protocol", load.protocol,
+             "--out", str(out / "probe")]  # fmt: skip
     clients = load_hosts(stand)
     if not clients:
         locust = _spawn("shell", "locust", argv, None, out / "locust.log")

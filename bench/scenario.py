@@ -14,6 +14,8 @@ by name (`load("balancer-crash")`), any other file by path.
     spawn_rate = 12                  # users started per second (more than 0)
     mode = "per-query"               # "persistent": one connection per user;
                                      # "per-query": a new TCP connection for each query
+    protocol = "simple"              # optional (default "extended"): the users' and the probe's queries;
+                                     # "simple": the key in the SQL text (loadgen --pg-protocol)
     tags = ["point"]                 # which requests: "point", "mix"; optional, [] = all
     think_ms = 200                   # optional (default 0): each user's pause between its requests
     probe_interval_ms = 50           # the probe's period: one new connection and query each time
@@ -63,13 +65,15 @@ BUILTIN_DIR = Path(__file__).parent / "scenarios"
 PERSISTENT = "persistent"  # same spelling as loadgen.client (a test keeps them in step)
 PER_QUERY = "per-query"
 MODES = (PERSISTENT, PER_QUERY)
+EXTENDED, SIMPLE = "extended", "simple"  # loadgen.client's protocols (a test keeps them in step)
+PROTOCOLS = (EXTENDED, SIMPLE)
 TAGS = ("point", "mix")  # loadgen.client.WORKLOADS
 FAULT, UNDO = "fault", "undo"
 ACTIONS = (FAULT, UNDO)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
-LOAD_FIELDS = ("users", "spawn_rate", "mode", "tags", "think_ms", "probe_interval_ms")
+LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms")
 STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
 
 
@@ -150,6 +154,7 @@ class Load:
     tags: tuple[str, ...]  # a subset of TAGS; () = every request
     probe_interval_ms: float
     think_ms: float = 0.0
+    protocol: str = EXTENDED  # extended or simple
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,10 @@ def _parse_load(raw: dict[str, Any], reader: _Reader) -> Load | None:
     mode = reader.text(table, "load.mode")
     if mode is not None and mode not in MODES:
         errors.append(f"load.mode: unknown mode {mode!r} (known: {', '.join(MODES)})")
+    protocol = reader.text(table, "load.protocol") if "protocol" in table else EXTENDED
+    if protocol is not None and protocol not in PROTOCOLS:
+        errors.append(f"load.protocol: unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+        protocol = None
     tags: list[str] = []
     raw_tags = table.get("tags", [])
     if not isinstance(raw_tags, list) or not all(isinstance(t, str) for t in raw_tags):
@@ -270,10 +279,10 @@ def _parse_load(raw: dict[str, Any], reader: _Reader) -> Load | None:
     probe = reader.number(table, "load.probe_interval_ms")
     if probe is not None and probe <= 0:
         errors.append(f"load.probe_interval_ms: must be more than 0 (got {_num(probe)})")
-    if None in (users, spawn_rate, mode, think, probe):
+    if None in (users, spawn_rate, mode, protocol, think, probe):
         return None
     return Load(users=users, spawn_rate=spawn_rate, mode=mode, tags=tuple(tags), probe_interval_ms=probe,
-                think_ms=think)  # fmt: skip
+                think_ms=think, protocol=protocol)  # fmt: skip
 
 
 def _parse_timeline(raw: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Step, ...]:

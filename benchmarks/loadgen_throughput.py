@@ -1,5 +1,5 @@
-"""How fast is the loadgen? pgbench -S, loadgen/select.py and Locust's stock psycopg user, one after
-the other on the same stand, through the same anycast path, with the same number of clients.
+"""How fast is the loadgen? pgbench -S, loadgen/select.py (extended and simple protocol) and Locust's stock
+psycopg user, one after the other on the same stand, through the same anycast path, with the same number of clients.
 
 Run as root:  .venv/bin/python benchmarks/loadgen_throughput.py [--clients 16] [--seconds 15]
 It uses the running stand, or brings one up (and down again). Prints figures; asserts nothing.
@@ -51,8 +51,8 @@ def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, secon
 
 def recording_cost(records: int = 200_000) -> float:
     """Microseconds a request spends being recorded (add, plus its share of the flushes)."""
-    sample = Record(1, 0.5, None, "ok", None, None, "point", "persistent", "main", 1, "vm:1", "vm:1/u1/c1",
-                    False, "PgBAL1", "PgSQL2", "198.18.0.94", "198.18.0.92")  # fmt: skip
+    sample = Record(1, 0.5, None, "ok", None, None, "point", "persistent", "extended", "main", 1, "vm:1",
+                    "vm:1/u1/c1", False, "PgBAL1", "PgSQL2", "198.18.0.94", "198.18.0.92")  # fmt: skip
     with tempfile.TemporaryDirectory() as directory:
         writer = RecordWriter(Path(directory), "requests", "bench")
         started = time.perf_counter()
@@ -67,6 +67,7 @@ def recording_cost(records: int = 200_000) -> float:
 PGBENCH_PREPARED = "pgbench -S -M prepared"
 PGBENCH_SIMPLE = "pgbench -S -M simple"
 LOADGEN = "loadgen/select.py (asyncpg)"
+LOADGEN_SIMPLE = "loadgen, simple protocol"
 PEER = "stock psycopg user (literal SQL)"
 SAME_QUERY_PEER = "psycopg user, loadgen's query"
 
@@ -106,6 +107,16 @@ def main() -> None:
                     records,
                     {},
                 ),
+                LOADGEN_SIMPLE: lambda: locust(
+                    REPO / "loadgen" / "select.py",
+                    "SelectUser",
+                    work,
+                    args.clients,
+                    args.seconds,
+                    args.processes,
+                    [*records, "--pg-protocol", "simple"],
+                    {},
+                ),
                 PEER: lambda: locust(
                     peer_file, "PeerUser", work, args.clients, args.seconds, args.processes, [], peer_env
                 ),
@@ -131,6 +142,8 @@ def main() -> None:
     loadgen = results[LOADGEN]
     print(f"  loadgen / stock psycopg peer: {loadgen / results[PEER]:.2f}x; "
           f"loadgen / psycopg with the same query: {loadgen / results[SAME_QUERY_PEER]:.2f}x")  # fmt: skip
+    print(f"  loadgen simple / stock psycopg peer: {results[LOADGEN_SIMPLE] / results[PEER]:.2f}x; "
+          f"loadgen simple / extended: {results[LOADGEN_SIMPLE] / loadgen:.2f}x")  # fmt: skip
     print(f"  pgpool's price of the extended protocol: pgbench prepared / simple = "
           f"{base / results[PGBENCH_SIMPLE]:.2f}x")  # fmt: skip
     print(f"  loadgen records written: {recorded}; recording costs {recording_cost():.2f} us per request")

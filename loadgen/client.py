@@ -19,6 +19,9 @@ from stand.client import ClientSettings
 PERSISTENT = "persistent"
 PER_QUERY = "per-query"
 MODES = (PERSISTENT, PER_QUERY)
+EXTENDED = "extended"  # Parse/Bind/Execute with the key as a parameter; the rows come back
+SIMPLE = "simple"  # one Query message with the key in the text; only the command tag comes back
+PROTOCOLS = (EXTENDED, SIMPLE)
 ACCOUNTS_PER_BRANCH = 100_000  # pgbench's layout: account aid belongs to branch (aid - 1) // 100000 + 1
 RANGE_ROWS = 10
 
@@ -55,46 +58,124 @@ POINT_SELECT = (
 )
 BRANCH_SELECT = "SELECT bid, bbalance FROM pgbench_branches WHERE bid = $1"
 RANGE_COUNT = "SELECT count(*) FROM pgbench_accounts WHERE aid BETWEEN $1 AND $2"
+WHO_SERVES = "SELECT host(inet_client_addr()), host(inet_server_addr())"
+
+
+def branch_of(aid: int) -> int:
+    return (aid - 1) // ACCOUNTS_PER_BRANCH + 1
 
 
 def check_account(aid: int, row) -> None:
     """The row pgbench -i wrote for this account, or WrongAnswer."""
     if row is None:
         raise WrongAnswer(f"no row for aid {aid}")
-    expected_bid = (aid - 1) // ACCOUNTS_PER_BRANCH + 1
+    expected_bid = branch_of(aid)
     if row[0] != aid or row[1] != expected_bid:
         raise WrongAnswer(f"asked for aid {aid} (bid {expected_bid}), got aid {row[0]} bid {row[1]}")
 
 
-async def point_select(conn: asyncpg.Connection, key: int, timeout: float, accounts: int) -> Served:
+async def account_extended(conn: asyncpg.Connection, aid: int, timeout: float) -> Served:
+    row = await conn.fetchrow(POINT_SELECT, aid, timeout=timeout)
+    check_account(aid, row)
+    return Served(row[3], row[4])
+
+
+async def branch_extended(conn: asyncpg.Connection, bid: int, timeout: float) -> None:
+    branch = await conn.fetchrow(BRANCH_SELECT, bid, timeout=timeout)
+    if branch is None or branch[0] != bid:
+        raise WrongAnswer(f"asked for branch {bid}, got {branch!r}")
+
+
+async def range_count_extended(conn: asyncpg.Connection, low: int, high: int, timeout: float) -> None:
+    count = await conn.fetchval(RANGE_COUNT, low, high, timeout=timeout)
+    if count != high - low + 1:
+        raise WrongAnswer(f"counted {count} accounts in [{low}, {high}], expected {high - low + 1}")
+
+
+# The simple protocol's texts: only integers are pasted in (the `:d` format refuses anything else).
+def point_select_text(aid: int) -> str:
+    return f"SELECT aid FROM pgbench_accounts WHERE aid = {aid:d} AND bid = {branch_of(aid):d}"
+
+
+def branch_select_text(bid: int) -> str:
+    return f"SELECT bid FROM pgbench_branches WHERE bid = {bid:d}"
+
+
+def range_select_text(low: int, high: int) -> str:
+    return f"SELECT aid FROM pgbench_accounts WHERE aid BETWEEN {low:d} AND {high:d}"
+
+
+def check_tag(tag: str, rows: int, asked: str) -> None:
+    """A simple query's command tag must count the rows the filter admits (`SELECT 1`), or WrongAnswer.
+
+    asyncpg's `execute` without arguments discards the rows: the count is all it returns, so every
+    condition the answer must meet is in the query's WHERE clause.
+    """
+    if tag != f"SELECT {rows}":
+        raise WrongAnswer(f"asked for {asked}, got {tag!r}, expected 'SELECT {rows}'")
+
+
+async def account_simple(conn: asyncpg.Connection, aid: int, timeout: float) -> None:
+    tag = await conn.execute(point_select_text(aid), timeout=timeout)
+    check_tag(tag, 1, f"aid {aid} (bid {branch_of(aid)})")
+
+
+async def branch_simple(conn: asyncpg.Connection, bid: int, timeout: float) -> None:
+    check_tag(await conn.execute(branch_select_text(bid), timeout=timeout), 1, f"branch {bid}")
+
+
+async def range_count_simple(conn: asyncpg.Connection, low: int, high: int, timeout: float) -> None:
+    tag = await conn.execute(range_select_text(low, high), timeout=timeout)
+    check_tag(tag, high - low + 1, f"the accounts in [{low}, {high}]")
+
+
+@dataclass(frozen=True)
+class Queries:
+    """The checked queries of the workloads, in one protocol.
+
+    `account` returns who served it when the answer can tell (extended); None when it cannot (simple),
+    and then the connection's own answer to WHO_SERVES stands for it.
+    """
+
+    account: Callable[[asyncpg.Connection, int, float], Awaitable[Served | None]]
+    branch: Callable[[asyncpg.Connection, int, float], Awaitable[None]]
+    range_count: Callable[[asyncpg.Connection, int, int, float], Awaitable[None]]
+
+
+QUERIES: dict[str, Queries] = {
+    EXTENDED: Queries(account_extended, branch_extended, range_count_extended),
+    SIMPLE: Queries(account_simple, branch_simple, range_count_simple),
+}
+
+
+async def point_select(queries: Queries, conn: asyncpg.Connection, key: int, timeout: float,
+                       accounts: int) -> Served | None:  # fmt: skip
     """One account by primary key, checked."""
-    row = await conn.fetchrow(POINT_SELECT, key, timeout=timeout)
-    check_account(key, row)
-    return Served(row[3], row[4])
+    return await queries.account(conn, key, timeout)
 
 
-async def read_only_mix(conn: asyncpg.Connection, key: int, timeout: float, accounts: int) -> Served:
-    """A short read-only transaction: an account, its branch, a small range; every answer checked."""
+async def read_only_mix(queries: Queries, conn: asyncpg.Connection, key: int, timeout: float,
+                        accounts: int) -> Served | None:  # fmt: skip
+    """A short read-only transaction: an account, its branch, a small range; every answer checked.
+
+    asyncpg's transaction sends BEGIN and COMMIT as simple queries, whatever the protocol of the rest.
+    """
     async with conn.transaction(readonly=True):
-        row = await conn.fetchrow(POINT_SELECT, key, timeout=timeout)
-        check_account(key, row)
-        branch = await conn.fetchrow(BRANCH_SELECT, row[1], timeout=timeout)
-        if branch is None or branch[0] != row[1]:
-            raise WrongAnswer(f"asked for branch {row[1]}, got {branch!r}")
+        served = await queries.account(conn, key, timeout)
+        await queries.branch(conn, branch_of(key), timeout)
         low = min(key, accounts - RANGE_ROWS + 1)
-        count = await conn.fetchval(RANGE_COUNT, low, low + RANGE_ROWS - 1, timeout=timeout)
-        if count != RANGE_ROWS:
-            raise WrongAnswer(f"counted {count} accounts in [{low}, {low + RANGE_ROWS - 1}], expected {RANGE_ROWS}")
-    return Served(row[3], row[4])
+        await queries.range_count(conn, low, low + RANGE_ROWS - 1, timeout)
+    return served
 
 
-Workload = Callable[[asyncpg.Connection, int, float, int], Awaitable[Served]]
+Workload = Callable[[Queries, asyncpg.Connection, int, float, int], Awaitable[Served | None]]
 WORKLOADS: dict[str, Workload] = {"point": point_select, "mix": read_only_mix}
 
 
 @dataclass(frozen=True)
 class ClientOptions:
     mode: str = PERSISTENT
+    protocol: str = EXTENDED
     site: str = "main"
     connect_timeout: float = 2.0
     query_timeout: float = 2.0
@@ -110,7 +191,9 @@ class PgClient:
         self.user = user
         self.keys = options.keys or (1, settings.accounts)
         self.process = process_id()
+        self.queries = QUERIES[options.protocol]
         self._conn: asyncpg.Connection | None = None
+        self._served_by_connection = Served(None, None)
         self._conn_id = ""
         self._connections = 0
         self._busy = asyncio.Lock()  # one request at a time; close waits for the one in flight
@@ -126,6 +209,19 @@ class PgClient:
         )  # fmt: skip
         self._connections += 1
         self._conn_id = f"{self.process}/u{self.user}/c{self._connections}"
+        if self.options.protocol == SIMPLE:
+            self._served_by_connection = await self._who_serves()
+
+    async def _who_serves(self) -> Served:
+        """Who serves this connection, asked once right after connecting (the simple protocol's answers
+        cannot say; the request that connects counts this query in its `connect_ms`).
+
+        pgpool-II picks the load-balance node once per session (statement_level_load_balance is off: its
+        default, which the stand keeps), so every later SELECT of the connection reaches the same backend
+        through the same balancer.
+        """
+        row = await self._conn.fetchrow(WHO_SERVES, timeout=self.options.query_timeout)
+        return Served(row[0], row[1])
 
     async def request(self, workload: str, key: int | None = None) -> Record:
         """Run one workload request; its record tells how it went (failures are records too).
@@ -146,7 +242,10 @@ class PgClient:
             if self._conn is None or self._conn.is_closed():
                 await self._connect()
                 connect_ms = (time.perf_counter() - started) * 1000
-            served = await WORKLOADS[workload](self._conn, key, self.options.query_timeout, self.settings.accounts)
+            answered = await WORKLOADS[workload](
+                self.queries, self._conn, key, self.options.query_timeout, self.settings.accounts
+            )
+            served = self._served_by_connection if answered is None else answered
         except WrongAnswer as e:
             outcome, error_class, error_text = WRONG_ANSWER, "WrongAnswer", str(e)
         except (TimeoutError, asyncio.TimeoutError) as e:
@@ -165,6 +264,7 @@ class PgClient:
             error_text=error_text,
             workload=workload,
             mode=self.options.mode,
+            protocol=self.options.protocol,
             site=self.options.site,
             user=self.user,
             process=self.process,

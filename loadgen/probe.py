@@ -18,7 +18,7 @@ from pathlib import Path
 
 import uvloop
 
-from loadgen.client import PER_QUERY, ClientOptions, PgClient
+from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClient
 from loadgen.records import OK, RecordWriter
 from stand.client import ClientSettings, NoStand, resolve
 from stand.safety import UnsafeTarget, check_target
@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stand", default="pgab", help="prefix of the stand to take host and credentials from")
     parser.add_argument("--connect-timeout", type=float, default=1.0, help="seconds")
     parser.add_argument("--query-timeout", type=float, default=1.0, help="seconds")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default=EXTENDED,
+                        help="the query's protocol, as the loadgen's --pg-protocol; with simple, each probe sends two "
+                        "queries on its new connection: who serves it (extended), then the checked SELECT")
     args = parser.parse_args(argv)
     try:
         settings = resolve(args.host, args.stand)
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"probe: {e}", file=sys.stderr)
         return 1
     site = args.site or settings.site
-    options = ClientOptions(site=site, connect_timeout=args.connect_timeout, query_timeout=args.query_timeout)
+    options = ClientOptions(site=site, protocol=args.protocol, connect_timeout=args.connect_timeout,
+                            query_timeout=args.query_timeout)  # fmt: skip
     writer = RecordWriter(args.out, "probe", site)
     started = time.monotonic()
     try:

@@ -19,6 +19,7 @@ TIMEOUT = "timeout"
 WRONG_ANSWER = "wrong_answer"
 OUTCOMES = (OK, ERROR, TIMEOUT, WRONG_ANSWER)
 SUFFIX = ".arrows"
+PROTOCOL_BEFORE_ITS_COLUMN = "extended"  # loadgen.client.EXTENDED: the only protocol of files without `protocol`
 
 
 class Record(NamedTuple):
@@ -32,6 +33,7 @@ class Record(NamedTuple):
     error_text: str | None
     workload: str
     mode: str  # persistent or per-query
+    protocol: str  # extended or simple (PostgreSQL's query protocols)
     site: str
     user: int  # the Locust user within its process; for the probe, the tick number
     process: str  # host:pid of the recording process
@@ -53,6 +55,7 @@ SCHEMA = pa.schema(
         ("error_text", pa.string()),
         ("workload", pa.string()),
         ("mode", pa.string()),
+        ("protocol", pa.string()),
         ("site", pa.string()),
         ("user", pa.int32()),
         ("process", pa.string()),
@@ -108,14 +111,25 @@ class RecordWriter:
 def read_file(path: Path) -> pa.Table:
     """Every complete batch of one stream, also of a file whose writer crashed mid-way."""
     batches = []
+    schema = SCHEMA
     with pa.OSFile(str(path), "rb") as source:
         try:
             reader = pa.ipc.open_stream(source)
+            schema = reader.schema
             for batch in reader:
                 batches.append(batch)
         except (pa.ArrowInvalid, OSError):
             pass  # a torn last batch: keep what came before it
-    return pa.Table.from_batches(batches, schema=SCHEMA)
+    return _with_protocol(pa.Table.from_batches(batches, schema=schema))
+
+
+def _with_protocol(table: pa.Table) -> pa.Table:
+    """A table of a file written before the `protocol` column, with it: every request was extended then."""
+    if "protocol" in table.column_names:
+        return table
+    field = SCHEMA.field("protocol")
+    column = pa.array([PROTOCOL_BEFORE_ITS_COLUMN] * table.num_rows, type=field.type)
+    return table.add_column(SCHEMA.get_field_index("protocol"), field, column)
 
 
 def read_records(directory: Path, kind: str = "requests"):

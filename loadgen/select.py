@@ -3,6 +3,7 @@
     locust -f loadgen/select.py                       # web UI; host and credentials from the running stand
     locust -f loadgen/select.py --headless -u 50 -r 10 -t 60s --pg-mode per-query
     locust -f loadgen/select.py --tags point          # only the point SELECTs
+    locust -f loadgen/select.py --pg-protocol simple  # the key pasted into the SQL text (simple query protocol)
     locust -f loadgen/select.py --host postgresql://bench:secret@127.0.0.1:5432/bench
 
 Every request is also recorded, with who served it, under --pg-records (Arrow IPC, see loadgen/records.py).
@@ -21,7 +22,16 @@ from locust import User, events, tag, task  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadgen.bridge import AsyncBridge  # noqa: E402
-from loadgen.client import MODES, PERSISTENT, ClientOptions, PgClient, as_exception, parse_keys  # noqa: E402
+from loadgen.client import (  # noqa: E402
+    EXTENDED,
+    MODES,
+    PERSISTENT,
+    PROTOCOLS,
+    ClientOptions,
+    PgClient,
+    as_exception,
+    parse_keys,
+)
 from loadgen.records import RecordWriter  # noqa: E402
 from stand.client import NoStand, resolve  # noqa: E402
 from stand.safety import UnsafeTarget, check_target  # noqa: E402
@@ -34,6 +44,11 @@ FLUSH_INTERVAL_S = 1.0
 def add_arguments(parser) -> None:
     parser.add_argument("--pg-mode", choices=MODES, default=PERSISTENT, include_in_web_ui=True,
                        help="persistent: one connection per user; per-query: a new TCP connection for each query")
+    parser.add_argument("--pg-protocol", choices=PROTOCOLS, default=EXTENDED, include_in_web_ui=True,
+                        help="extended: the key as a parameter, the row read back and checked (asyncpg's way for "
+                        "every query that returns rows); simple: the key and its branch pasted into the SQL text, "
+                        "the command tag checked ('SELECT 1'), and who serves each connection asked once right after "
+                        "connecting (with --pg-mode per-query, that is a second query per request)")
     parser.add_argument("--pg-site", default="", help="the site these users simulate, recorded with each request "
                         "(default: the site of the stand host this process runs in, main outside the stand)")
     parser.add_argument("--pg-records", default="records", help="directory for the request records")
@@ -53,6 +68,7 @@ class LoadSession:
         check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
         self.options = ClientOptions(
             mode=options.pg_mode,
+            protocol=options.pg_protocol,
             site=options.pg_site or self.settings.site,
             connect_timeout=options.pg_connect_timeout,
             query_timeout=options.pg_query_timeout,

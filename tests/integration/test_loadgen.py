@@ -36,9 +36,10 @@ def locust_totals(tmp_path) -> tuple[int, int]:
     return sum(e["num_requests"] for e in entries), sum(e["num_failures"] for e in entries)
 
 
+@pytest.mark.parametrize("protocol", ["extended", "simple"])
 @pytest.mark.parametrize("mode", ["persistent", "per-query"])
-def test_headless_run_records_every_request(stand, tmp_path, mode):
-    result = locust(tmp_path, "-u", "6", "-r", "6", "-t", "4s", "--pg-mode", mode)
+def test_headless_run_records_every_request(stand, tmp_path, mode, protocol):
+    result = locust(tmp_path, "-u", "6", "-r", "6", "-t", "4s", "--pg-mode", mode, "--pg-protocol", protocol)
     assert result.returncode == 0, result.stderr[-2000:]
     requests, failures = locust_totals(tmp_path)
     records = read_records(tmp_path / "records")
@@ -46,8 +47,8 @@ def test_headless_run_records_every_request(stand, tmp_path, mode):
     assert failures == 0
     assert len(records) == requests
     assert set(records.outcome) == {OK}
-    assert set(records["mode"]) == {mode}
-    assert set(records.backend) <= {"PgSQL1", "PgSQL2", "PgSQL3"}
+    assert set(records["mode"]) == {mode} and set(records["protocol"]) == {protocol}
+    assert set(records.backend) <= {"PgSQL1", "PgSQL2", "PgSQL3"} and records.backend.notna().all()
     if mode == "per-query":
         assert records.new_connection.all()
         assert set(records.balancer) == BALANCERS
@@ -107,14 +108,19 @@ def corrupted_account_one(stand):
         set_bid(1)
 
 
-def test_a_wrong_answer_is_a_failure_of_its_own(stand, tmp_path, corrupted_account_one):
-    result = locust(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--pg-keys", "1-1", "--tags", "point")
+@pytest.mark.parametrize(("protocol", "message"), [
+    ("extended", "asked for aid 1 (bid 1), got aid 1 bid 2"),
+    ("simple", "asked for aid 1 (bid 1), got 'SELECT 0', expected 'SELECT 1'"),
+])  # fmt: skip
+def test_a_wrong_answer_is_a_failure_of_its_own(stand, tmp_path, corrupted_account_one, protocol, message):
+    result = locust(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--pg-keys", "1-1", "--tags", "point",
+                    "--pg-protocol", protocol)  # fmt: skip
     requests, failures = locust_totals(tmp_path)
     records = read_records(tmp_path / "records")
     assert requests > 0
     assert failures == requests
     assert set(records.outcome) == {WRONG_ANSWER}
-    assert records.error_text.iloc[0] == "asked for aid 1 (bid 1), got aid 1 bid 2"
+    assert records.error_text.iloc[0] == message
     assert "WrongAnswer" in (tmp_path / "locust_failures.csv").read_text()
     assert result.returncode == 1  # Locust's exit code when any request failed
 

@@ -94,3 +94,21 @@ def test_site_scenarios_fit_the_sites_topology_only():
         seed = {h.name: set(h.roles) for h in topology.load("seed").hosts}
         assert validate_targets(scenario, sites) == []
         assert validate_targets(scenario, seed) != []
+
+
+def test_the_scenario_protocol_reaches_locust_and_the_probe(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from bench import run
+    from bench.scenario import load
+    from stand import topology
+    from stand.lifecycle import Stand
+
+    spawned: dict[str, list[str]] = {}
+    monkeypatch.setattr(run, "_spawn", lambda host, name, argv, namespace, log: spawned.setdefault(name, argv))
+    smoke = load("smoke")
+    simple = replace(smoke, load=replace(smoke.load, protocol="simple"))
+    run.start_load(Stand.of(topology.load("seed")), simple, tmp_path)
+    locust, probe = spawned["locust"], spawned["probe"]
+    assert locust[locust.index("--pg-protocol") + 1] == "simple"
+    assert probe[probe.index("--protocol") + 1] == "simple"

@@ -1,9 +1,34 @@
-"""Pure parts of the loadgen: the answer check, settings from URLs, key ranges, Locust's view of failures."""
+"""Pure parts of the loadgen: the answer checks, settings from URLs, key ranges, Locust's view of failures;
+and the client against a fake connection (asyncpg.connect replaced: nothing is sent anywhere)."""
 
+import asyncio
+import contextlib
+import re
+
+import asyncpg
 import pytest
 
-from loadgen.client import RequestFailed, WrongAnswer, as_exception, check_account, parse_keys
-from loadgen.records import Record
+from loadgen.client import (
+    EXTENDED,
+    POINT_SELECT,
+    QUERIES,
+    SIMPLE,
+    WHO_SERVES,
+    ClientOptions,
+    PgClient,
+    RequestFailed,
+    WrongAnswer,
+    as_exception,
+    branch_select_text,
+    check_account,
+    check_tag,
+    parse_keys,
+    point_select,
+    point_select_text,
+    range_select_text,
+    read_only_mix,
+)
+from loadgen.records import PROTOCOL_BEFORE_ITS_COLUMN, Record
 from stand.client import ClientSettings
 
 
@@ -48,8 +73,8 @@ def test_key_ranges(text, keys):
 
 
 def failed(outcome: str, error_class: str | None, text: str | None) -> Record:
-    return Record(0, 1.0, None, outcome, error_class, text, "point", "persistent", "main", 1, "p", "c", False,
-                  None, None, None, None)  # fmt: skip
+    return Record(0, 1.0, None, outcome, error_class, text, "point", "persistent", "extended", "main", 1, "p", "c",
+                  False, None, None, None, None)  # fmt: skip
 
 
 def test_locust_sees_each_outcome_as_its_own_failure():
@@ -58,3 +83,148 @@ def test_locust_sees_each_outcome_as_its_own_failure():
     assert isinstance(as_exception(failed("timeout", "TimeoutError", "t")), TimeoutError)
     error = as_exception(failed("error", "ConnectionRefusedError", "refused"))
     assert isinstance(error, RequestFailed) and str(error) == "ConnectionRefusedError: refused"
+
+
+# --- the simple protocol ------------------------------------------------------------------------------------
+
+
+def test_simple_texts_paste_the_key_and_its_branch_as_integers():
+    assert point_select_text(100_001) == "SELECT aid FROM pgbench_accounts WHERE aid = 100001 AND bid = 2"
+    assert point_select_text(7) == "SELECT aid FROM pgbench_accounts WHERE aid = 7 AND bid = 1"
+    assert branch_select_text(3) == "SELECT bid FROM pgbench_branches WHERE bid = 3"
+    assert range_select_text(11, 20) == "SELECT aid FROM pgbench_accounts WHERE aid BETWEEN 11 AND 20"
+
+
+@pytest.mark.parametrize("text", [
+    lambda: point_select_text("1 OR true"),
+    lambda: branch_select_text("1; DROP"),
+    lambda: range_select_text(1, "2 OR true"),
+    lambda: branch_select_text(1.5),
+])  # fmt: skip
+def test_simple_texts_refuse_anything_but_integers(text):
+    with pytest.raises(ValueError, match="Unknown format code 'd'"):
+        text()
+
+
+def test_the_tag_must_count_the_expected_rows():
+    check_tag("SELECT 1", 1, "aid 5 (bid 1)")
+    check_tag("SELECT 10", 10, "the accounts in [1, 10]")
+    with pytest.raises(WrongAnswer, match=r"asked for aid 5 \(bid 1\), got 'SELECT 0', expected 'SELECT 1'"):
+        check_tag("SELECT 0", 1, "aid 5 (bid 1)")
+    with pytest.raises(WrongAnswer, match="got 'SELECT 9', expected 'SELECT 10'"):
+        check_tag("SELECT 9", 10, "the accounts in [1, 10]")
+
+
+class FakeConnection:
+    """Answers as PostgreSQL would: `tags` by a word of the simple query's text, who serves it for fetchrow."""
+
+    def __init__(self, tags: dict[str, str] | None = None, served=("198.18.0.95", "198.18.0.93")):
+        self.tags = {"pgbench_accounts WHERE aid =": "SELECT 1", "pgbench_branches": "SELECT 1",
+                     "BETWEEN": "SELECT 10"} | (tags or {})  # fmt: skip
+        self.served = served
+        self.sent: list[str] = []
+        self.readonly: bool | None = None
+        self.closed = False
+
+    async def execute(self, sql: str, timeout: float | None = None) -> str:
+        self.sent.append(sql)
+        return next(tag for word, tag in self.tags.items() if word in sql)
+
+    async def fetchrow(self, sql: str, *args, timeout: float | None = None):
+        self.sent.append(sql)
+        if sql == WHO_SERVES:
+            return self.served
+        (aid,) = args
+        return (aid, (aid - 1) // 100_000 + 1, 0, *self.served)
+
+    def transaction(self, readonly: bool = False):
+        self.readonly = readonly
+        return contextlib.nullcontext()
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_a_simple_point_select_is_checked_by_its_tag():
+    conn = FakeConnection()
+    assert asyncio.run(point_select(QUERIES[SIMPLE], conn, 100_001, 2.0, 200_000)) is None  # the connection tells
+    assert conn.sent == ["SELECT aid FROM pgbench_accounts WHERE aid = 100001 AND bid = 2"]
+    wrong = FakeConnection({"pgbench_accounts WHERE aid =": "SELECT 0"})
+    with pytest.raises(WrongAnswer, match=r"asked for aid 100001 \(bid 2\), got 'SELECT 0'"):
+        asyncio.run(point_select(QUERIES[SIMPLE], wrong, 100_001, 2.0, 200_000))
+
+
+def test_the_simple_mix_checks_every_tag_in_one_read_only_transaction():
+    conn = FakeConnection()
+    asyncio.run(read_only_mix(QUERIES[SIMPLE], conn, 99_995, 2.0, 100_000))
+    assert conn.readonly is True
+    assert conn.sent == [
+        "SELECT aid FROM pgbench_accounts WHERE aid = 99995 AND bid = 1",
+        "SELECT bid FROM pgbench_branches WHERE bid = 1",
+        "SELECT aid FROM pgbench_accounts WHERE aid BETWEEN 99991 AND 100000",  # the range stays in the table
+    ]
+    for tags, message in [({"pgbench_branches": "SELECT 0"}, "asked for branch 1, got 'SELECT 0'"),
+                          ({"BETWEEN": "SELECT 9"}, "got 'SELECT 9', expected 'SELECT 10'")]:  # fmt: skip
+        with pytest.raises(WrongAnswer, match=re.escape(message)):
+            asyncio.run(read_only_mix(QUERIES[SIMPLE], FakeConnection(tags), 99_995, 2.0, 100_000))
+
+
+@pytest.fixture
+def fake_connect(monkeypatch):
+    """asyncpg.connect replaced by one that hands out FakeConnections (kept in the returned list)."""
+    made: list[FakeConnection] = []
+
+    async def connect(**kwargs):
+        made.append(FakeConnection(served=("127.0.0.2", "127.0.0.3")))
+        return made[-1]
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    return made
+
+
+LOOPBACK = ClientSettings("127.0.0.1", 5432, "bench", "pw", "bench", 100_000,
+                          {"127.0.0.2": "PgBAL2", "127.0.0.3": "PgSQL3"})  # fmt: skip
+
+
+async def requests(options: ClientOptions, count: int) -> list[Record]:
+    pg = PgClient(LOOPBACK, options, user=1)
+    records = [await pg.request("point", key=n + 1) for n in range(count)]
+    await pg.close()
+    return records
+
+
+def test_simple_asks_who_serves_once_per_connection_and_records_it_for_every_request(fake_connect):
+    records = asyncio.run(requests(ClientOptions(protocol=SIMPLE), 3))
+    (conn,) = fake_connect
+    assert conn.sent == [WHO_SERVES, point_select_text(1), point_select_text(2), point_select_text(3)]
+    assert {(r.outcome, r.protocol, r.balancer, r.backend) for r in records} == {("ok", "simple", "PgBAL2", "PgSQL3")}
+    assert [r.new_connection for r in records] == [True, False, False]
+
+
+def test_simple_per_query_asks_on_each_new_connection(fake_connect):
+    records = asyncio.run(requests(ClientOptions(mode="per-query", protocol=SIMPLE), 2))
+    assert [conn.sent[0] for conn in fake_connect] == [WHO_SERVES, WHO_SERVES]
+    assert all(r.balancer == "PgBAL2" and r.new_connection for r in records)
+
+
+def test_extended_takes_who_served_from_the_row_and_asks_nothing_more(fake_connect):
+    records = asyncio.run(requests(ClientOptions(), 2))
+    assert fake_connect[0].sent == [POINT_SELECT] * 2
+    assert {(r.outcome, r.protocol, r.balancer, r.backend) for r in records} == {("ok", "extended", "PgBAL2", "PgSQL3")}
+
+
+def test_a_wrong_tag_is_a_wrong_answer_record_without_who_served(monkeypatch):
+    async def connect(**kwargs):
+        return FakeConnection({"pgbench_accounts WHERE aid =": "SELECT 0"})
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    (record,) = asyncio.run(requests(ClientOptions(protocol=SIMPLE), 1))
+    assert (record.outcome, record.error_class, record.balancer) == ("wrong_answer", "WrongAnswer", None)
+    assert record.error_text == "asked for aid 1 (bid 1), got 'SELECT 0', expected 'SELECT 1'"
+
+
+def test_records_of_old_files_name_the_protocol_they_used():
+    assert PROTOCOL_BEFORE_ITS_COLUMN == EXTENDED

@@ -28,6 +28,7 @@ LOCUST = ["-m", "locust", "-f", str(REPO / "loadgen" / "select.py"), "--headless
     ("extra", "message"),
     [
         ([], "loadgen: no stand is up"),
+        (["--pg-protocol", "simple"], "loadgen: no stand is up"),  # the option exists; the refusal still comes first
         (["--host", "postgresql://bench:x@198.18.2.0/bench"],
          "loadgen: refusing to send traffic to 198.18.2.0: no stand is running (run `stand up` first)"),
         (["--host", "postgresql://bench:x@10.20.30.40/bench"], "loadgen: refusing to send traffic to 10.20.30.40"),
@@ -45,6 +46,7 @@ def test_locust_refuses_without_a_stand(no_stand_env, tmp_path, extra, message):
     ("extra", "message"),
     [
         ([], "probe: no stand is up"),
+        (["--protocol", "simple"], "probe: no stand is up"),
         (["--host", "postgresql://bench:x@198.18.2.0/bench"], "probe: refusing to send traffic to 198.18.2.0"),
     ],
 )

@@ -36,7 +36,8 @@ def row(ms: float, outcome: str = "ok", *, balancer: str = "PgBAL1", backend: st
     return dict(
         start_us=us(ms), latency_ms=latency_ms, connect_ms=None, outcome=outcome,
         error_class=None if ok else "ConnectionError", error_text=None if ok else "refused", workload="point",
-        mode=mode, site="main", user=0, process=process, connection=connection, new_connection=mode == "per-query",
+        mode=mode, protocol="extended", site="main", user=0, process=process, connection=connection,
+        new_connection=mode == "per-query",
         balancer=balancer if ok else None, backend=backend if ok else None,
         balancer_address="198.18.0.95" if ok else None, backend_address="198.18.0.93" if ok else None,
     )  # fmt: skip

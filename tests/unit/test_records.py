@@ -1,13 +1,16 @@
 """Request records: every field survives the round trip, and a crashed writer loses only its last batch."""
 
+import pyarrow as pa
+
 from loadgen.records import SCHEMA, Record, RecordWriter, read_file, read_records
 
 
 def record(n: int, outcome: str = "ok") -> Record:
     return Record(
         start_us=1_700_000_000_000_000 + n, latency_ms=0.25 + n, connect_ms=None if n % 2 else 3.5,
-        outcome=outcome, error_class=None, error_text=None, workload="point", mode="per-query", site="spb",
-        user=n, process="vm:1", connection=f"vm:1/u{n}/c1", new_connection=bool(n % 2 == 0),
+        outcome=outcome, error_class=None, error_text=None, workload="point", mode="per-query",
+        protocol="simple" if n % 2 else "extended", site="spb", user=n, process="vm:1",
+        connection=f"vm:1/u{n}/c1", new_connection=bool(n % 2 == 0),
         balancer="PgBAL2", backend="PgSQL3", balancer_address="198.18.0.95", backend_address="198.18.0.93",
     )  # fmt: skip
 
@@ -53,3 +56,19 @@ def test_kinds_are_read_apart(tmp_path):
     assert len(read_records(tmp_path, "requests")) == 1
     assert len(read_records(tmp_path, "probe")) == 1
     assert len(read_records(tmp_path / "none")) == 0
+
+
+def test_files_from_before_the_protocol_column_read_as_extended(tmp_path):
+    """Every request was extended before the loadgen had a simple protocol; old and new files read together."""
+    old_schema = SCHEMA.remove(SCHEMA.get_field_index("protocol"))
+    old = record(0)._asdict()
+    del old["protocol"]
+    old_file = tmp_path / "requests-main-vm-1.arrows"
+    with pa.OSFile(str(old_file), "wb") as sink, pa.ipc.new_stream(sink, old_schema) as writer:
+        writer.write_batch(pa.RecordBatch.from_pylist([old], schema=old_schema))
+    writer = RecordWriter(tmp_path, "requests", "main")
+    writer.add(record(1))
+    writer.close()
+    frame = read_records(tmp_path)
+    assert list(frame.columns) == SCHEMA.names
+    assert sorted(zip(frame.user, frame.protocol)) == [(0, "extended"), (1, "simple")]

@@ -95,8 +95,9 @@ def record(start_us: int, balancer: str | None, latency_ms: float, site: str, us
     return Record(
         start_us=start_us, latency_ms=latency_ms if ok else 5000.0, connect_ms=0.5, outcome="ok" if ok else "timeout",
         error_class=None if ok else "TimeoutError", error_text=None if ok else "timed out", workload="point",
-        mode="per-query", site=site, user=user, process="vm:1", connection=f"vm:1/u{user}/c{user}",
-        new_connection=True, balancer=balancer, balancer_address=None, backend_address=None,
+        mode="per-query", protocol="extended", site=site, user=user, process="vm:1",
+        connection=f"vm:1/u{user}/c{user}", new_connection=True, balancer=balancer, balancer_address=None,
+        backend_address=None,
         backend=None if not ok else "PgSQL3" if balancer == "PgBAL3" else "PgSQL2",
     )  # fmt: skip
 

@@ -163,9 +163,10 @@ def test_smoke_is_short_and_light():
     assert [(s.at_s, s.action) for s in smoke.timeline] == [(6, "fault"), (12, "undo")]
 
 
-def test_modes_and_tags_are_the_loadgens():
+def test_modes_protocols_and_tags_are_the_loadgens():
     client = pytest.importorskip("loadgen.client")
     assert scenario.MODES == client.MODES
+    assert scenario.PROTOCOLS == client.PROTOCOLS
     assert set(scenario.TAGS) == set(client.WORKLOADS)
 
 
@@ -202,6 +203,13 @@ def test_optional_fields_default():
     del raw["load"]["tags"], raw["timeline"]
     parsed = scenario.parse(raw)
     assert parsed.load.tags == () and parsed.timeline == ()  # every request; a baseline run
+    assert parsed.load.protocol == "extended"
+
+
+def test_the_simple_protocol_is_read():
+    raw = good_raw()
+    raw["load"]["protocol"] = "simple"
+    assert scenario.parse(raw).load.protocol == "simple"
 
 
 def test_link_faults_keep_their_params():
@@ -227,7 +235,8 @@ def test_steps_at_the_same_second_are_fine():
     ("path", "value", "error"),
     [
         ("colour", "blue", "colour: unknown field (known: name, description, duration_s, load, timeline)"),
-        ("load.user", 3, "load.user: unknown field (known: users, spawn_rate, mode, tags, think_ms, probe_interval_ms)"),
+        ("load.user", 3,
+         "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, probe_interval_ms)"),
         ("timeline.0.when", 3,
          "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
         ("name", DELETE, "name: missing"),
@@ -251,6 +260,9 @@ def test_steps_at_the_same_second_are_fine():
         ("load.spawn_rate", 0, "load.spawn_rate: must be more than 0 (got 0)"),
         ("load.spawn_rate", -0.5, "load.spawn_rate: must be more than 0 (got -0.5)"),
         ("load.mode", "pooled", "load.mode: unknown mode 'pooled' (known: persistent, per-query)"),
+        ("load.protocol", "binary", "load.protocol: unknown protocol 'binary' (known: extended, simple)"),
+        ("load.protocol", "Simple", "load.protocol: unknown protocol 'Simple' (known: extended, simple)"),
+        ("load.protocol", 1, "load.protocol: must be a string"),
         ("load.tags", ["point", "write"], "load.tags: unknown tag 'write' (known: point, mix)"),
         ("load.tags", "point", "load.tags: must be a list of tag names"),
         ("load.tags", ["mix", "mix"], "load.tags: 'mix' is listed twice"),
@@ -338,6 +350,7 @@ def test_every_error_is_reported_at_once_in_reading_order():
     raw["duration_s"] = 0
     raw["load"]["users"] = 0
     raw["load"]["mode"] = "pooled"
+    raw["load"]["protocol"] = "binary"
     raw["timeline"] = [
         step(10, "fault", "node-crash"),
         step(5, "fault", "link-cut"),
@@ -349,6 +362,7 @@ def test_every_error_is_reported_at_once_in_reading_order():
         "duration_s: must be more than 0 (got 0)",
         "load.users: must be at least 1 (got 0)",
         "load.mode: unknown mode 'pooled' (known: persistent, per-query)",
+        "load.protocol: unknown protocol 'binary' (known: extended, simple)",
         "timeline[1].at_s: 5 is earlier than timeline[0].at_s (10); steps must be in time order",
         "timeline[1].params.network: missing (link-cut needs it)",
         "timeline[2].action: unknown action 'unplug' (known: fault, undo)",
@@ -475,5 +489,6 @@ def test_module_docstring_example_is_a_valid_scenario():
     example = textwrap.dedent(doc[doc.index("    name = ") : doc.index("Rules of the timeline")])
     parsed = scenario.parse(tomllib.loads(example), "docstring")
     assert parsed.name == "balancer-crash"
+    assert (parsed.load.protocol, parsed.load.think_ms) == ("simple", 200.0)
     assert [s.fault for s in parsed.timeline] == ["node-crash", "node-crash", "link-netem"]
     assert parsed.timeline[2].params == {"network": "routed", "delay_ms": 50.0, "loss_pct": 2.0}
