@@ -10,16 +10,19 @@ from pathlib import Path
 
 from bench.compare import compare, verdict_table
 from bench.run import ensure_stand, results_dir, run
-from bench.scenario import ScenarioError, builtin_names, load
+from bench.scenario import Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
 from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand import lifecycle
 from stand.lifecycle import StandError
 from stand.plan import MODES, UnknownMode
-from stand.topology import TopologyError
+from stand.topology import Topology, TopologyError
+from stand.topology import load as load_topology
 
 DEFAULT_RESULTS = Path("results")
+SEED_SCENARIOS = ("balancer-crash", "pgpool-crash", "planned-drain")
+SITES_SCENARIOS = ("site-balancer-crash", "hub-balancer-crash", "site-down", "wan-cut")
 
 
 class Progress:
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
     p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODES)}")
-    p.add_argument("--scenario", action="append", help="repeatable (default: balancer-crash, pgpool-crash, planned-drain)")
+    p.add_argument("--scenario", action="append", help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with "
+                   f"several sites: {', '.join(SITES_SCENARIOS)})")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
 
@@ -68,9 +72,23 @@ def _check_modes(modes: list[str]) -> None:
         raise StandError(f"unknown mode {unknown[0]!r} (modes: {', '.join(MODES)})")
 
 
+def default_scenarios(topology: Topology) -> tuple[str, ...]:
+    return SITES_SCENARIOS if len({h.site for h in topology.hosts}) > 1 else SEED_SCENARIOS
+
+
+def _check_targets(scenarios: list[Scenario], topology: Topology) -> None:
+    """Before any stand starts: every scenario's targets are hosts of this topology, with fitting roles."""
+    hosts = {h.name: set(h.roles) for h in topology.hosts}
+    for scenario in scenarios:
+        errors = validate_targets(scenario, hosts)
+        if errors:
+            raise StandError(f"scenario {scenario.name} does not fit the topology {topology.source}: {'; '.join(errors)}")
+
+
 def cmd_run(args) -> int:
     _check_modes([args.mode])
     scenario = load(args.scenario)
+    _check_targets([scenario], load_topology(args.topology))
     progress = Progress()
     stand, started_here = ensure_stand(args.mode, progress, args.topology)
     try:
@@ -86,7 +104,9 @@ def cmd_run(args) -> int:
 
 def cmd_compare(args) -> int:
     _check_modes(args.modes)
-    scenarios = [load(name) for name in (args.scenario or ["balancer-crash", "pgpool-crash", "planned-drain"])]
+    topology = load_topology(args.topology)
+    scenarios = [load(name) for name in (args.scenario or default_scenarios(topology))]
+    _check_targets(scenarios, topology)
     directory = compare(args.modes, scenarios, args.results, Progress(), args.topology)
     summaries = [summarize_run(p.parent) for p in sorted(directory.glob("*/meta.json"))]
     print(verdict_table(summaries))

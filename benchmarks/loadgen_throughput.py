@@ -92,31 +92,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as directory:
             work = Path(directory)
             records = ["--tags", "point", "--pg-records", str(work / "records")]
+
+            def loadgen(*options: str) -> float:
+                return locust(REPO / "loadgen" / "select.py", "SelectUser", work, args.clients, args.seconds,
+                              args.processes, [*records, *options], {})  # fmt: skip
+
             contenders = {
                 PGBENCH_PREPARED: lambda: pgbench(
                     "prepared", settings, stand.client_passfile, args.clients, args.seconds
                 ),
                 PGBENCH_SIMPLE: lambda: pgbench("simple", settings, stand.client_passfile, args.clients, args.seconds),
-                LOADGEN: lambda: locust(
-                    REPO / "loadgen" / "select.py",
-                    "SelectUser",
-                    work,
-                    args.clients,
-                    args.seconds,
-                    args.processes,
-                    records,
-                    {},
-                ),
-                LOADGEN_SIMPLE: lambda: locust(
-                    REPO / "loadgen" / "select.py",
-                    "SelectUser",
-                    work,
-                    args.clients,
-                    args.seconds,
-                    args.processes,
-                    [*records, "--pg-protocol", "simple"],
-                    {},
-                ),
+                LOADGEN: lambda: loadgen(),
+                LOADGEN_SIMPLE: lambda: loadgen("--pg-protocol", "simple"),
                 PEER: lambda: locust(
                     peer_file, "PeerUser", work, args.clients, args.seconds, args.processes, [], peer_env
                 ),
@@ -139,11 +126,11 @@ def main() -> None:
     for name, rate in results.items():
         spread = ", ".join(f"{v:.0f}" for v in rates[name])
         print(f"  {name:<36} {rate:7.0f} requests/s  {rate / base:6.1%} of pgbench prepared  ({spread})")
-    loadgen = results[LOADGEN]
-    print(f"  loadgen / stock psycopg peer: {loadgen / results[PEER]:.2f}x; "
-          f"loadgen / psycopg with the same query: {loadgen / results[SAME_QUERY_PEER]:.2f}x")  # fmt: skip
+    extended = results[LOADGEN]
+    print(f"  loadgen / stock psycopg peer: {extended / results[PEER]:.2f}x; "
+          f"loadgen / psycopg with the same query: {extended / results[SAME_QUERY_PEER]:.2f}x")  # fmt: skip
     print(f"  loadgen simple / stock psycopg peer: {results[LOADGEN_SIMPLE] / results[PEER]:.2f}x; "
-          f"loadgen simple / extended: {results[LOADGEN_SIMPLE] / loadgen:.2f}x")  # fmt: skip
+          f"loadgen simple / extended: {results[LOADGEN_SIMPLE] / extended:.2f}x")  # fmt: skip
     print(f"  pgpool's price of the extended protocol: pgbench prepared / simple = "
           f"{base / results[PGBENCH_SIMPLE]:.2f}x")  # fmt: skip
     print(f"  loadgen records written: {recorded}; recording costs {recording_cost():.2f} us per request")

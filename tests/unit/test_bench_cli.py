@@ -112,3 +112,17 @@ def test_the_scenario_protocol_reaches_locust_and_the_probe(tmp_path, monkeypatc
     locust, probe = spawned["locust"], spawned["probe"]
     assert locust[locust.index("--pg-protocol") + 1] == "simple"
     assert probe[probe.index("--protocol") + 1] == "simple"
+
+
+def test_compare_picks_the_scenarios_of_the_topology_and_refuses_misfits_before_any_stand(capsys, tmp_path):
+    from bench.cli import SEED_SCENARIOS, SITES_SCENARIOS, default_scenarios, main
+    from stand import topology
+
+    assert default_scenarios(topology.load("seed")) == SEED_SCENARIOS
+    assert default_scenarios(topology.load("sites")) == SITES_SCENARIOS
+    code = main(["compare", "anycast", "keepalived", "--topology", "sites", "--scenario", "balancer-crash",
+                 "--results", str(tmp_path)])  # fmt: skip
+    assert code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("bench: error: scenario balancer-crash does not fit the topology")
+    assert "PgBAL1" in error and list(tmp_path.iterdir()) == []  # nothing started, nothing written
