@@ -13,6 +13,7 @@ while the scenario's timeline of faults plays; everything lands in a results dir
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -79,22 +80,25 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     start = time.monotonic()
     interrupted = False
     try:
-        for step in scenario.timeline:
-            _sleep_until(start + step.at_s, scenario, start, out, progress)
-            if step.action == "fault":
-                faults.inject(step.fault, step.target, **step.params)
-                active.append(step)
-            else:
-                faults.undo(step.fault, step.target, **step.params)
-                active = [a for a in active if a.key != step.key]
-            progress(f"{time.monotonic() - start:5.1f} s  {step.action} {step.fault} {step.target}")
+        for at_s, steps in itertools.groupby(scenario.timeline, key=lambda step: step.at_s):
+            _sleep_until(start + at_s, scenario, start, out, progress)
+            with faults.together():  # the steps of one second happen at once
+                for step in steps:
+                    if step.action == "fault":
+                        faults.inject(step.fault, step.target, **step.params)
+                        active.append(step)
+                    else:
+                        faults.undo(step.fault, step.target, **step.params)
+                        active = [a for a in active if a.key != step.key]
+                    progress(f"{time.monotonic() - start:5.1f} s  {step.action} {step.fault} {step.target}")
         _sleep_until(start + scenario.duration_s, scenario, start, out, progress)
     except KeyboardInterrupt:
         interrupted = True
         progress("interrupted: stopping the load, undoing active faults, keeping what was recorded")
     finally:
-        for step in reversed(active):
-            faults.undo(step.fault, step.target, **step.params)
+        with faults.together():
+            for step in reversed(active):
+                faults.undo(step.fault, step.target, **step.params)
         for proc in load.processes:
             _finish(proc, interrupted)
     ended_us = time.time_ns() // 1000

@@ -10,7 +10,8 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from stand import lifecycle, netns, process, readiness
 from stand.credentials import MONITOR_USER
+from stand.daemons import PG_BIN
 from stand.lifecycle import Stand, StandError
 from stand.plan import HostPlan
+from stand.render import POSTGRES_PORT
 
 ENOENT = 2
 FRR_DAEMONS = ("zebra", "bfdd", "ospfd")
@@ -37,11 +40,28 @@ class FaultEvent:
 
 
 class Faults:
-    """Inject and undo faults on one running stand, logging each as an event."""
+    """Inject and undo faults on one running stand, logging each as an event.
+
+    Undoing a fault that cut a network (`REATTACHES`) ends with every pgpool taking back the backends it
+    detached meanwhile, which takes seconds; steps played `together()` do that once, after the last one,
+    so that a whole site returns at once."""
 
     def __init__(self, stand: Stand, events_file: Path | None = None):
         self.stand = stand
         self.events_file = events_file or stand.layout.root / "events.jsonl"
+        self._together = False
+        self._reattach_due = False
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        self._together = True
+        try:
+            yield
+        finally:
+            self._together = False
+            if self._reattach_due:
+                self._reattach_due = False
+                reattach_backends(self.stand)
 
     def inject(self, fault: str, target: str, **params) -> FaultEvent:
         return self._play("fault", fault, target, params)
@@ -58,6 +78,11 @@ class Faults:
         (inject if action == "fault" else undo)(self.stand, host, **params)
         with open(self.events_file, "a") as f:
             f.write(json.dumps(asdict(event)) + "\n")
+        if action == "undo" and fault in REATTACHES:
+            self._reattach_due = True
+            if not self._together:
+                self._reattach_due = False
+                reattach_backends(self.stand)
         return event
 
 
@@ -113,8 +138,7 @@ def node_crash(stand: Stand, host: HostPlan) -> None:
 
 
 def node_return(stand: Stand, host: HostPlan) -> None:
-    _switch_links(stand, host, up=True)
-    reattach_backends(stand)
+    _switch_links(stand, host, up=True)  # then Faults reattaches the backends
 
 
 def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60.0) -> None:
@@ -123,12 +147,14 @@ def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60
     them once more).
 
     pgpool detaches a backend its health checks lost (a balancer cut off loses all of them) and
-    never takes it back by itself."""
+    never takes it back by itself. A backend its balancer cannot reach yet (another fault still keeps
+    them apart, as when a whole site is down) is left detached; so is any backend of an unreachable balancer."""
     deadline = time.monotonic() + process.scaled(timeout_s)
     steady_since = None
     while time.monotonic() < deadline:
         try:
-            detached = [(b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b)]
+            detached = [(b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b)
+                        if backend_reachable(stand, b, n)]  # fmt: skip
             for balancer, node_id in detached:
                 pcp_attach(stand, balancer, node_id)
         except process.CommandFailed:  # pcp busy while pgpool is in the middle of a failover
@@ -141,6 +167,13 @@ def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60
             return
         time.sleep(0.5)
     raise StandError(f"pgpool kept detaching backends for {timeout_s:.0f} s after the network came back")
+
+
+def backend_reachable(stand: Stand, balancer: HostPlan, node_id: int) -> bool:
+    """Whether PostgreSQL node `node_id` answers `pg_isready` from the balancer's namespace within a second."""
+    backend = stand.plan.postgres_hosts[node_id]
+    argv = [str(PG_BIN / "pg_isready"), "-q", "-t", "1", "-h", str(backend.data_address.ip), "-p", str(POSTGRES_PORT)]
+    return process.run(argv, namespace=balancer.namespace, check=False, timeout=10).returncode == 0
 
 
 def detached_nodes(stand: Stand, balancer: HostPlan) -> list[int]:
@@ -212,8 +245,7 @@ def link_cut(stand: Stand, host: HostPlan, network: str) -> None:
 
 
 def link_restore(stand: Stand, host: HostPlan, network: str) -> None:
-    _switch_links(stand, host, up=True, network=network)
-    reattach_backends(stand)
+    _switch_links(stand, host, up=True, network=network)  # then Faults reattaches the backends
 
 
 def _link_of(host: HostPlan, network: str):
@@ -271,6 +303,7 @@ def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
         raise StandError(f"{host.name}: the health agent did not {'withdraw' if drained else 'announce'} in 30 s")
 
 
+REATTACHES = ("node-crash", "link-cut")  # their undo brings a network back: pgpool must take its backends back
 Primitive = Callable[..., None]
 PRIMITIVES: dict[str, tuple[Primitive, Primitive]] = {
     "pgpool-kill": (pgpool_kill, pgpool_start),

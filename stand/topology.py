@@ -65,6 +65,9 @@ class PostgresSettings:
 class PgpoolSettings:
     port: int = 5432
     num_init_children: int = 32
+    # A child whose client vanished without a word (its connection went with a VIP that moved) waits for
+    # it forever, and enough of them leave no child to accept anyone: drop a client idle this long.
+    client_idle_limit_s: int = 15
     health_check_period_s: int = 1
     health_check_timeout_s: int = 2
     search_primary_node_timeout_s: int = 5
@@ -78,6 +81,7 @@ class KeepalivedSettings:
     vrrp_version: int = 2
     advert_int_ms: int = 1000
     check_interval_s: int = 1
+    check_timeout_s: int = 1  # the track script's (psql's connect timeout and keepalived's limit)
     check_fall: int = 2
     check_rise: int = 2
 

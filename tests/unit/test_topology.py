@@ -107,7 +107,7 @@ def set_in(path: str, value):
         ("ospf.area", "zero", "ospf.area: 'zero' must be written as an IPv4 address (0.0.0.0)"),
         ("health.rise", -1, "health.rise: must not be negative"),
         ("pgpool.colour", "blue",
-         "pgpool.colour: unknown field (known: health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s)"),
+         "pgpool.colour: unknown field (known: client_idle_limit_s, health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s)"),
     ],
 )  # fmt: skip
 def test_bad_field_is_reported_exactly(path, value, error):

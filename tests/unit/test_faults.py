@@ -1,0 +1,28 @@
+"""How Faults plays steps (the primitives themselves act on a real stand: tests/integration)."""
+
+from types import SimpleNamespace
+
+from stand import faults, topology
+from stand.plan import derive
+
+
+def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeypatch, tmp_path):
+    played = []
+    monkeypatch.setitem(faults.PRIMITIVES, "node-crash", (lambda stand, host: played.append(("crash", host.name)),
+                                                          lambda stand, host: played.append(("return", host.name))))  # fmt: skip
+    monkeypatch.setattr(faults, "reattach_backends", lambda stand: played.append(("reattach", None)))
+    stand = SimpleNamespace(plan=derive(topology.load("sites")))
+    site = faults.Faults(stand, tmp_path / "events.jsonl")
+
+    with site.together():
+        for host in ("RtSpb", "PgSpb", "BalSpb"):
+            site.inject("node-crash", host)
+    assert ("reattach", None) not in played  # a fault takes nothing back
+    with site.together():
+        for host in ("RtSpb", "PgSpb", "BalSpb"):
+            site.undo("node-crash", host)
+    assert played[3:] == [("return", "RtSpb"), ("return", "PgSpb"), ("return", "BalSpb"), ("reattach", None)]
+
+    site.undo("node-crash", "BalMsk")  # alone: at once
+    assert played[-2:] == [("return", "BalMsk"), ("reattach", None)]
+    assert len(faults.read_events(tmp_path / "events.jsonl")) == 7
