@@ -104,7 +104,7 @@ def test_builtin_loads_and_fits_its_stand(name):
     if name not in SITES_SCENARIOS:
         assert scenario.validate_targets(loaded, SEED_HOSTS, SEED_LINKS) == []
     assert loaded.load.users <= 12 and loaded.load.probe_interval_ms >= 10  # modest for a 2-core machine
-    assert loaded.duration_s <= 40
+    assert loaded.duration_s <= 45  # a compare of every built-in stays within minutes
     # every fault is undone before the end, with time left to watch the recovery
     faults = [s for s in loaded.timeline if s.action == "fault"]
     undos = [s for s in loaded.timeline if s.action == "undo"]
