@@ -499,12 +499,20 @@ def scenario_section(views: Sequence[View], every_balancer: Sequence[str], multi
     client_sites = sorted({row["site"] for v in measured for row in v["locality"]["rows"]})
     locality_rows = [row | {"labels": [site, v["mode"]]} for site in client_sites for v in measured
                      for row in v["locality"]["rows"] if row["site"] == site]  # fmt: skip
+    fastest = {}  # per client site: the lowest p50 of any mode
+    for row in locality_rows:
+        if row["p50_ms"] is not None:
+            fastest[row["site"]] = min(row["p50_ms"], fastest.get(row["site"], row["p50_ms"]))
+    for row in locality_rows:
+        row["behind_fastest_ms"] = None if row["p50_ms"] is None else row["p50_ms"] - fastest[row["site"]]
     return {
         "name": first["scenario_name"],
         "description": first["about"]["scenario"]["description"],
         "headline": {"first_column": "mode", "outcomes": list(FAILED_OUTCOMES), "faults": keys, "rows": headline_rows},
         "failover": {"first_column": "mode", "rows": failover_rows},
-        "locality": {"first_columns": ["site", "mode"], "rows": locality_rows} if measured else None,
+        "locality": {"first_columns": ["site", "mode"], "rows": locality_rows, "modes_side_by_side": True}
+        if measured
+        else None,
         "verdicts": verdicts(views, every_balancer, multi_site),
         "runs": list(views),
     }

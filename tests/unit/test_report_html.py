@@ -370,6 +370,11 @@ def test_the_comparison_puts_the_modes_side_by_side_per_site(sites_comparison):
         (["msk", "anycast"], 1.0), (["msk", "keepalived"], pytest.approx(20 / 70)),
         (["spb", "anycast"], pytest.approx(0.9)), (["spb", "keepalived"], pytest.approx(50 / 70)),
     ]  # fmt: skip
+    p50 = {tuple(r["labels"]): r["p50_ms"] for r in locality["rows"]}
+    behind = {tuple(r["labels"]): r["behind_fastest_ms"] for r in locality["rows"]}
+    assert p50[("ekb", "keepalived")] == 27.0 and p50[("ekb", "anycast")] < 27.0
+    assert behind[("ekb", "keepalived")] == pytest.approx(27.0 - p50[("ekb", "anycast")])
+    assert [site for site, mode in behind if behind[(site, mode)] == 0] == ["ekb", "msk", "spb"]  # one fastest each
 
 
 def test_the_locality_verdict_carries_the_local_shares_per_mode(sites_comparison):
@@ -417,8 +422,8 @@ def test_the_comparison_html_shows_the_locality_table_and_verdict(sites_comparis
     html = render_comparison(sites_comparison)
     assert "<h3>Locality</h3>" in html
     assert ('<tr><td class="text">ekb</td><td class="text">keepalived</td><td>70</td><td>0.0%</td>\n'
-            '<td>27.0</td><td>-</td><td>-</td>\n<td class="text">PgBAL-spb (spb) 71.4%, PgBAL-msk (msk) 28.6%</td></tr>'
-            ) in html  # fmt: skip
+            '<td>27.0</td><td>-</td><td>-</td>\n<td>17.0</td><td class="text">PgBAL-spb (spb) 71.4%, PgBAL-msk (msk) 28.6%</td></tr>'
+            ) in html  # ekb's p50 is 10 ms with anycast: keepalived is 17 ms behind  # fmt: skip
     assert "Each site&#39;s clients stay on their own site&#39;s balancer?" in html
     assert "(local share: ekb 0.0%, msk 0.0%, spb 100.0%)" in html
 
