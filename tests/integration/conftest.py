@@ -80,11 +80,16 @@ class Stands:
 
 def queries_through_anycast(stand: Stand, sql: str, count: int, host: str = "FRR") -> list[str]:
     """`count` new connections from a host through the anycast address, one query each (as the seed's
-    check does); one line per answer (columns separated by a space), FAILED for a failed one."""
-    script = f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAt -F ' ' -c '{sql}' || echo FAILED; done"
+    check does); one line per answer (columns separated by a space), `FAILED: psql's error` for a failed one."""
+    script = (f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAt -F ' ' -c '{sql}' 2>/tmp/pgab-psql-$$ "
+              f"|| echo \"FAILED: $(tr '\\n' ' ' </tmp/pgab-psql-$$)\"; done; rm -f /tmp/pgab-psql-$$")
     env = {**os.environ, **readiness.client_env(stand)}
     result = process.run(["bash", "-c", script], namespace=stand.plan.host(host).namespace, env=env, timeout=120)
     return result.stdout.split("\n")[:-1]
+
+
+def failures(answers: list[str]) -> list[str]:
+    return [answer for answer in answers if answer.startswith("FAILED")]
 
 
 def served_by(stand: Stand, count: int = 12) -> set[str]:
