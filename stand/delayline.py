@@ -1,7 +1,8 @@
 """A userspace delay line: a cable with latency between two interfaces, for a kernel without netem.
 
 Runs as root in the namespace that holds both interfaces (the switch-side ends of two veths):
-``python -m stand.delayline --a IF --b IF --delay-ms D [--jitter-ms J] [--ready-file PATH] [--rt-priority P]``.
+``python -m stand.delayline --a IF --b IF --delay-ms D [--jitter-ms J] [--loss-pct L] [--one-way]
+[--ready-file PATH] [--rt-priority P]``.
 Every Ethernet frame read on one interface leaves the other one D ms (plus a uniform jitter of at most
 J ms) later, in both directions, never ahead of the frame before it. It runs at realtime priority (as
 netem runs in the kernel): on a busy machine an ordinary process wakes up milliseconds late.
@@ -84,13 +85,15 @@ class Direction:
     """One direction of the line: a FIFO of (due time, frame) from one port to the other."""
 
     def __init__(self, ports: tuple[str, str], source: socket.socket, sink: socket.socket, delay_s: float,
-                 jitter_s: float):  # fmt: skip
+                 jitter_s: float, loss: float = 0.0):  # fmt: skip
         self.name = f"{ports[0]}->{ports[1]}"
         self.sink_name = ports[1]
         self.source = source
         self.sink = sink
         self.delay_s = delay_s
         self.jitter_s = jitter_s
+        self.loss = loss  # the part of the frames lost on the way (0 to 1)
+        self.lost = 0
         self.queue: deque[tuple[float, bytes]] = deque()
         self.last_due = 0.0
         self.forwarded = 0
@@ -100,8 +103,8 @@ class Direction:
     def receive(self) -> None:
         """Queue what the source port holds, at most a batch; each frame is due a delay after now."""
         now = time.monotonic()
-        recv, queue, uniform = self.source.recv, self.queue, random.uniform
-        delay_s, jitter_s, due = self.delay_s, self.jitter_s, self.last_due
+        recv, queue, uniform, chance = self.source.recv, self.queue, random.uniform, random.random
+        delay_s, jitter_s, loss, due = self.delay_s, self.jitter_s, self.loss, self.last_due
         for _ in range(BATCH):
             try:
                 frame = recv(FRAME_BUFFER, socket.MSG_DONTWAIT)
@@ -111,6 +114,9 @@ class Direction:
                 if e.errno != errno.ENETDOWN:  # ENETDOWN: the port went down; it reads again once up
                     raise
                 break
+            if loss and chance() < loss:
+                self.lost += 1
+                continue
             due = max(due, now + delay_s + uniform(-jitter_s, jitter_s))
             queue.append((due, frame))
         self.last_due = due
@@ -156,9 +162,12 @@ def realtime(priority: int) -> None:
 
 
 def forward(
-    a: str, b: str, delay_s: float, jitter_s: float, rt_priority: int, ready_file: Path | None
-) -> list[Direction]:
-    """Forward frames between `a` and `b` until SIGTERM or SIGINT; the two directions with their counts."""
+    a: str, b: str, delay_s: float, jitter_s: float, rt_priority: int, ready_file: Path | None,
+    loss: float = 0.0, one_way: bool = False,
+) -> list[Direction]:  # fmt: skip
+    """Forward frames between `a` and `b` until SIGTERM or SIGINT; the two directions with their counts.
+
+    `one_way`: only frames from `a` to `b` are delayed and lost (netem on `a`'s host's egress)."""
     for ifname in (a, b):
         try:
             socket.if_nametoindex(ifname)
@@ -168,8 +177,9 @@ def forward(
     port_a, port_b = open_port(a), open_port(b)
     if rt_priority:
         realtime(rt_priority)
-    directions = [Direction((a, b), port_a, port_b, delay_s, jitter_s),
-                  Direction((b, a), port_b, port_a, delay_s, jitter_s)]  # fmt: skip
+    back = (0.0, 0.0, 0.0) if one_way else (delay_s, jitter_s, loss)
+    directions = [Direction((a, b), port_a, port_b, delay_s, jitter_s, loss),
+                  Direction((b, a), port_b, port_a, *back)]  # fmt: skip
     # select(2), not epoll: its timeout has microseconds, epoll's is rounded up to whole milliseconds
     with port_a, port_b, selectors.SelectSelector() as selector:
         for direction in directions:
@@ -193,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--b", required=True, metavar="IFNAME", help="the other interface")
     parser.add_argument("--delay-ms", required=True, type=float, help="one-way delay of every frame")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="each frame's delay varies by up to this")
+    parser.add_argument("--loss-pct", type=float, default=0.0, help="the part of the frames lost, in percent")
+    parser.add_argument("--one-way", action="store_true", help="delay and lose only what goes from --a to --b")
     parser.add_argument("--ready-file", type=Path, help="written (with the PID) once both ports listen")
     parser.add_argument("--rt-priority", type=int, default=10, help="SCHED_FIFO priority 1-99; 0: ordinary process")
     args = parser.parse_args(argv)
@@ -200,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--a and --b must be two interfaces")
     if not 0 <= args.jitter_ms <= args.delay_ms:
         parser.error("need 0 <= --jitter-ms <= --delay-ms")
+    if not 0 <= args.loss_pct <= 100:
+        parser.error("need 0 <= --loss-pct <= 100")
     if not 0 <= args.rt_priority <= 99:
         parser.error("need 0 <= --rt-priority <= 99")
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        directions = forward(
-            args.a, args.b, args.delay_ms / 1000, args.jitter_ms / 1000, args.rt_priority, args.ready_file
-        )
+        directions = forward(args.a, args.b, args.delay_ms / 1000, args.jitter_ms / 1000, args.rt_priority,
+                             args.ready_file, args.loss_pct / 100, args.one_way)  # fmt: skip
     except Stop:
         return 0  # stopped while still starting
     except PortGone as e:
@@ -220,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"delayline: {e}", file=sys.stderr)
         return 2
     for d in directions:
-        print(f"delayline: {d.name}: {d.forwarded} frames forwarded, {d.dropped} dropped", file=sys.stderr)
+        print(f"delayline: {d.name}: {d.forwarded} frames forwarded, {d.lost} lost on purpose, {d.dropped} dropped",
+              file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from stand import lifecycle, netns, process, readiness
+from stand import delayline, lifecycle, netns, process, readiness
 from stand.credentials import MONITOR_USER
 from stand.daemons import PG_BIN
 from stand.lifecycle import Stand, StandError
-from stand.plan import HostPlan
+from stand.plan import DelayLine, HostPlan
 from stand.render import POSTGRES_PORT
 
 ENOENT = 2
@@ -256,23 +256,60 @@ def _link_of(host: HostPlan, network: str):
 
 
 def link_netem(stand: Stand, host: HostPlan, network: str, delay_ms: float = 0, loss_pct: float = 0) -> None:
-    """Delay and/or loss on the host's side of one link (netem, both ways of that interface's egress)."""
+    """Delay and/or loss of what the host sends on one link: netem on its interface, or, on a kernel
+    without netem, a one-way delay line spliced in between the host's veth and its bridge."""
     link = _link_of(host, network)
     with IPRoute(netns=host.namespace) as ipr:
         index = ipr.link_lookup(ifname=link.ifname)[0]
         try:
             ipr.tc("add", "netem", index=index, handle="1:", delay=int(delay_ms * 1000), loss=float(loss_pct))
+            return
         except NetlinkError as e:
-            if e.code == ENOENT:
-                raise StandError("link-netem needs the netem qdisc, which this kernel lacks (CONFIG_NET_SCH_NETEM)")
-            raise
+            if e.code != ENOENT:
+                raise
+    if not link.bridge:
+        raise StandError(f"link-netem on {host.name}'s {network}: this kernel has no netem qdisc, and a WAN link "
+                         f"already runs through a delay line (set its delay_ms in the topology instead)")  # fmt: skip
+    splice = _netem_splice(stand, host, link, delay_ms, loss_pct)
+    switch = stand.plan.switch_namespace
+    delayline.disable_offloads(host.namespace, link.ifname)  # the line forwards wire-size frames only
+    netns.add_veth(switch, splice.bridge_port, switch, splice.line.b)
+    delayline.disable_offloads(switch, splice.bridge_port)  # what other hosts send is cut to size here
+    lifecycle.start_delay_line(stand, splice.line)  # reads the host's frames; its own go nowhere yet
+    netns.detach_from_bridge(switch, link.switch_ifname)
+    netns.attach_to_bridge(switch, splice.bridge_port, link.bridge)
 
 
 def link_clear(stand: Stand, host: HostPlan, network: str) -> None:
     link = _link_of(host, network)
-    with IPRoute(netns=host.namespace) as ipr:
-        index = ipr.link_lookup(ifname=link.ifname)[0]
-        ipr.tc("del", index=index, handle="1:")
+    splice = _netem_splice(stand, host, link)
+    record = stand.state_file.read().process("switch", lifecycle.delay_line_daemon(splice.line.name))
+    if record is None or not record.is_running():
+        with IPRoute(netns=host.namespace) as ipr:
+            index = ipr.link_lookup(ifname=link.ifname)[0]
+            ipr.tc("del", index=index, handle="1:")
+        return
+    switch = stand.plan.switch_namespace
+    netns.detach_from_bridge(switch, splice.bridge_port)
+    netns.attach_to_bridge(switch, link.switch_ifname, link.bridge)
+    record.stop()
+    netns.remove_link(switch, splice.bridge_port)  # its peer, the line's end, goes with it
+
+
+@dataclass(frozen=True)
+class NetemSplice:
+    """link-netem without netem: the host's switch-side veth end leaves its bridge for a delay line, whose
+    other end is a new veth pair in the switch namespace with `bridge_port` on the bridge."""
+
+    line: DelayLine
+    bridge_port: str
+
+
+def _netem_splice(stand: Stand, host: HostPlan, link, delay_ms: float = 0, loss_pct: float = 0) -> NetemSplice:
+    number = stand.plan.hosts.index(host) * 16 + host.links.index(link)  # short names: 15 characters at most
+    line = DelayLine(f"netem-{host.name.lower()}-{link.network}", link.switch_ifname, f"netem{number}l", delay_ms,
+                     0.0, loss_pct, one_way=True)  # fmt: skip
+    return NetemSplice(line, f"netem{number}b")
 
 
 def drain(stand: Stand, host: HostPlan) -> None:
@@ -303,7 +340,8 @@ def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
         raise StandError(f"{host.name}: the health agent did not {'withdraw' if drained else 'announce'} in 30 s")
 
 
-REATTACHES = ("node-crash", "link-cut")  # their undo brings a network back: pgpool must take its backends back
+# Their undo brings a network back: pgpool must take back the backends it detached meanwhile.
+REATTACHES = ("node-crash", "link-cut", "link-netem")
 Primitive = Callable[..., None]
 PRIMITIVES: dict[str, tuple[Primitive, Primitive]] = {
     "pgpool-kill": (pgpool_kill, pgpool_start),

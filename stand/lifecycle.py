@@ -16,7 +16,7 @@ from stand import delayline, netns, process, readiness
 from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
 from stand.daemons import KEEPALIVED, PG_BIN, Daemon, HealthAgent, Keepalived, Pgpool, Postgres, frr_daemons, psql_local
 from stand.layout import StandLayout, state_dir
-from stand.plan import ANYCAST, HostPlan, Plan, derive
+from stand.plan import ANYCAST, DelayLine, HostPlan, Plan, derive
 from stand.render import RenderedFile, render_all, slot_name
 from stand.state import UP, StandState, StateFile
 from stand.topology import Topology
@@ -214,21 +214,31 @@ def start_delay_lines(stand: Stand, progress: Progress) -> None:
     """The delay lines in the switch namespace: one per WAN link, one per hop of a stretched network."""
     plan = stand.plan
     for line in plan.delay_lines:
-        ready = stand.layout.root / "wan" / f"{line.name}.ready"
-        ready.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "stand.delayline", "--a", line.a, "--b", line.b,
-                "--delay-ms", f"{line.delay_ms:g}", "--jitter-ms", f"{line.jitter_ms:g}",
-                "--ready-file", str(ready)]  # fmt: skip
-        log = stand.layout.root / "wan" / f"{line.name}.log"
-        _, record = process.spawn("switch", f"wan-{line.name}", argv, plan.switch_namespace, log,
-                                  env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})  # fmt: skip
-        stand.state_file.record_process(record)
-        if not process.wait_until(lambda: ready.exists() or not record.is_running(), process.scaled(30), 0.05):
-            raise StandError(f"the delay line {line.name} is not ready after 30 s (log {log})")
-        if not record.is_running():
-            raise StandError(f"the delay line {line.name} exited (log {log}): {process.tail(log)}")
+        start_delay_line(stand, line)
     if plan.delay_lines:
         progress(f"WAN: {', '.join(f'{l.name} {2 * l.delay_ms:g} ms round trip' for l in plan.delay_lines)}")
+
+
+def start_delay_line(stand: Stand, line: DelayLine) -> process.ProcessRecord:
+    """One delay line in the switch namespace, recorded for teardown; returns once it forwards."""
+    ready = stand.layout.root / "wan" / f"{line.name}.ready"
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "stand.delayline", *line.options, "--ready-file", str(ready)]
+    log = stand.layout.root / "wan" / f"{line.name}.log"
+    _, record = process.spawn("switch", delay_line_daemon(line.name), argv, stand.plan.switch_namespace, log,
+                              env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})  # fmt: skip
+    stand.state_file.record_process(record)
+    if not process.wait_until(lambda: ready.exists() or not record.is_running(), process.scaled(30), 0.05):
+        raise StandError(f"the delay line {line.name} is not ready after 30 s (log {log})")
+    if not record.is_running():
+        raise StandError(f"the delay line {line.name} exited (log {log}): {process.tail(log)}")
+    return record
+
+
+def delay_line_daemon(name: str) -> str:
+    """How the state file names a delay line's process (its host is the switch)."""
+    return f"wan-{name}"
 
 
 def write_files(files: list[RenderedFile]) -> None:

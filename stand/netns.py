@@ -104,6 +104,11 @@ def attach_to_bridge(namespace: str, ifname: str, bridge: str) -> None:
         ipr.link("set", index=_index(ipr, ifname), master=_index(ipr, bridge))
 
 
+def detach_from_bridge(namespace: str, ifname: str) -> None:
+    with _ipr(namespace) as ipr:
+        ipr.link("set", index=_index(ipr, ifname), master=0)
+
+
 def set_link(namespace: str, ifname: str, up: bool) -> None:
     with _ipr(namespace) as ipr:
         ipr.link("set", index=_index(ipr, ifname), state="up" if up else "down")

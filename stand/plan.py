@@ -73,6 +73,16 @@ class DelayLine:
     b: str
     delay_ms: float
     jitter_ms: float
+    loss_pct: float = 0.0
+    one_way: bool = False  # only frames from `a` to `b` are delayed and lost (the link-netem fault)
+
+    @property
+    def options(self) -> list[str]:
+        """The command-line options of `python -m stand.delayline` for this line."""
+        options = ["--a", self.a, "--b", self.b, "--delay-ms", f"{self.delay_ms:g}", "--jitter-ms", f"{self.jitter_ms:g}"]
+        if self.loss_pct:
+            options += ["--loss-pct", f"{self.loss_pct:g}"]
+        return options + (["--one-way"] if self.one_way else [])
 
 
 @dataclass(frozen=True)
