@@ -82,7 +82,8 @@ def _check_targets(scenarios: list[Scenario], topology: Topology) -> None:
     for scenario in scenarios:
         errors = validate_targets(scenario, hosts)
         if errors:
-            raise StandError(f"scenario {scenario.name} does not fit the topology {topology.source}: {'; '.join(errors)}")
+            fits = f"scenario {scenario.name} does not fit the topology {topology.source}"
+            raise StandError(f"{fits}: {'; '.join(errors)}")
 
 
 def cmd_run(args) -> int:

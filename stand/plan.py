@@ -79,7 +79,8 @@ class DelayLine:
     @property
     def options(self) -> list[str]:
         """The command-line options of `python -m stand.delayline` for this line."""
-        options = ["--a", self.a, "--b", self.b, "--delay-ms", f"{self.delay_ms:g}", "--jitter-ms", f"{self.jitter_ms:g}"]
+        options = ["--a", self.a, "--b", self.b]
+        options += ["--delay-ms", f"{self.delay_ms:g}", "--jitter-ms", f"{self.jitter_ms:g}"]
         if self.loss_pct:
             options += ["--loss-pct", f"{self.loss_pct:g}"]
         return options + (["--one-way"] if self.one_way else [])
@@ -338,11 +339,10 @@ def _stretch_hops(topology: Topology, net: Network) -> list[tuple[BridgePort, De
     for wan_name in net.stretched_over:
         wan = topology.network(wan_name)
         sites = [h.site for h in topology.hosts if h.address_on(wan_name) is not None]
-        ports = [
-            BridgePort(_bridge_name(net, site), f"{net.name}-{wan_name}{2 * end + 1}", f"{net.name}-{wan_name}{2 * end + 2}")
-            for end, site in enumerate(sites)
-        ]
-        line = DelayLine(f"{net.name}-{wan_name}", ports[0].line_ifname, ports[1].line_ifname, wan.delay_ms, wan.jitter_ms)
+        name = f"{net.name}-{wan_name}"
+        ports = [BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}")
+                 for end, site in enumerate(sites)]  # fmt: skip
+        line = DelayLine(name, ports[0].line_ifname, ports[1].line_ifname, wan.delay_ms, wan.jitter_ms)
         hops += [(ports[0], None), (ports[1], line)]
     return hops
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -438,12 +439,7 @@ def _stretch_errors(topology: Topology) -> list[str]:
             errors.append(f"{where}: a WAN link cannot itself be stretched")
             continue
         component = {site: site for site in {h.site for h in topology.hosts}}  # union-find over sites
-
-        def root(site: str) -> str:
-            while component[site] != site:
-                site = component[site]
-            return site
-
+        root = partial(_root, component)
         for name in net.stretched_over:
             wan = networks.get(name)
             if wan is None or not wan.delay_ms:
@@ -460,6 +456,12 @@ def _stretch_errors(topology: Topology) -> list[str]:
         if len({root(site) for site in sites}) > 1:
             errors.append(f"{where}: does not join the sites {', '.join(sorted(sites))}")
     return errors
+
+
+def _root(component: dict[str, str], site: str) -> str:
+    while component[site] != site:
+        site = component[site]
+    return site
 
 
 _NO_OSPF = Network("", IPv4Network("0.0.0.0/32"), False)
