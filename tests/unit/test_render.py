@@ -5,6 +5,7 @@ and review the diff.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,20 @@ def test_watchdog_mode_moves_the_vip_with_pgpool_itself():
     names = {name for _, name in by_name}
     assert not names & {"keepalived.conf", "agent.json"}
     assert "198.18.2.0" not in by_name[("PgBAL2", "ospfd.conf")]
+
+
+PGPOOL_SAMPLE = Path("/usr/share/doc/pgpool2/examples/pgpool.conf.sample")  # Debian's pgpool2, every setting
+
+
+@pytest.mark.skipif(not PGPOOL_SAMPLE.exists(), reason="needs Debian's pgpool2 package (its sample configuration)")
+@pytest.mark.parametrize("mode", ["anycast", "watchdog"])
+def test_every_pgpool_setting_is_one_the_installed_pgpool_knows(mode):
+    """pgpool-II ignores a setting it does not know (4.3 calls the socket directory `socket_dir`; a later
+    name left every pgpool on the shared default, /var/run/postgresql)."""
+    known = {re.sub(r"\d+$", "", m.group(1)).lower()
+             for m in re.finditer(r"^#?\s*([A-Za-z_]+\d*)\s*=", PGPOOL_SAMPLE.read_text(), re.MULTILINE)}  # fmt: skip
+    files = render_all(derive(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
+    conf = next(f.content for f in files if f.path.name == "pgpool.conf")
+    used = {re.sub(r"\d+$", "", m.group(1)).lower() for m in re.finditer(r"^([A-Za-z_]+\d*)\s*=", conf, re.MULTILINE)}
+    assert used - known == set()
+    assert "socket_dir" in used
