@@ -22,7 +22,7 @@ from stand import delayline, lifecycle, netns, process, readiness
 from stand.credentials import MONITOR_USER
 from stand.daemons import PG_BIN
 from stand.lifecycle import Stand, StandError
-from stand.plan import DelayLine, HostPlan
+from stand.plan import DelayLine, HostPlan, Link
 from stand.render import POSTGRES_PORT
 
 ENOENT = 2
@@ -79,9 +79,9 @@ class Faults:
         with open(self.events_file, "a") as f:
             f.write(json.dumps(asdict(event)) + "\n")
         if action == "undo" and fault in REATTACHES:
-            self._reattach_due = True
-            if not self._together:
-                self._reattach_due = False
+            if self._together:
+                self._reattach_due = True
+            else:
                 reattach_backends(self.stand)
         return event
 
@@ -305,7 +305,7 @@ class NetemSplice:
     bridge_port: str
 
 
-def _netem_splice(stand: Stand, host: HostPlan, link, delay_ms: float = 0, loss_pct: float = 0) -> NetemSplice:
+def _netem_splice(stand: Stand, host: HostPlan, link: Link, delay_ms: float = 0, loss_pct: float = 0) -> NetemSplice:
     number = stand.plan.hosts.index(host) * 16 + host.links.index(link)  # short names: 15 characters at most
     line = DelayLine(f"netem-{host.name.lower()}-{link.network}", link.switch_ifname, f"netem{number}l", delay_ms,
                      0.0, loss_pct, one_way=True)  # fmt: skip

@@ -195,7 +195,7 @@ def build_network(stand: Stand, progress: Progress) -> None:
     # This machine reaches the anycast address through the shell link, and answers every address of the
     # stand (a Locust worker in a site's client host connecting to its master here) the same way: a reply
     # to 198.18.0.0/15 must never follow the default route out.
-    routed = [plan.topology.anycast.network, plan.topology.loopbacks, *(n.prefix for n in plan.topology.networks)]
+    routed = [prefix for prefix in plan.stand_networks if prefix != shell.prefix]  # that one is the link's own
     with stand.state_file.change() as state:
         state.root_links.append(plan.shell_ifname)
         state.root_routes.extend(str(prefix) for prefix in routed)

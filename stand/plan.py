@@ -290,6 +290,7 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
                 vrrp_priority=VRRP_TOP_PRIORITY - 10 * balancers.index(host.name) if host.has("balancer") else 0,
             )
         )
+    hops = [hop for net in topology.networks for hop in _stretch_hops(topology, net)]
     return Plan(
         topology=topology,
         mode=mode,
@@ -298,8 +299,8 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
         shell_router_ifname="shell",
         hosts=tuple(hosts),
         bridges=_bridges(topology),
-        bridge_ports=tuple(port for net in topology.networks for port, _ in _stretch_hops(topology, net)),
-        delay_lines=_delay_lines(topology, hosts),
+        bridge_ports=tuple(port for hop in hops for port in hop.ports),
+        delay_lines=(*_wan_lines(topology, hosts), *(hop.line for hop in hops)),
         vip_network=vip_network,
     )
 
@@ -332,30 +333,34 @@ def _bridges(topology: Topology) -> tuple[str, ...]:
     return tuple(bridges)
 
 
-def _stretch_hops(topology: Topology, net: Network) -> list[tuple[BridgePort, DelayLine | None]]:
-    """For each WAN link a stretched network copies: a port on the bridge at each end, and the delay line
-    between the two ports (given with the second one)."""
+@dataclass(frozen=True)
+class StretchHop:
+    """Where a stretched network copies a WAN link: a port on its bridge at each end, a delay line between."""
+
+    ports: tuple[BridgePort, BridgePort]
+    line: DelayLine
+
+
+def _stretch_hops(topology: Topology, net: Network) -> list[StretchHop]:
     hops = []
     for wan_name in net.stretched_over:
         wan = topology.network(wan_name)
         sites = [h.site for h in topology.hosts if h.address_on(wan_name) is not None]
         name = f"{net.name}-{wan_name}"
-        ports = [BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}")
-                 for end, site in enumerate(sites)]  # fmt: skip
-        line = DelayLine(name, ports[0].line_ifname, ports[1].line_ifname, wan.delay_ms, wan.jitter_ms)
-        hops += [(ports[0], None), (ports[1], line)]
+        a, b = (BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}")
+                for end, site in enumerate(sites))  # fmt: skip
+        hops.append(StretchHop((a, b), DelayLine(name, a.line_ifname, b.line_ifname, wan.delay_ms, wan.jitter_ms)))
     return hops
 
 
-def _delay_lines(topology: Topology, hosts: list[HostPlan]) -> tuple[DelayLine, ...]:
-    """One for each WAN link, between its two hosts' links; one for each hop of a stretched network."""
+def _wan_lines(topology: Topology, hosts: list[HostPlan]) -> list[DelayLine]:
+    """One for each WAN link, between its two hosts' links."""
     lines = []
     for net in topology.networks:
         if net.delay_ms:
             a, b = (link.switch_ifname for h in hosts for link in h.links if link.network == net.name)
             lines.append(DelayLine(net.name, a, b, net.delay_ms, net.jitter_ms))
-        lines.extend(line for _, line in _stretch_hops(topology, net) if line is not None)
-    return tuple(lines)
+    return lines
 
 
 def _routes_via_router(topology: Topology, host: Host, links: tuple[Link, ...]) -> tuple[StaticRoute, ...]:
