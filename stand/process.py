@@ -114,10 +114,14 @@ def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
 
 
 def _preexec(namespace: str | None, user: str | None):
-    """Runs in the child after fork: enter the namespace, then drop to the user."""
+    """Runs in the child after fork: enter the namespace, then drop to the user. The stand's own commands
+    (psql as postgres, createdb, pgbench) do not follow a shell's libpq settings (`eval $(stand env)`):
+    those are dropped from an inherited environment (a command given its own keeps it)."""
     account = pwd.getpwnam(user) if user else None
 
     def enter() -> None:
+        for key in [key for key in os.environ if key.startswith("PG")]:
+            del os.environ[key]
         if namespace is not None:
             netns.enter(namespace)
         if account is not None:
