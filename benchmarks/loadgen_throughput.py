@@ -1,6 +1,10 @@
 """How fast is the loadgen? pgbench -S, loadgen/select.py (extended and simple protocol) and Locust's stock
 psycopg user, one after the other on the same stand, through the same anycast path, with the same number of clients.
 
+For each: requests/s, and the client's own CPU time per request (pgbench: over its whole run; Locust:
+all its processes, between 5 s after the start and 1 s before the end, so start-up is left out). The
+clients share the machine's cores with the stand, so a cheaper client leaves more CPU to the servers.
+
 Run as root:  .venv/bin/python benchmarks/loadgen_throughput.py [--clients 16] [--seconds 15]
 It uses the running stand, or brings one up (and down again). Prints figures; asserts nothing.
 """
@@ -11,12 +15,14 @@ import argparse
 import csv
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from loadgen.records import Record, RecordWriter, read_records
 from stand import lifecycle, topology
@@ -25,28 +31,72 @@ from stand.lifecycle import Stand
 from stand.safety import check_target
 
 REPO = Path(__file__).resolve().parent.parent
+WARM_UP_S = 5  # Locust's start-up (imports, connections) is left out of its CPU per request
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int) -> float:
-    """Transactions per second of pgbench's built-in SELECT-only script."""
+class Measured(NamedTuple):
+    rate: float  # requests/s
+    client_us: float  # the client's CPU time per request, microseconds
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int) -> Measured:
+    """pgbench's built-in SELECT-only script: transactions per second, and pgbench's CPU per transaction."""
     argv = ["pgbench", "-n", "-S", "-M", protocol, "-c", str(clients), "-j", "2", "-T", str(seconds),
             "-h", settings.host, "-p", str(settings.port), "-U", settings.user, settings.database]  # fmt: skip
+    cpu_before = children_cpu_seconds()
     out = subprocess.run(
         argv, capture_output=True, text=True, check=True, env={**os.environ, "PGPASSFILE": str(passfile)}
     )
-    return float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout).group(1))
+    cpu = children_cpu_seconds() - cpu_before
+    transactions = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
+    tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout).group(1))
+    return Measured(tps, cpu / transactions * 1e6)
+
+
+def process_tree_cpu_seconds(root: int) -> float:
+    """CPU time so far of a process and its direct children (Locust's master and its --processes workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(entry) == root or int(fields[1]) == root:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
 
 
 def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, seconds: int, processes: int,
-           extra: list[str], env: dict[str, str]) -> float:  # fmt: skip
-    """Requests per second of a headless Locust run (Locust's own aggregate)."""
+           extra: list[str], env: dict[str, str]) -> Measured:  # fmt: skip
+    """A headless Locust run: Locust's own requests/s, and its processes' CPU per request once warmed up."""
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
             "-u", str(clients), "-r", str(clients), "-t", f"{seconds}s", "--processes", str(processes),
-            "--csv", str(workdir / "locust"), *extra, user_class]  # fmt: skip
-    subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **env}, cwd=workdir, timeout=seconds + 120)
+            "--csv", str(workdir / "locust"), "--csv-full-history", *extra, user_class]  # fmt: skip
+    run = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
+                           cwd=workdir)  # fmt: skip
+    cpu_at: dict[int, float] = {}  # whole second of the wall clock -> CPU seconds of Locust's processes by then
+    deadline = time.time() + seconds + 120
+    while run.poll() is None and time.time() < deadline:
+        cpu_at[int(time.time())] = process_tree_cpu_seconds(run.pid)
+        time.sleep(1.02 - time.time() % 1)  # just after each second starts, as Locust's history rows
+    run.wait(timeout=max(deadline - time.time(), 1))
     with open(workdir / "locust_stats.csv") as f:
-        total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
-    return float(total["Requests/s"])
+        rate = float(next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")["Requests/s"])
+    with open(workdir / "locust_stats_history.csv") as f:
+        count_at = {int(row["Timestamp"]): int(row["Total Request Count"])
+                    for row in csv.DictReader(f) if row["Name"] == "Aggregated"}  # fmt: skip
+    seconds_seen = sorted(set(cpu_at) & set(count_at))
+    steady = [t for t in seconds_seen if seconds_seen[0] + WARM_UP_S <= t <= seconds_seen[-1] - 1]
+    first, last = steady[0], steady[-1]
+    return Measured(rate, (cpu_at[last] - cpu_at[first]) / (count_at[last] - count_at[first]) * 1e6)
 
 
 def recording_cost(records: int = 200_000) -> float:
@@ -111,30 +161,29 @@ def main() -> None:
                     peer_file, "SameQueryPeerUser", work, args.clients, args.seconds, args.processes, [], peer_env
                 ),
             }
-            rates: dict[str, list[float]] = {name: [] for name in contenders}
+            runs: dict[str, list[Measured]] = {name: [] for name in contenders}
             for _ in range(args.rounds):  # interleaved, so that a noisy minute hits every contender alike
                 for name, run in contenders.items():
-                    rates[name].append(run())
+                    runs[name].append(run())
             recorded = len(read_records(work / "records"))
     finally:
         if started_here:
             lifecycle.down(stand, lambda message: None)
-    results = {name: statistics.median(values) for name, values in rates.items()}
-    base = results[PGBENCH_PREPARED]
+    rate = {name: statistics.median(m.rate for m in measured) for name, measured in runs.items()}
+    cpu = {name: statistics.median(m.client_us for m in measured) for name, measured in runs.items()}
+    base = rate[PGBENCH_PREPARED]
     print(f"{args.clients} clients, {args.seconds} s each, median of {args.rounds} interleaved rounds, "
           f"through {settings.host} (Locust: {args.processes} processes)")  # fmt: skip
-    for name, rate in results.items():
-        spread = ", ".join(f"{v:.0f}" for v in rates[name])
-        print(f"  {name:<36} {rate:7.0f} requests/s  {rate / base:6.1%} of pgbench prepared  ({spread})")
-    extended = results[LOADGEN]
-    print(f"  loadgen / stock psycopg peer: {extended / results[PEER]:.2f}x; "
-          f"loadgen / psycopg with the same query: {extended / results[SAME_QUERY_PEER]:.2f}x")  # fmt: skip
-    print(f"  loadgen simple / stock psycopg peer: {results[LOADGEN_SIMPLE] / results[PEER]:.2f}x; "
-          f"loadgen simple / extended: {results[LOADGEN_SIMPLE] / extended:.2f}x")  # fmt: skip
-    print(f"  pgpool's price of the extended protocol: pgbench prepared / simple = "
-          f"{base / results[PGBENCH_SIMPLE]:.2f}x")  # fmt: skip
+    print(f"  {'client':<36} {'requests/s':>10}  {'of pgbench prepared':>19}  {'client CPU/request':>18}  (each round)")
+    for name, measured in runs.items():
+        spread = ", ".join(f"{m.rate:.0f}/{m.client_us:.0f} us" for m in measured)
+        print(f"  {name:<36} {rate[name]:10.0f}  {rate[name] / base:19.1%}  {cpu[name]:15.0f} us  ({spread})")
+    for loadgen_name, peer_name in ((LOADGEN_SIMPLE, PEER), (LOADGEN, SAME_QUERY_PEER), (LOADGEN, PEER)):
+        print(f"  {loadgen_name} / {peer_name}: requests/s {rate[loadgen_name] / rate[peer_name]:.2f}x, "
+              f"client CPU per request {cpu[loadgen_name] / cpu[peer_name]:.2f}x")  # fmt: skip
+    print(f"  loadgen simple / extended: {rate[LOADGEN_SIMPLE] / rate[LOADGEN]:.2f}x; pgpool's price of the "
+          f"extended protocol: pgbench prepared / simple = {base / rate[PGBENCH_SIMPLE]:.2f}x")  # fmt: skip
     print(f"  loadgen records written: {recorded}; recording costs {recording_cost():.2f} us per request")
-
 
 if __name__ == "__main__":
     main()

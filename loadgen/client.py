@@ -1,6 +1,6 @@
 """The PostgreSQL client of the loadgen and the probe: workloads, connection modes, one record a request.
 
-Everything here runs on an asyncio loop (the bridge's thread under Locust, the probe's own loop).
+Everything here runs on an asyncio loop (under Locust, the loop on gevent's hub: loadgen/bridge.py; the probe's own).
 """
 
 from __future__ import annotations

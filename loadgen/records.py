@@ -77,7 +77,7 @@ def process_id() -> str:
 class RecordWriter:
     """Buffers records of one process and appends them to its own stream file on `flush`.
 
-    Not thread-safe: one thread adds and flushes (the loadgen's event-loop thread).
+    Not thread-safe: one thread adds and flushes (a Locust process's greenlets, or the probe's loop).
     """
 
     def __init__(self, directory: Path, kind: str, site: str):

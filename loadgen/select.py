@@ -21,7 +21,7 @@ import gevent  # noqa: E402
 from locust import User, events, tag, task  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
-from loadgen.bridge import AsyncBridge  # noqa: E402
+from loadgen.bridge import GeventLoop  # noqa: E402
 from loadgen.client import (  # noqa: E402
     EXTENDED,
     MODES,
@@ -60,7 +60,7 @@ def add_arguments(parser) -> None:
 
 
 class LoadSession:
-    """Per Locust process: the target, the event-loop bridge, and the record writer with its flusher."""
+    """Per Locust process: the target, the asyncio loop on gevent's hub, and the record writer with its flusher."""
 
     def __init__(self, environment):
         options = environment.parsed_options
@@ -74,7 +74,7 @@ class LoadSession:
             query_timeout=options.pg_query_timeout,
             keys=parse_keys(options.pg_keys),
         )
-        self.bridge = AsyncBridge()
+        self.loop = GeventLoop()
         self.writer = RecordWriter(Path(options.pg_records), "requests", self.options.site)
         self.users = 0
         self._flusher = gevent.spawn(self._flush_every_second)
@@ -125,7 +125,7 @@ def close_session(environment, **_) -> None:
 
 
 class PgUser(User):
-    """A simulated client with its own connection(s); requests go through the process's bridge."""
+    """A simulated client with its own connection(s); its requests run on the process's asyncio loop."""
 
     abstract = True
 
@@ -137,10 +137,10 @@ class PgUser(User):
         self.pg = self.session.new_client()
 
     def on_stop(self) -> None:
-        self.session.bridge.run(self.pg.close)
+        self.session.loop.run(self.pg.close())
 
     def request(self, workload: str) -> None:
-        record = self.session.bridge.run(lambda: self.pg.request(workload))
+        record = self.session.loop.run(self.pg.request(workload))
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=workload,
