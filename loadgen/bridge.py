@@ -36,14 +36,13 @@ log = logging.getLogger(__name__)
 class Handle:
     """A callback scheduled on the loop (asyncio's Handle, without its debug machinery)."""
 
-    __slots__ = ("callback", "args", "context", "_cancelled", "_when", "timer")
+    __slots__ = ("_cancelled", "args", "callback", "context", "timer")
 
-    def __init__(self, callback, args, context, when: float | None = None, timer=None):
+    def __init__(self, callback, args, context, timer=None):
         self.callback = callback
         self.args = args
         self.context = context
         self._cancelled = False
-        self._when = when
         self.timer = timer  # the hub timer of a call_later/call_at, until it fires
 
     def cancel(self) -> None:
@@ -57,9 +56,6 @@ class Handle:
 
     def cancelled(self) -> bool:
         return self._cancelled
-
-    def when(self) -> float:
-        return self._when
 
 
 class GeventLoop(asyncio.AbstractEventLoop):
@@ -108,7 +104,7 @@ class GeventLoop(asyncio.AbstractEventLoop):
 
     def call_at(self, when: float, callback, *args, context=None) -> Handle:
         timer = self._hub_loop.timer(max(when - self.time(), 0.0))
-        handle = Handle(callback, args, context, when, timer)
+        handle = Handle(callback, args, context, timer)
         timer.start(self._timer_fired, handle)
         return handle
 
@@ -232,15 +228,8 @@ class SocketTransport(asyncio.Transport):
         self._reader.start(self._on_readable)
 
     def get_extra_info(self, name: str, default=None):
-        if self._sock is None:
-            return default
-        if name == "socket":
-            return self._sock
-        if name == "peername":
-            return self._sock.getpeername()
-        if name == "sockname":
-            return self._sock.getsockname()
-        return default
+        """Only the socket (asyncpg sets TCP_NODELAY on it); None once closed."""
+        return self._sock if name == "socket" and self._sock is not None else default
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
@@ -250,9 +239,6 @@ class SocketTransport(asyncio.Transport):
 
     def is_closing(self) -> bool:
         return self._closing
-
-    def is_reading(self) -> bool:
-        return self._reader.active
 
     def pause_reading(self) -> None:
         self._reader.stop()
@@ -315,9 +301,6 @@ class SocketTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         return len(self._unsent)
-
-    def can_write_eof(self) -> bool:
-        return False
 
     def close(self) -> None:
         """Stop reading; once everything written is sent, close and tell the protocol."""
