@@ -241,11 +241,21 @@ def _pcp(stand: Stand, balancer: HostPlan, command: str, node_id: int) -> str:
 
 
 def link_cut(stand: Stand, host: HostPlan, network: str) -> None:
+    """The host's link goes down at the switch. A WAN link takes with it the L2 segments stretched over it,
+    which follow its path (as a carrier's L2 service would ride the same fibre)."""
     _switch_links(stand, host, up=False, network=network)
+    _set_stretches_over(stand, network, up=False)
 
 
 def link_restore(stand: Stand, host: HostPlan, network: str) -> None:
     _switch_links(stand, host, up=True, network=network)  # then Faults reattaches the backends
+    _set_stretches_over(stand, network, up=True)
+
+
+def _set_stretches_over(stand: Stand, wan: str, up: bool) -> None:
+    for port in stand.plan.bridge_ports:
+        if port.wan == wan:
+            netns.set_link(stand.plan.switch_namespace, port.bridge_ifname, up)
 
 
 def _link_of(host: HostPlan, network: str):

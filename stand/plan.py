@@ -62,6 +62,7 @@ class BridgePort:
     bridge: str
     bridge_ifname: str
     line_ifname: str
+    wan: str  # the WAN link whose path the hop follows: a cut of that link cuts the hop too
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,7 @@ def _stretch_hops(topology: Topology, net: Network) -> list[StretchHop]:
         wan = topology.network(wan_name)
         sites = [h.site for h in topology.hosts if h.address_on(wan_name) is not None]
         name = f"{net.name}-{wan_name}"
-        a, b = (BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}")
+        a, b = (BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}", wan_name)
                 for end, site in enumerate(sites))  # fmt: skip
         hops.append(StretchHop((a, b), DelayLine(name, a.line_ifname, b.line_ifname, wan.delay_ms, wan.jitter_ms)))
     return hops

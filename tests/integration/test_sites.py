@@ -5,6 +5,7 @@ serves it, and its latency now includes the WAN round trip."""
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -91,6 +92,14 @@ def measure_from(stand: Stand, client: str) -> dict:
     return json.loads(result.stdout)
 
 
+def balancer_serving(stand: Stand, client: str) -> str | None:
+    """The balancer's address that serves a new connection from the client; None while none answers."""
+    try:
+        return measure_from(stand, client)["served"][0]
+    except (process.CommandFailed, subprocess.TimeoutExpired):
+        return None
+
+
 def address(stand: Stand, host: str) -> str:
     return str(stand.plan.host(host).data_address.ip)
 
@@ -167,4 +176,25 @@ def test_keepalived_moves_every_site_when_the_vip_balancer_crashes(sites_keepali
         assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
     finally:
         faults.undo("node-crash", "BalMsk")
+    assert process.wait_until(lambda: readiness.vip_holders(stand) == ["BalMsk"], process.scaled(WAIT), 0.1)
+
+
+def test_keepalived_splits_in_two_when_a_wan_cut_cuts_the_stretched_segment(sites_keepalived, tmp_path):
+    """The stretched segment follows the spb-msk WAN link, so cutting that link cuts it too: BalSpb no
+    longer hears BalMsk's VRRP adverts and takes the VIP on its side (split brain; harmless for reads,
+    and Saint Petersburg's clients are then served at home). When the link returns, BalMsk wins again."""
+    stand = sites_keepalived
+    faults = Faults(stand, tmp_path / "events.jsonl")
+    faults.inject("link-cut", "RtSpb", network="spbmsk")
+    try:
+        split = lambda: readiness.vip_holders(stand) == ["BalMsk", "BalSpb"]  # noqa: E731
+        assert process.wait_until(split, process.scaled(WAIT), 0.1), readiness.vip_holders(stand)
+        assert process.wait_until(lambda: balancer_serving(stand, "CliSpb") == address(stand, "BalSpb"),
+                                  process.scaled(WAIT), 1.0)  # fmt: skip
+        measured = measure_from(stand, "CliSpb")
+        print(f"\n[figure] sites, keepalived, spb-msk cut: CliSpb served by BalSpb, p50 {measured['p50_ms']:.2f} ms")
+        assert measured["served"] == [address(stand, "BalSpb"), address(stand, "PgSpb")]
+        assert measure_from(stand, "CliEkb")["served"][0] == address(stand, "BalMsk")  # ekb still sees Moscow's
+    finally:
+        faults.undo("link-cut", "RtSpb", network="spbmsk")
     assert process.wait_until(lambda: readiness.vip_holders(stand) == ["BalMsk"], process.scaled(WAIT), 0.1)

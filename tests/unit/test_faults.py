@@ -26,3 +26,19 @@ def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeyp
     site.undo("node-crash", "BalMsk")  # alone: at once
     assert played[-2:] == [("return", "BalMsk"), ("reattach", None)]
     assert len(faults.read_events(tmp_path / "events.jsonl")) == 7
+
+
+def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatch):
+    switched = []
+    monkeypatch.setattr(faults.netns, "set_link", lambda namespace, ifname, up: switched.append((ifname, up)))
+    plan = derive(topology.load("sites"), "keepalived")
+    stand = SimpleNamespace(plan=plan)
+
+    faults.link_cut(stand, plan.host("RtSpb"), "spbmsk")
+    assert switched == [("rtspb-spbmsk", False), ("vip-spbmsk1", False), ("vip-spbmsk3", False)]
+    faults.link_restore(stand, plan.host("RtSpb"), "spbmsk")
+    assert switched[3:] == [("rtspb-spbmsk", True), ("vip-spbmsk1", True), ("vip-spbmsk3", True)]
+
+    switched.clear()
+    faults.link_cut(stand, plan.host("BalSpb"), "spb")  # a site's own network: nothing stretched rides on it
+    assert switched == [(plan.host("BalSpb").links[0].switch_ifname, False)]

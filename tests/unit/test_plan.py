@@ -105,9 +105,9 @@ def test_the_vip_modes_refuse_several_sites_without_a_stretched_segment():
 def test_the_stretched_segment_has_a_bridge_per_site_joined_by_delay_lines_with_the_wan_delays():
     plan = derive(topology.load("sites"), "keepalived")
     assert [b for b in plan.bridges if b.startswith("vip")] == ["vip-msk", "vip-spb", "vip-ekb"]
-    ports = {p.bridge_ifname: p.bridge for p in plan.bridge_ports}
-    assert ports == {"vip-spbmsk1": "vip-msk", "vip-spbmsk3": "vip-spb", "vip-mskekb1": "vip-msk",
-                     "vip-mskekb3": "vip-ekb"}  # fmt: skip
+    ports = {p.bridge_ifname: (p.bridge, p.wan) for p in plan.bridge_ports}
+    assert ports == {"vip-spbmsk1": ("vip-msk", "spbmsk"), "vip-spbmsk3": ("vip-spb", "spbmsk"),
+                     "vip-mskekb1": ("vip-msk", "mskekb"), "vip-mskekb3": ("vip-ekb", "mskekb")}  # fmt: skip
     lines = {line.name: (line.a, line.b, line.delay_ms) for line in plan.delay_lines}
     assert lines == {
         "spbmsk": ("rtmsk-spbmsk", "rtspb-spbmsk", 5.0),
