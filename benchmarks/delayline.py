@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parent.parent
 HOST_A, HOST_B, SWITCH = "pgdl-bench-a", "pgdl-bench-b", "pgdl-bench-sw"
 ADDRESS_A, ADDRESS_B = IPv4Interface("198.18.250.5/30"), IPv4Interface("198.18.250.6/30")
 PORTS = ("dl-a", "dl-b")
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def build() -> None:
@@ -43,13 +42,6 @@ def build() -> None:
         disable_offloads(host, "wan")
     if netns.route_interface(HOST_A, ADDRESS_B.ip) != "wan":
         raise SystemExit("host B is not routed into the delay line")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system time of a process (fields 14 and 15 of /proc/PID/stat)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
 def packets(namespace: str, ifnames: tuple[str, ...], counter: str) -> int:
@@ -124,16 +116,16 @@ def measure(delay_ms: float, jitter_ms: float, rt_priority: int, transfer_mb: in
         print(f"\ndelay {delay_ms} ms, jitter {jitter_ms} ms each way, realtime priority {rt_priority}")
         ping(2, 0.2)  # ARP first
         print(f"  ping x100 (0.05 s apart): {ping(100, 0.05)}")
-        cpu, frames = cpu_seconds(proc.pid), packets(SWITCH, PORTS, "rx_packets")
+        cpu, frames = process.read_stat(proc.pid).cpu_s, packets(SWITCH, PORTS, "rx_packets")
         seconds = tcp_transfer(transfer_mb << 20)
-        cpu, frames = cpu_seconds(proc.pid) - cpu, packets(SWITCH, PORTS, "rx_packets") - frames
+        cpu, frames = process.read_stat(proc.pid).cpu_s - cpu, packets(SWITCH, PORTS, "rx_packets") - frames
         print(
             f"  TCP {transfer_mb} MB: {seconds:.2f} s, {transfer_mb * 1.048576 / seconds:.1f} MB/s; "
             f"{frames} frames, line CPU {cpu:.2f} s = {cpu / frames * 1e4:.3f} s per 10k frames"
         )
-        cpu = cpu_seconds(proc.pid)
+        cpu = process.read_stat(proc.pid).cpu_s
         sent, delivered = udp_flood(3)
-        cpu = cpu_seconds(proc.pid) - cpu
+        cpu = process.read_stat(proc.pid).cpu_s - cpu
         print(
             f"  UDP flood 3 s, 64-byte datagrams: {sent / 3:.0f}/s sent, {delivered / 3:.0f}/s delivered "
             f"({100 * (sent - delivered) / sent:.1f}% lost), line CPU {cpu / max(delivered, 1) * 1e4:.3f} s "

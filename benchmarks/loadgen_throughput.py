@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from loadgen.records import Record, RecordWriter, read_records
-from stand import lifecycle, topology
+from stand import lifecycle, process, topology
 from stand.client import from_running_stand
 from stand.lifecycle import Stand
 from stand.safety import check_target
 
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP_S = 5  # Locust's start-up (imports, connections) is left out of its CPU per request
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Measured(NamedTuple):
@@ -61,17 +60,12 @@ def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int)
 
 def process_tree_cpu_seconds(root: int) -> float:
     """CPU time so far of a process and its direct children (Locust's master and its --processes workers)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(entry) == root or int(fields[1]) == root:  # fields[1]: the parent's pid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+    total = 0.0
+    for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
+        stat = process.read_stat(pid)  # None: gone meanwhile
+        if stat is not None and root in (pid, stat.ppid):
+            total += stat.cpu_s
+    return total
 
 
 def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, seconds: int, processes: int,

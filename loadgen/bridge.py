@@ -100,13 +100,13 @@ class GeventLoop(asyncio.AbstractEventLoop):
         return handle
 
     def call_later(self, delay: float, callback, *args, context=None) -> Handle:
-        return self.call_at(self.time() + delay, callback, *args, context=context)
-
-    def call_at(self, when: float, callback, *args, context=None) -> Handle:
-        timer = self._hub_loop.timer(max(when - self.time(), 0.0))
+        timer = self._hub_loop.timer(max(delay, 0.0))
         handle = Handle(callback, args, context, timer)
         timer.start(self._timer_fired, handle)
         return handle
+
+    def call_at(self, when: float, callback, *args, context=None) -> Handle:
+        return self.call_later(when - self.time(), callback, *args, context=context)
 
     def _timer_fired(self, handle: Handle) -> None:
         handle.close_timer()
@@ -180,8 +180,6 @@ class GeventLoop(asyncio.AbstractEventLoop):
     async def _connect(self, sock, address) -> None:
         """Connect a non-blocking socket, waiting for it to become writable (cancellable)."""
         error = sock.connect_ex(address)
-        if error not in (0, errno.EINPROGRESS):
-            raise OSError(error, f"connect to {address[0]}:{address[1]} failed: {os.strerror(error)}")
         if error == errno.EINPROGRESS:
             writable = self.create_future()
             watcher = self._hub_loop.io(sock.fileno(), WRITE)
@@ -191,8 +189,8 @@ class GeventLoop(asyncio.AbstractEventLoop):
             finally:
                 watcher.close()
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if error:
-                raise OSError(error, f"connect to {address[0]}:{address[1]} failed: {os.strerror(error)}")
+        if error:
+            raise OSError(error, f"connect to {address[0]}:{address[1]} failed: {os.strerror(error)}")
 
     async def start_tls(self, *args, **kwargs):
         raise ConnectionError("the loadgen's event loop speaks plain TCP only, and the server asked for TLS")

@@ -13,6 +13,7 @@ from pathlib import Path
 from stand import netns
 
 TIMEOUT_SCALE = float(os.environ.get("PGAB_TIMEOUT_SCALE", "1"))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/PID/stat counts CPU time in these
 
 
 def scaled(seconds: float) -> float:
@@ -64,7 +65,9 @@ class ProcessRecord:
 @dataclass(frozen=True)
 class Stat:
     state: str
+    ppid: int
     pgrp: int
+    cpu_s: float  # user plus system time so far
     start_ticks: int
 
 
@@ -74,7 +77,8 @@ def read_stat(pid: int) -> Stat | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = text[text.rindex(")") + 2 :].split()
-    return Stat(state=fields[0], pgrp=int(fields[2]), start_ticks=int(fields[19]))
+    return Stat(state=fields[0], ppid=int(fields[1]), pgrp=int(fields[2]),
+                cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS, start_ticks=int(fields[19]))  # fmt: skip
 
 
 def group_members(pgrp: int) -> list[int]:
