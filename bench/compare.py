@@ -54,7 +54,19 @@ def verdict_table(summaries: list[RunSummary]) -> str:
                 gap = _ms(f.gap_ms) if f.recovered else "never"
                 lines.append(f"{s.mode:<17}{f.fault + ' ' + f.target:<28}{gap:>8}{f.failed_requests:10d}"
                              f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}")  # fmt: skip
+        for s in rows:
+            lines.append(f"{s.mode:<17}{health_line(s)}")
     return "\n".join(lines)
+
+
+def health_line(summary: RunSummary) -> str:
+    """False withdrawals (anycast) or failovers (VIP modes) of a run: health decisions no fault explains."""
+    if not summary.health_recorded:
+        return "health decisions: not recorded in this mode"
+    false = summary.false_health_changes
+    what = "false failovers" if any(c.source == "keepalived" for c in summary.health_changes) else "false withdrawals"
+    details = "; ".join(f"{c.host} at {(c.t_us - summary.started_us) / 1e6:.1f} s: {c.reason}" for c in false[:3])
+    return f"{what}: {len(false)}" + (f" ({details})" if details else "")
 
 
 def _ms(value: float | None) -> str:

@@ -6,6 +6,7 @@ while the scenario's timeline of faults plays; everything lands in a results dir
                        the site of every host ("sites": host name -> site name)
       scenario.toml    the scenario as it ran
       events.jsonl     every fault and undo, with its wall-clock time
+      health.jsonl     every health decision of the balancers' agents (or keepalived), with its evidence
       records/         the users' request records (Arrow IPC, see loadgen/records.py)
       probe/           the probe's records
       locust*          Locust's own statistics (csv, json) and its log
@@ -102,6 +103,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
         for proc in load.processes:
             _finish(proc, interrupted)
     ended_us = time.time_ns() // 1000
+    collect_health_decisions(stand, out / "health.jsonl", until_us=ended_us)
     meta = {
         "mode": stand.plan.mode,
         "scenario": asdict(scenario) | {"load": asdict(scenario.load)},
@@ -111,6 +113,8 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
         "versions": versions(),
         "topology": stand.plan.topology.source,
         "sites": host_sites(stand.plan),
+        "balancers": [h.name for h in stand.plan.balancers],
+        "vip_mode": stand.plan.has_vip,
         "settings": {
             "ospf": asdict(stand.plan.topology.ospf),
             "health": asdict(stand.plan.topology.health),
@@ -123,6 +127,24 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return out
+
+
+def collect_health_decisions(stand: Stand, out: Path, until_us: int) -> None:
+    """Every health decision of the stand's agents and keepalived up to `until_us`, in time order (those
+    before the run tell the state it started in)."""
+    decisions = []
+    for host in stand.plan.balancers:
+        path = stand.layout.host(host.name).health_decisions
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    decision = json.loads(line)
+                except ValueError:
+                    continue  # a line being written as the run ended
+                if decision.get("t_us", until_us) < until_us:
+                    decisions.append(decision)
+    decisions.sort(key=lambda d: d["t_us"])
+    out.write_text("".join(json.dumps(d) + "\n" for d in decisions))
 
 
 def host_sites(plan: Plan) -> dict[str, str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadgen.records import read_records
+from reports.health import HealthChange, false_changes, health_changes, read_decisions
 from reports.metrics import balancer_share, fault_report, summary
 from stand.faults import read_events
 
@@ -36,6 +37,13 @@ class RunSummary:
     p99_ms: float | None
     balancer_share: dict[str, float]
     faults: list[FaultFigures]
+    health_changes: list[HealthChange]  # during the run; `false_health_changes` are those no fault explains
+    health_recorded: bool  # the mode's health decisions were recorded (not yet for the watchdog)
+    started_us: int
+
+    @property
+    def false_health_changes(self) -> list[HealthChange]:
+        return false_changes(self.health_changes)
 
     @property
     def balancers_used(self) -> list[str]:
@@ -66,6 +74,11 @@ def summarize_run(directory: Path) -> RunSummary:
         )
         for f in fault_report(requests, probe, events, end)
     ]
+    decisions = read_decisions(directory / "health.jsonl")
+    changes = health_changes(
+        decisions, events, meta.get("balancers", ()), start, end, requests,
+        vip_mode=meta.get("vip_mode", False),
+    )
     return RunSummary(
         directory=str(directory),
         mode=meta["mode"],
@@ -77,4 +90,7 @@ def summarize_run(directory: Path) -> RunSummary:
         p99_ms=totals.p99_ms,
         balancer_share=balancer_share(requests, start, end),
         faults=faults,
+        health_changes=changes,
+        health_recorded=bool(decisions),
+        started_us=start,
     )

@@ -1,8 +1,21 @@
-"""Per-balancer health agent: announce the anycast address only while pgpool is healthy.
+"""Per-balancer health agent: announce the anycast address only while pgpool is alive, tell busy from dead.
 
 Runs as root inside the balancer's network namespace: ``python -m stand.agent CONFIG.json``.
 It adds the anycast address to an interface when healthy and removes it when not;
 FRR (OSPF) sees the address come and go and announces or withdraws the route.
+
+What counts as death, and what does not (docs/timers.md has the sources and the reasons):
+- pgpool's main process exits: withdrawn at once (a pidfd wakes the agent);
+- `fall` consecutive errors (refused, reset, an error from pgpool) on the agent's kept session, or on
+  the new connections it opens now and then: withdrawn;
+- no answer at all for `unresponsive_ms` (a frozen pgpool): withdrawn;
+- a slow answer is an answer: counted apart, never a reason to withdraw by itself; a new connection
+  that pgpool does not accept in time (every child busy) is slowness too.
+A withdrawal for failed checks never takes out the last balancer still announcing the address, as the
+agent's own OSPF routes show (unless `protect_last_announcer` is off): all balancers failing their
+checks at once is overload, and one left is better than clients sent to the last resort.
+
+Every decision is appended to `decisions_file` (JSON lines, wall-clock µs) with its evidence.
 """
 
 import asyncio
@@ -11,16 +24,23 @@ import errno
 import ipaddress
 import json
 import os
+import random
 import signal
 import sys
 import tempfile
 import time
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+
+OK, SLOW, ERROR, UNRESPONSIVE = "ok", "slow", "error", "unresponsive"
+KEPT, NEW = "kept", "new"  # the agent's own session, and the new connections it opens now and then
+STATS_EVERY_S = 10.0
+LSA_SETTLE_S = 0.5  # after a withdrawal: long enough for the others' withdrawals to reach this router's OSPF
 
 
 class ConfigError(ValueError):
@@ -45,26 +65,34 @@ class CheckConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
-    """Everything one agent needs; see the module docstring for the JSON shape."""
+    """Everything one agent needs; see the module docstring for what the settings mean."""
 
     balancer: str
     anycast: str
     interface: str
     check: CheckConfig
     interval_ms: int
-    timeout_ms: int
+    timeout_ms: int  # an answer later than this is slow (still an answer)
+    unresponsive_ms: int  # no answer for this long: pgpool is taken for dead
     rise: int
     fall: int
     new_connection_every: int
+    protect_last_announcer: bool
+    withdraw_holdoff_ms: int  # a random wait before a withdrawal for failed checks (not for an exit)
+    last_resort_cost: int  # OSPF cost of the last resort's announcement: it is no balancer
+    vtysh_socket_dir: str
     pgpool_pid_file: str
     drain_file: str
     status_file: str
+    decisions_file: str
 
     def __post_init__(self):
         try:
             ipaddress.ip_interface(self.anycast)
         except ValueError:
             raise ConfigError(f"bad key 'anycast': {self.anycast!r} is not an address/prefix") from None
+        if self.unresponsive_ms <= self.timeout_ms:
+            raise ConfigError(f"bad key 'unresponsive_ms': {self.unresponsive_ms} must exceed timeout_ms")
 
     @classmethod
     def from_dict(cls, data: object) -> "AgentConfig":
@@ -96,37 +124,98 @@ def _build(cls, data: object, prefix: str):
             value = _build(field.type, value, key + ".")
         elif field.type is int and (type(value) is not int or value <= 0):
             raise ConfigError(f"bad key '{key}': expected a positive integer, got {value!r}")
+        elif field.type is bool and type(value) is not bool:
+            raise ConfigError(f"bad key '{key}': expected true or false, got {value!r}")
         elif field.type is str and (type(value) is not str or not value):
             raise ConfigError(f"bad key '{key}': expected a non-empty string, got {value!r}")
         values[field.name] = value
     return cls(**values)
 
 
-class HealthState:
-    """Rise/fall counters deciding whether the address is announced; starts withdrawn."""
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """One health check's result: ok, slow (answered late), error (refused, reset, an SQL error) or
+    unresponsive (no answer within the deadline)."""
+
+    outcome: str
+    latency_ms: float
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """A change the checks call for: announce, or withdraw with the evidence."""
+
+    announce: bool
+    evidence: str  # "answers", "errors", "unresponsive"
+    reason: str
+
+
+class HealthJudge:
+    """Decides from check answers alone; starts withdrawn.
+
+    Announced: `fall` consecutive errors of one stream (the kept session, or the new connections), or
+    one unresponsive check of the kept session, withdraw; slow answers reset the error count like good
+    ones, and a new connection left unanswered (pgpool's children all busy) is slowness. Withdrawn:
+    `rise` consecutive answers (ok or slow) of the kept session announce."""
 
     def __init__(self, rise: int, fall: int):
         self.rise = rise
         self.fall = fall
         self.reset()
 
-    def reset(self) -> None:
-        """Withdraw and forget all counted results."""
-        self.announced = False
-        self.successes = 0
-        self.failures = 0
+    def reset(self, announced: bool = False) -> None:
+        """Forget every counted result; `announced` is the state to judge from."""
+        self.announced = announced
+        self.answers = 0
+        self.errors = {KEPT: 0, NEW: 0}
 
-    def record(self, healthy: bool) -> bool:
-        """Count one check result; return True if `announced` changed."""
-        if healthy:
-            self.successes, self.failures = self.successes + 1, 0
+    def record(self, stream: str, answer: Answer) -> Verdict | None:
+        """Count one answer of `stream`; the verdict when it calls for a change, else None."""
+        if answer.outcome in (OK, SLOW):
+            self.errors[stream] = 0
+            self.answers = self.answers + 1 if stream == KEPT else self.answers
+        elif answer.outcome == ERROR:
+            self.errors[stream] += 1
+            self.answers = 0
         else:
-            self.successes, self.failures = 0, self.failures + 1
-        threshold_reached = self.failures >= self.fall if self.announced else self.successes >= self.rise
-        if threshold_reached:
-            self.announced = not self.announced
-            return True
-        return False
+            self.answers = 0
+        if self.announced:
+            if answer.outcome == UNRESPONSIVE and stream == KEPT:  # a new client left waiting is slowness
+                return self._change(False, "unresponsive", f"no answer ({stream}) in {answer.latency_ms:.0f} ms")
+            if self.errors[stream] >= self.fall:
+                return self._change(False, "errors", f"{self.fall} consecutive errors ({stream}), last: {answer.error}")
+        elif stream == KEPT and self.answers >= self.rise:
+            return self._change(True, "answers", f"{self.rise} consecutive answers")
+        return None
+
+    def _change(self, announce: bool, evidence: str, reason: str) -> Verdict:
+        self.reset(announce)
+        return Verdict(announce, evidence, reason)
+
+
+class LatencyStats:
+    """Outcomes and latencies of one stream since the last report."""
+
+    def __init__(self) -> None:
+        self.outcomes = {OK: 0, SLOW: 0, ERROR: 0, UNRESPONSIVE: 0}
+        self.latencies: deque[float] = deque(maxlen=1000)
+
+    def add(self, answer: Answer) -> None:
+        self.outcomes[answer.outcome] += 1
+        if answer.outcome in (OK, SLOW):
+            self.latencies.append(answer.latency_ms)
+
+    def report(self) -> dict:
+        """Counts, and p50/p99/max of the answered checks' latency (ms); then start counting anew."""
+        ordered = sorted(self.latencies)
+
+        def quantile(q: float) -> float | None:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
+
+        figures = {**self.outcomes, "p50_ms": quantile(0.5), "p99_ms": quantile(0.99), "max_ms": quantile(1.0)}
+        self.__init__()
+        return figures
 
 
 def read_live_pid(pid_file: str | os.PathLike) -> int | None:
@@ -158,38 +247,80 @@ def write_status_file(path: str | os.PathLike, status: dict) -> None:
         raise
 
 
+def other_announcers(router_lsas: dict, ospf_routes: dict, me: str, anycast: str, last_resort_cost: int) -> list[str]:
+    """Router ids of the balancers other than `me` that announce `anycast` and that OSPF reaches.
+
+    `router_lsas` is `show ip ospf database router json`, `ospf_routes` is `show ip ospf route json`.
+    A router's LSA stays in the database for a while after it died; it counts only while the route to
+    its router id (its loopback) is in the OSPF routes. Announcements at the last resort's cost or more
+    are the last resort's, not a balancer's."""
+    address = str(ipaddress.ip_interface(anycast).ip)
+    announcers = []
+    for lsas in router_lsas.get("routerLinkStates", {}).get("areas", {}).values():
+        for lsa in lsas:
+            router = lsa.get("advertisingRouter", "")
+            for link in lsa.get("routerLinks", {}).values():
+                stub = link.get("linkType") == "Stub Network" and link.get("networkAddress") == address
+                if stub and link.get("tos0Metric", last_resort_cost) < last_resort_cost:
+                    announcers.append(router)
+    return sorted({r for r in announcers if r != me and f"{r}/32" in ospf_routes})
+
+
 class PgpoolCheck:
-    """The health query through pgpool, on a kept connection.
+    """The health query through pgpool: on the agent's kept session (its own pgpool child, not queued
+    behind clients), or on a new connection, which is what a new client gets."""
 
-    Every `new_connection_every`-th check opens a new connection instead, so that a pgpool which still
-    serves its sessions but accepts no new client (every child busy) fails too. A new connection on
-    every check would cost far more CPU than pgpool's own work on an idle stand.
-    """
-
-    def __init__(self, check: CheckConfig, timeout: float, new_connection_every: int):
+    def __init__(self, check: CheckConfig, slow_ms: int, deadline_ms: int):
         self.check = check
-        self.timeout = timeout
-        self.new_connection_every = new_connection_every
+        self.slow_ms = slow_ms
+        self.deadline_s = deadline_ms / 1000
         self._connection: asyncpg.Connection | None = None
-        self._checks = 0
 
-    async def run(self) -> str | None:
-        """None if healthy, else why not (one line)."""
-        self._checks += 1
-        if self._checks % self.new_connection_every == 0:
-            await self.close()
+    async def kept(self) -> Answer:
+        """The query on the kept session; a lost session is opened again as part of the check."""
+        return await self._timed(self._on_kept_session, drop_session=True)
+
+    async def new_connection(self) -> Answer:
+        """A new connection and the query on it, then closed."""
+        return await self._timed(self._on_new_connection, drop_session=False)
+
+    async def _on_kept_session(self) -> None:
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await self._connect()
         try:
-            if self._connection is None:
-                password = Path(self.check.password_file).read_text().rstrip("\r\n")
-                self._connection = await asyncpg.connect(
-                    host=self.check.host, port=self.check.port, user=self.check.user,
-                    database=self.check.database, password=password, timeout=self.timeout,
-                )  # fmt: skip
-            await self._connection.execute(self.check.query, timeout=self.timeout)
-        except Exception as exc:
+            await self._connection.execute(self.check.query)
+        except BaseException:
             await self.close()
-            return f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        return None
+            raise
+
+    async def _on_new_connection(self) -> None:
+        connection = await self._connect()
+        try:
+            await connection.execute(self.check.query)
+        finally:
+            connection.terminate()
+
+    async def _connect(self) -> asyncpg.Connection:
+        password = Path(self.check.password_file).read_text().rstrip("\r\n")
+        return await asyncpg.connect(host=self.check.host, port=self.check.port, user=self.check.user,
+                                     database=self.check.database, password=password, timeout=self.deadline_s)
+
+    async def _timed(self, check, drop_session: bool) -> Answer:
+        started = time.monotonic()
+        task = asyncio.ensure_future(check())
+        await asyncio.wait([task], timeout=self.deadline_s)
+        if not task.done():  # not asyncio.wait_for: it would wait on asyncpg's own cancellation (a frozen
+            if drop_session:  # pgpool answers no cancel request either): drop the session at once
+                await self.close()
+            task.cancel()
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            return Answer(UNRESPONSIVE, (time.monotonic() - started) * 1000)
+        try:
+            task.result()
+        except Exception as exc:
+            return Answer(ERROR, (time.monotonic() - started) * 1000, f"{type(exc).__name__}: {exc}".replace("\n", " "))
+        latency_ms = (time.monotonic() - started) * 1000
+        return Answer(SLOW if latency_ms > self.slow_ms else OK, latency_ms)
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -202,7 +333,7 @@ class HealthAgent:
 
     def __init__(self, config: AgentConfig):
         self.config = config
-        self.health = HealthState(config.rise, config.fall)
+        self.judge = HealthJudge(config.rise, config.fall)
         self.state: str | None = None
         self.reason = ""
         self.since = time.time()
@@ -211,7 +342,9 @@ class HealthAgent:
         self._pidfd: int | None = None
         self._watched_pid: int | None = None
         self._exit_task: asyncio.Task | None = None
-        self._check = PgpoolCheck(config.check, config.timeout_ms / 1000, config.new_connection_every)
+        self._check = PgpoolCheck(config.check, config.timeout_ms, config.unresponsive_ms)
+        self._stats = {KEPT: LatencyStats(), NEW: LatencyStats()}
+        self._holding = False  # a withdrawal is held back: this is the last announcer
 
     def status(self) -> dict:
         """What the status file says."""
@@ -222,16 +355,19 @@ class HealthAgent:
         """Supervise until SIGTERM/SIGINT, then withdraw and record state "stopped"."""
         async with AsyncIPRoute() as self._ipr:
             self._ifindex = await self._interface_index()
-            supervision = asyncio.create_task(self._supervise())
+            tasks = [asyncio.create_task(self._supervise()), asyncio.create_task(self._probe_new_connections()),
+                     asyncio.create_task(self._report_stats())]
             for signum in (signal.SIGTERM, signal.SIGINT):
-                asyncio.get_running_loop().add_signal_handler(signum, supervision.cancel)
+                asyncio.get_running_loop().add_signal_handler(signum, tasks[0].cancel)
             try:
-                await supervision
+                await tasks[0]
             except asyncio.CancelledError:
                 pass
             finally:
+                for task in tasks[1:]:
+                    task.cancel()
                 self._unwatch_pgpool()
-                await self._set_state("stopped", "agent stopped")
+                await self._set_state("stopped", "agent stopped", "stopped")
 
     async def _interface_index(self) -> int:
         indexes = await self._ipr.link_lookup(ifname=self.config.interface)
@@ -240,33 +376,97 @@ class HealthAgent:
         return indexes[0]
 
     async def _supervise(self) -> None:
-        await self._set_state("starting", "agent started")
+        await self._set_state("starting", "agent started", "start")
         while True:
             await self._evaluate()
             await asyncio.sleep(self.config.interval_ms / 1000)
 
     async def _evaluate(self) -> None:
-        """One round: drain file, then pgpool process, then one health check."""
+        """One round: drain file, then pgpool process, then one check on the kept session."""
         config = self.config
         if os.path.exists(config.drain_file):
             self._unwatch_pgpool()
-            await self._set_state("drained", f"drain file {config.drain_file} exists")
+            await self._set_state("drained", f"drain file {config.drain_file} exists", "drain")
             return
         pid = read_live_pid(config.pgpool_pid_file)
         if pid is None or not self._watch_pgpool(pid):
             self._unwatch_pgpool()
-            await self._set_state("pgpool-gone", f"no live pgpool process in {config.pgpool_pid_file}")
+            await self._set_state("pgpool-gone", f"no live pgpool process in {config.pgpool_pid_file}", "pgpool-exit")
             return
-        if self.state != "up":
-            await self._set_state("down", f"pgpool pid {pid} running, waiting for {config.rise} good checks")
-        error = await self._check.run()
-        if pid != self._watched_pid:
-            return  # pgpool exited during the check and has already been withdrawn
-        if self.health.record(error is None):
-            if self.health.announced:
-                await self._set_state("up", f"{config.rise} consecutive good checks")
-            else:
-                await self._set_state("down", f"{config.fall} consecutive failed checks, last: {error}")
+        if self.state not in ("up", "down"):
+            await self._set_state("down", f"pgpool pid {pid} running, waiting for {config.rise} answers", "pgpool-running")
+        answer = await self._check.kept()
+        if pid == self._watched_pid:  # else pgpool exited during the check and has already been withdrawn
+            await self._judge(KEPT, answer)
+
+    async def _probe_new_connections(self) -> None:
+        """Every `new_connection_every` intervals, a new connection, as a new client makes one: a pgpool that
+        refuses new clients fails; one that accepts them late (every child busy) is only slow."""
+        while True:
+            await asyncio.sleep(self.config.interval_ms * self.config.new_connection_every / 1000)
+            if self.state == "up":
+                await self._judge(NEW, await self._check.new_connection())
+
+    async def _judge(self, stream: str, answer: Answer) -> None:
+        self._stats[stream].add(answer)
+        verdict = self.judge.record(stream, answer)
+        if verdict is None or self.state not in ("up", "down"):
+            return
+        if verdict.announce:
+            self._holding = False
+            await self._set_state("up", verdict.reason, verdict.evidence)
+            return
+        await asyncio.sleep(random.uniform(0, self.config.withdraw_holdoff_ms / 1000))  # agents seeing one
+        if self.state != "up":  # overload at once do not all withdraw in the same instant
+            return
+        if self.config.protect_last_announcer:
+            others = await self._other_announcers()
+            if others is not None and not others:
+                self.judge.reset(announced=True)
+                if not self._holding:
+                    self._holding = True
+                    self._decide("hold", "up", True, verdict.evidence, f"kept announcing, the last balancer to: "
+                                 f"{verdict.reason}")  # fmt: skip
+                return
+        self._holding = False
+        await self._set_state("down", verdict.reason, verdict.evidence)
+        if self.config.protect_last_announcer:  # two agents may have counted each other in the same instant
+            await asyncio.sleep(LSA_SETTLE_S)
+            if self.state == "down" and await self._other_announcers() == []:
+                self._holding = True
+                await self._set_state("up", f"announcing again, no other balancer does: {verdict.reason}",
+                                      "last-announcer")  # fmt: skip
+                self.judge.reset(announced=True)
+
+    async def _other_announcers(self) -> list[str] | None:
+        """The other balancers OSPF reaches that announce the address (None: FRR did not answer)."""
+        try:
+            lsas, routes = [json.loads(await self._vtysh(command)) for command in
+                            ("show ip ospf database router json", "show ip ospf route json")]  # fmt: skip
+        except (OSError, ValueError, TimeoutError):
+            return None
+        me = lsas.get("routerId", "")
+        return other_announcers(lsas, routes, me, self.config.anycast, self.config.last_resort_cost)
+
+    async def _vtysh(self, command: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            "vtysh", "--vty_socket", self.config.vtysh_socket_dir, "-c", command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
+        if process.returncode != 0:
+            raise OSError(f"vtysh exited with {process.returncode}")
+        return output.decode()
+
+    async def _report_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY_S)
+            self._write_decision({"kind": "stats", **{stream: s.report() for stream, s in self._stats.items()}})
 
     def _watch_pgpool(self, pid: int) -> bool:
         """Be woken the moment `pid` exits; False if it is already gone."""
@@ -290,22 +490,32 @@ class HealthAgent:
     def _on_pgpool_exit(self) -> None:
         reason = f"pgpool pid {self._watched_pid} exited"
         self._unwatch_pgpool()
-        self._exit_task = asyncio.create_task(self._set_state("pgpool-gone", reason))
+        self._exit_task = asyncio.create_task(self._set_state("pgpool-gone", reason, "pgpool-exit"))
 
-    async def _set_state(self, state: str, reason: str) -> None:
-        """Enter `state`: add or remove the address, write the status file, log one line."""
+    async def _set_state(self, state: str, reason: str, evidence: str) -> None:
+        """Enter `state`: add or remove the address first, then the status file, the decision, a log line."""
         async with self._transition_lock:
             if state == self.state:
                 return
             announce = state == "up"
-            if not announce:
-                self.health.reset()
-                await self._check.close()
             await self._set_address(announce)
+            if not announce:
+                self.judge.reset()
+                await self._check.close()
             self.state, self.reason, self.since = state, reason, time.time()
             write_status_file(self.config.status_file, self.status())
-            timestamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
-            print(f"{timestamp} {self.config.balancer} {state} announced={announce}: {reason}", flush=True)
+            self._decide("state", state, announce, evidence, reason)
+
+    def _decide(self, kind: str, state: str, announced: bool, evidence: str, reason: str) -> None:
+        self._write_decision({"kind": kind, "state": state, "announced": announced, "evidence": evidence,
+                              "reason": reason})  # fmt: skip
+        timestamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
+        print(f"{timestamp} {self.config.balancer} {state} announced={announced}: {reason}", flush=True)
+
+    def _write_decision(self, fields: dict) -> None:
+        line = {"t_us": time.time_ns() // 1000, "host": self.config.balancer, "source": "agent", **fields}
+        with open(self.config.decisions_file, "a") as file:
+            file.write(json.dumps(line) + "\n")
 
     async def _set_address(self, present: bool) -> None:
         """Add or remove the anycast address; being in that state already is fine."""

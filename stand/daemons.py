@@ -25,6 +25,9 @@ PGPOOL = Path("/usr/sbin/pgpool")
 PSQL = "/usr/bin/psql"
 KEEPALIVED = "/usr/sbin/keepalived"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The control plane of every design (FRR, the health agent, keepalived) runs at this CPU priority: on real
+# hosts it would not share two cores with the load generator and the databases (docs/timers.md).
+CONTROL_PLANE_NICE = -10
 
 
 class DaemonFailed(RuntimeError):
@@ -45,6 +48,7 @@ class Daemon:
     user: str | None = None
     polite_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 30.0
+    nice: int = 0
 
     @property
     def log(self) -> Path:
@@ -71,6 +75,7 @@ class Daemon:
             user=self.user,
             env=self.env(),
             stop_signal=self.polite_signal,
+            nice=self.nice,
         )
         state_file.record_process(record)
         return record
@@ -116,7 +121,7 @@ class FrrDaemon(Daemon):
 
 def frr_daemons(host: HostPlan, paths: HostPaths) -> list[FrrDaemon]:
     """In start order: zebra first (the others connect to it)."""
-    return [FrrDaemon(host, paths, name) for name in ("zebra", "bfdd", "ospfd")]
+    return [FrrDaemon(host, paths, name, nice=CONTROL_PLANE_NICE) for name in ("zebra", "bfdd", "ospfd")]
 
 
 def vtysh(host: HostPlan, paths: HostPaths, command: str) -> str:
@@ -188,6 +193,7 @@ class Pgpool(Daemon):
 @dataclass
 class HealthAgent(Daemon):
     name: str = "agent"
+    nice: int = CONTROL_PLANE_NICE
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "stand.agent", str(self.paths.agent_config)]
@@ -204,6 +210,7 @@ class Keepalived(Daemon):
     """VRRP for the keepalived modes: the parent and its VRRP child, each with a pid file."""
 
     name: str = "keepalived"
+    nice: int = CONTROL_PLANE_NICE  # its track script inherits it, as the agent's checks do
 
     def argv(self) -> list[str]:
         conf = self.paths.keepalived_dir

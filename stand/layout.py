@@ -57,6 +57,11 @@ class HostPaths:
         return self.agent_dir / "drain"
 
     @property
+    def health_decisions(self) -> Path:
+        """Every health decision of this host's agent or keepalived (JSON lines), for `bench run`."""
+        return self.log_dir / "health.jsonl"
+
+    @property
     def health_password_file(self) -> Path:
         return self.agent_dir / "password"
 

@@ -117,8 +117,9 @@ def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
         time.sleep(interval)
 
 
-def _preexec(namespace: str | None, user: str | None):
-    """Runs in the child after fork: enter the namespace, then drop to the user. The stand's own commands
+def _preexec(namespace: str | None, user: str | None, nice: int = 0):
+    """Runs in the child after fork: enter the namespace, take the CPU priority (`nice`, which needs root
+    when negative), then drop to the user. The stand's own commands
     (psql as postgres, createdb, pgbench) do not follow a shell's libpq settings (`eval $(stand env)`):
     those are dropped from an inherited environment (a command given its own keeps it)."""
     account = pwd.getpwnam(user) if user else None
@@ -128,6 +129,8 @@ def _preexec(namespace: str | None, user: str | None):
             del os.environ[key]
         if namespace is not None:
             netns.enter(namespace)
+        if nice:
+            os.nice(nice)
         if account is not None:
             os.setgroups([])
             os.setgid(account.pw_gid)
@@ -146,8 +149,9 @@ def spawn(
     user: str | None = None,
     env: dict[str, str] | None = None,
     stop_signal: signal.Signals = signal.SIGTERM,
+    nice: int = 0,
 ) -> tuple[subprocess.Popen, ProcessRecord]:
-    """Start a long-running process in its own session, logging to `log`."""
+    """Start a long-running process in its own session, logging to `log`, at CPU priority `nice`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -156,7 +160,7 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_preexec(namespace, user),
+            preexec_fn=_preexec(namespace, user, nice),
             env=env,
             cwd="/",
         )

@@ -183,12 +183,18 @@ def _agent_files(plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> l
         },
         "interval_ms": health.interval_ms,
         "timeout_ms": health.timeout_ms,
+        "unresponsive_ms": health.unresponsive_ms,
         "rise": health.rise,
         "fall": health.fall,
         "new_connection_every": health.new_connection_every,
+        "protect_last_announcer": health.protect_last_announcer,
+        "withdraw_holdoff_ms": health.withdraw_holdoff_ms,
+        "last_resort_cost": plan.topology.ospf.last_resort_cost,
+        "vtysh_socket_dir": str(paths.frr_run_dir),
         "pgpool_pid_file": str(paths.pgpool_pid_file),
         "drain_file": str(paths.drain_file),
         "status_file": str(paths.agent_status),
+        "decisions_file": str(paths.health_decisions),
     }
     return [
         RenderedFile(host.name, paths.agent_config, json.dumps(config, indent=2) + "\n", "root", 0o600),
@@ -201,6 +207,7 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
     vrrp = plan.keepalived
     routed = plan.vip_link(host)  # the VIP lives on the segment the routers are on
     check_script = paths.keepalived_dir / "check_pgpool.sh"
+    notify_script = paths.keepalived_dir / "notify.sh"
     passfile = paths.keepalived_dir / "pgpass"
     conf = env.get_template("keepalived.conf.j2").render(
         host=host.name,
@@ -208,7 +215,8 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
         vrrp_version=vrrp.vrrp_version,
         check_script=check_script,
         check_interval=vrrp.check_interval_s,
-        check_timeout=vrrp.check_timeout_s,
+        check_timeout=vrrp.check_timeout_s + 1,  # psql gives up first, with its own error
+        notify_script=notify_script,
         check_fall=vrrp.check_fall,
         check_rise=vrrp.check_rise,
         interface=routed.ifname,
@@ -227,10 +235,12 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
         user=CLIENT_USER,
         database=t.postgres.database,
     )
+    notify = env.get_template("notify.sh.j2").render(host=host.name, decisions_file=paths.health_decisions)
     pgpass = f"{host.host.loopback.ip}:{t.pgpool.port}:{t.postgres.database}:{CLIENT_USER}:{credentials.client_password}\n"
     return [
         RenderedFile(host.name, paths.keepalived_dir / "keepalived.conf", conf, "root"),
         RenderedFile(host.name, check_script, script, "root", 0o700),
+        RenderedFile(host.name, notify_script, notify, "root", 0o700),
         RenderedFile(host.name, passfile, pgpass, "root", 0o600),
     ]
 

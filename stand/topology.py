@@ -47,11 +47,16 @@ class OspfSettings:
 
 @dataclass(frozen=True)
 class HealthSettings:
+    """The health agent of the anycast mode (docs/timers.md says why these values)."""
+
     interval_ms: int = 100
-    timeout_ms: int = 500
+    timeout_ms: int = 500  # an answer later than this is slow, and still an answer
+    unresponsive_ms: int = 2000  # no answer at all for this long: pgpool is frozen or dead
     rise: int = 3
-    fall: int = 2
+    fall: int = 2  # consecutive errors (refused, reset, SQL errors) that withdraw
     new_connection_every: int = 10
+    protect_last_announcer: bool = True  # never withdraw the last balancer for failed checks
+    withdraw_holdoff_ms: int = 200  # agents failing at once (overload) do not withdraw in the same instant
     query: str = "SELECT 1"
 
 
@@ -82,12 +87,14 @@ class KeepalivedSettings:
     vrrp_version: int = 2
     advert_int_ms: int = 1000
     check_interval_s: int = 1
-    check_timeout_s: int = 1  # the track script's (psql's connect timeout and keepalived's limit)
-    check_fall: int = 2
+    # psql's connect timeout in the track script (libpq's least is 2 s); keepalived's own limit is 1 s more,
+    # so that a slow answer under load (a new session through pgpool: up to 0.5 s here) is not a failure
+    check_timeout_s: int = 2
+    check_fall: int = 3
     check_rise: int = 2
 
 
-TUNED_KEEPALIVED = KeepalivedSettings(vrrp_version=3, advert_int_ms=100, check_interval_s=1, check_fall=1, check_rise=1)
+TUNED_KEEPALIVED = KeepalivedSettings(vrrp_version=3, advert_int_ms=100, check_interval_s=1, check_fall=2, check_rise=1)
 
 
 @dataclass(frozen=True)
@@ -563,7 +570,8 @@ class _Reader(FieldReader):
             expected = type(getattr(defaults, key))
             value = table[key]
             if type(value) is not expected:
-                self.errors.append(f"{name}.{key}: must be {'an integer' if expected is int else 'a string'}")
+                kind_name = {int: "an integer", bool: "true or false"}.get(expected, "a string")
+                self.errors.append(f"{name}.{key}: must be {kind_name}")
             elif expected is int and value < 0:
                 self.errors.append(f"{name}.{key}: must not be negative")
             else:

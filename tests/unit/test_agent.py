@@ -1,4 +1,4 @@
-"""Unit tests for stand.agent: rise/fall decisions, config loading, pid files, status file."""
+"""Unit tests for stand.agent: how checks are judged, the last announcer, config, pid and status files."""
 
 import copy
 import json
@@ -8,67 +8,130 @@ import time
 
 import pytest
 
-from stand.agent import AgentConfig, ConfigError, HealthState, main, read_live_pid, write_status_file
+from pathlib import Path
+
+from stand.agent import (
+    ERROR,
+    KEPT,
+    NEW,
+    OK,
+    SLOW,
+    UNRESPONSIVE,
+    AgentConfig,
+    Answer,
+    ConfigError,
+    HealthJudge,
+    LatencyStats,
+    Verdict,
+    main,
+    other_announcers,
+    read_live_pid,
+    write_status_file,
+)
 
 VALID_CONFIG = {
     "balancer": "PgBAL1", "anycast": "198.18.2.0/32", "interface": "lo",
     "check": {"host": "198.18.2.94", "port": 5432, "user": "pgab_health", "database": "bench",
               "password_file": "/run/pw", "query": "SELECT 1"},
-    "interval_ms": 100, "timeout_ms": 500, "rise": 3, "fall": 2, "new_connection_every": 10,
+    "interval_ms": 100, "timeout_ms": 500, "unresponsive_ms": 2000, "rise": 3, "fall": 2,
+    "new_connection_every": 10, "protect_last_announcer": True, "withdraw_holdoff_ms": 200,
+    "last_resort_cost": 1000, "vtysh_socket_dir": "/run/frr",
     "pgpool_pid_file": "/run/pgpool.pid", "drain_file": "/run/drain", "status_file": "/run/agent-status.json",
+    "decisions_file": "/run/health.jsonl",
 }
 
 
-def feed(state: HealthState, results: str) -> list[bool]:
-    """Record results given as a string of '+' (good) and '-' (failed); return `announced` after each."""
-    announced = []
-    for result in results:
-        state.record(result == "+")
-        announced.append(state.announced)
-    return announced
+def answers(code: str) -> list[tuple[str, Answer]]:
+    """Answers written as letters: o ok, s slow, e error, u unresponsive (kept session); O S E U: the same
+    on a new connection."""
+    outcomes = {"o": OK, "s": SLOW, "e": ERROR, "u": UNRESPONSIVE}
+    return [(KEPT if letter.islower() else NEW, Answer(outcomes[letter.lower()], 1.0, "boom")) for letter in code]
 
 
-@pytest.mark.parametrize(("rise", "fall", "results", "expected"), [
+def announced_after_each(judge: HealthJudge, code: str) -> str:
+    """'A' where the judge announces after that answer, '-' where it does not."""
+    shown = []
+    for stream, answer in answers(code):
+        judge.record(stream, answer)
+        shown.append("A" if judge.announced else "-")
+    return "".join(shown)
+
+
+@pytest.mark.parametrize(("rise", "fall", "code", "expected"), [
     (3, 2, "", ""),
-    (3, 2, "++", "--"),
-    (3, 2, "+++", "--A"),
-    (3, 2, "++++", "--AA"),
-    (1, 1, "+", "A"),
-    (1, 1, "+-+-", "A-A-"),
-    (3, 2, "+++-", "--AA"),
-    (3, 2, "+++--", "--AA-"),
-    (3, 2, "+++-+-+-", "--AAAAAA"),  # alternating failures never reach fall=2
-    (3, 2, "++-++-++", "--------"),  # a failure restarts the rise count
-    (3, 2, "+++--++", "--AA---"),
-    (3, 2, "+++--+++", "--AA---A"),
-    (2, 3, "++---", "-AAA-"),
-    (2, 3, "++--+--", "-AAAAAA"),  # a success restarts the fall count
-    (3, 2, "-----", "-----"),
+    (3, 2, "oo", "--"),
+    (3, 2, "ooo", "--A"),
+    (3, 2, "oos", "--A"),  # a slow answer is an answer
+    (1, 1, "oeoe", "A-A-"),
+    (3, 2, "oooe", "--AA"),
+    (3, 2, "oooee", "--AA-"),
+    (3, 2, "oooeoeoe", "--AAAAAA"),  # errors between answers never reach fall=2
+    (3, 2, "oooesesese", "--AAAAAAAA"),  # nor between slow answers
+    (3, 2, "ooosssssss", "--AAAAAAAA"),  # slowness alone never withdraws
+    (3, 2, "ooou", "--A-"),  # no answer within unresponsive_ms: withdrawn at once
+    (3, 2, "oooUUUU", "--AAAAA"),  # a new client left waiting (every child busy) is slowness
+    (3, 2, "oooEoE", "--AAA-"),  # refused new connections, counted on their own stream
+    (3, 2, "oooEeo", "--AAAA"),  # one error on each stream is one of each
+    (3, 2, "ooeoo", "-----"),  # an error restarts the rise count
+    (3, 2, "OOO", "---"),  # only the kept session's answers announce
+    (2, 3, "ooeee", "-AAA-"),
 ])
-def test_health_state_rise_and_fall(rise, fall, results, expected):
-    state = HealthState(rise, fall)
-    assert not state.announced
-    assert "".join("A" if a else "-" for a in feed(state, results)) == expected
+def test_judge_tells_busy_from_dead(rise, fall, code, expected):
+    assert announced_after_each(HealthJudge(rise, fall), code) == expected
 
 
-@pytest.mark.parametrize(("results", "changed"), [
-    ("++", [False, False]),
-    ("+++", [False, False, True]),
-    ("+++++-", [False, False, True, False, False, False]),
-    ("+++--", [False, False, True, False, True]),
-])
-def test_health_state_record_reports_changes(results, changed):
-    state = HealthState(3, 2)
-    assert [state.record(result == "+") for result in results] == changed
+def test_judge_verdicts_name_their_evidence():
+    judge = HealthJudge(rise=1, fall=2)
+    [(stream, answer)] = answers("o")
+    assert judge.record(stream, answer) == Verdict(True, "answers", "1 consecutive answers")
+    verdicts = [judge.record(stream, answer) for stream, answer in answers("ee")]
+    assert verdicts[0] is None
+    assert (verdicts[1].announce, verdicts[1].evidence) == (False, "errors")
+    assert "boom" in verdicts[1].reason
+    judge.record(*answers("o")[0])
+    verdict = judge.record(*answers("u")[0])
+    assert (verdict.announce, verdict.evidence) == (False, "unresponsive")
 
 
-@pytest.mark.parametrize("prefix", ["+++", "++", "+++-", "-"])
-def test_health_state_reset_withdraws_and_needs_full_rise(prefix):
-    state = HealthState(3, 2)
-    feed(state, prefix)
-    state.reset()
-    assert (state.announced, state.successes, state.failures) == (False, 0, 0)
-    assert feed(state, "+++") == [False, False, True]
+def test_latency_stats_report_counts_and_quantiles_then_restart():
+    stats = LatencyStats()
+    for latency in range(1, 101):
+        stats.add(Answer(OK if latency <= 90 else SLOW, float(latency)))
+    stats.add(Answer(ERROR, 3.0, "refused"))
+    report = stats.report()
+    assert (report["ok"], report["slow"], report["error"], report["unresponsive"]) == (90, 10, 1, 0)
+    assert (report["p50_ms"], report["p99_ms"], report["max_ms"]) == (51.0, 100.0, 100.0)
+    assert stats.report()["ok"] == 0 and stats.report()["p50_ms"] is None
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def captured(name: str) -> dict:
+    """FRR 8.4's JSON, captured on PgBAL1 of a running seed stand with every balancer announcing."""
+    return json.loads((DATA / name).read_text())
+
+
+def test_other_announcers_from_frr_json():
+    lsas, routes = captured("ospf_database_router.json"), captured("ospf_route.json")
+    # PgSQL1 (198.18.2.91) announces the address too, at the last resort's cost: it is no balancer
+    assert other_announcers(lsas, routes, "198.18.2.94", "198.18.2.0/32", 1000) == ["198.18.2.95", "198.18.2.96"]
+    assert other_announcers(lsas, routes, "198.18.2.95", "198.18.2.0/32", 1000) == ["198.18.2.94", "198.18.2.96"]
+
+
+def test_a_dead_routers_lingering_lsa_does_not_count():
+    lsas, routes = captured("ospf_database_router.json"), captured("ospf_route.json")
+    unreachable = {prefix: route for prefix, route in routes.items() if prefix not in ("198.18.2.95/32", "198.18.2.96/32")}
+    assert other_announcers(lsas, unreachable, "198.18.2.94", "198.18.2.0/32", 1000) == []
+
+
+def test_a_withdrawn_balancer_does_not_count():
+    lsas, routes = captured("ospf_database_router.json"), captured("ospf_route.json")
+    for lsa in lsas["routerLinkStates"]["areas"]["0.0.0.0"]:
+        if lsa["advertisingRouter"] == "198.18.2.96":
+            lsa["routerLinks"] = {k: v for k, v in lsa["routerLinks"].items() if v.get("networkAddress") != "198.18.2.0"}
+    assert other_announcers(lsas, routes, "198.18.2.94", "198.18.2.0/32", 1000) == ["198.18.2.95"]
+    assert other_announcers({}, {}, "198.18.2.94", "198.18.2.0/32", 1000) == []
 
 
 def write_config(tmp_path, data) -> str:
@@ -114,6 +177,9 @@ def without(key_path: str) -> dict:
     (edited("interval_ms", "100"), "bad key 'interval_ms'"),
     (edited("timeout_ms", 0.5), "bad key 'timeout_ms'"),
     (edited("rise", True), "bad key 'rise'"),
+    (edited("protect_last_announcer", 1), "bad key 'protect_last_announcer'"),
+    (edited("unresponsive_ms", 400), "bad key 'unresponsive_ms'"),
+    (without("decisions_file"), "missing key 'decisions_file'"),
     (edited("interface", ""), "bad key 'interface'"),
     (edited("drain_file", None), "bad key 'drain_file'"),
     (edited("check", "198.18.2.94"), "bad key 'check'"),

@@ -46,17 +46,25 @@ def test_verdict_table_shows_each_mode_and_fault():
     from bench.compare import verdict_table
     from reports.run_summary import FaultFigures, RunSummary
 
+    from reports.health import HealthChange
+
     fault = FaultFigures("node-crash", "PgBAL1", 202.0, True, 1, 3, 0, 4100.0)
     never = FaultFigures("node-crash", "PgBAL1", None, False, 50, 60, 2, None)
+    false = HealthChange(3_500_000, "PgBAL2", "agent", "down", False, "unresponsive", "no answer (kept) in 2001 ms",
+                         True, "", 40)  # fmt: skip
     table = verdict_table([
-        RunSummary("a", "anycast", "smoke", 400, 1, 22.0, 20.2, 202.0, {"PgBAL1": 0.3, "PgBAL2": 0.7}, [fault]),
-        RunSummary("b", "keepalived", "smoke", 380, 50, 19.0, 32.5, 1112.0, {"PgBAL1": 1.0}, [never]),
+        RunSummary("a", "anycast", "smoke", 400, 1, 22.0, 20.2, 202.0, {"PgBAL1": 0.3, "PgBAL2": 0.7}, [fault],
+                   [false], True, 1_000_000),
+        RunSummary("b", "keepalived", "smoke", 380, 50, 19.0, 32.5, 1112.0, {"PgBAL1": 1.0}, [never], [], False,
+                   1_000_000),
     ])  # fmt: skip
     lines = table.splitlines()
     assert lines[0] == "== smoke"
     assert lines[2].split() == ["anycast", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
     assert lines[5].split() == ["anycast", "node-crash", "PgBAL1", "202", "1", "3", "0"]
     assert lines[6].split() == ["keepalived", "node-crash", "PgBAL1", "never", "50", "60", "2"]
+    assert lines[7] == "anycast          false withdrawals: 1 (PgBAL2 at 2.5 s: no answer (kept) in 2001 ms)"
+    assert lines[8] == "keepalived       health decisions: not recorded in this mode"
 
 
 def test_meta_records_the_site_of_every_host():
