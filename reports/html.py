@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from loadgen.records import OK, read_records
+from reports.health import health_changes, read_decisions
 from reports.metrics import (
     FAILED_OUTCOMES,
     FaultEvent,
@@ -65,6 +66,7 @@ class Run(NamedTuple):
     requests: pd.DataFrame
     probe: pd.DataFrame
     events: list[FaultEvent]
+    decisions: list[dict]  # the balancers' health decisions (health.jsonl)
 
 
 class Marker(TypedDict):
@@ -112,7 +114,7 @@ def load_run(results_dir: Path) -> Run:
         for e in sorted(read_events(results_dir / "events.jsonl"), key=lambda e: e.t_us)
     ]
     return Run(results_dir, meta, read_records(results_dir / "records"), read_records(results_dir / "probe", "probe"),
-               events)  # fmt: skip
+               events, read_decisions(results_dir / "health.jsonl"))  # fmt: skip
 
 
 def site_parts(requests: pd.DataFrame, probe: pd.DataFrame) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
@@ -424,8 +426,22 @@ def _run_view(run: Run, series: View, scale: Scale) -> View:
             "balancers": svg_share_bars(balancers, balancer_colors(scale), CHART_WIDTH / 2),
             "backends": svg_share_bars(backends, {}, CHART_WIDTH / 2),
         },
+        "health": health_view(run),
         "about": about_run(meta),
     }  # fmt: skip
+
+
+def health_view(run: Run) -> View:
+    """The run's health decisions that changed something, each marked false or with what explains it."""
+    meta = run.meta
+    started_us = meta["started_us"]
+    changes = health_changes(run.decisions, run.events, meta.get("balancers", ()), started_us, meta["ended_us"],
+                             run.requests, vip_mode=meta.get("vip_mode", False))  # fmt: skip
+    rows = [{"at_s": (c.t_us - started_us) / 1e6, "host": c.host, "source": c.source, "state": c.state,
+             "evidence": c.evidence, "reason": c.reason, "false": c.false, "explained_by": c.explained_by,
+             "served_ok_before": c.served_ok_before} for c in changes]  # fmt: skip
+    return {"recorded": bool(run.decisions), "rows": rows, "false": sum(c.false for c in changes),
+            "what": "false failovers" if meta.get("vip_mode") else "false withdrawals"}  # fmt: skip
 
 
 def about_run(meta: Mapping[str, Any]) -> View:
@@ -551,6 +567,8 @@ def verdicts(views: Sequence[View], every_balancer: Sequence[str], multi_site: b
          "lines": [gap_line(key, rows) for key, rows in _whole_run_faults(views).items()] or ["no fault"]},
         {"claim": 3, "claim_text": CLAIMS[2], "question": "Failed queries per fault",
          "lines": [failed_line(key, rows) for key, rows in _whole_run_faults(views).items()] or ["no fault"]},
+        {"claim": 3, "claim_text": CLAIMS[2], "question": "Balancers taken out with no fault to explain it?",
+         "lines": [health_line(v) for v in views]},
     ]  # fmt: skip
 
 
@@ -562,6 +580,13 @@ def _whole_run_faults(views: Sequence[View]) -> dict[str, dict[str, View]]:
             if row["site"] == view["sites"][0]:
                 faults.setdefault(row["key"], {})[view["mode"]] = row
     return faults
+
+
+def health_line(view: View) -> str:
+    health = view["health"]
+    if not health["recorded"]:
+        return f"{view['mode']}: not measured (no health decisions recorded)"
+    return f"{view['mode']}: {health['false']} {health['what']}"
 
 
 def balancers_used_line(view: View, every_balancer: Sequence[str]) -> str:

@@ -233,6 +233,31 @@ def read_live_pid(pid_file: str | os.PathLike) -> int | None:
     return None if process_state in ("Z", "X") else pid
 
 
+PF_EXITING = 0x4  # include/linux/sched.h: the task has begun to exit
+
+
+def is_exiting(pid: int) -> bool:
+    """Whether the process has begun to exit (a SIGKILL it cannot escape), is a zombie, or is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rpartition(")")[2].split()
+    except OSError:
+        return True
+    return fields[0] in ("Z", "X") or bool(int(fields[6]) & PF_EXITING)
+
+
+def children_of(pid: int) -> list[int]:
+    """The children of `pid` (every thread's)."""
+    children = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as file:
+                children += [int(child) for child in file.read().split()]
+    except OSError:
+        pass
+    return children
+
+
 def write_status_file(path: str | os.PathLike, status: dict) -> None:
     """Replace `path` atomically with `status` as JSON."""
     fd, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".agent-status-")
@@ -341,6 +366,7 @@ class HealthAgent:
         self._transition_lock = asyncio.Lock()
         self._pidfd: int | None = None
         self._watched_pid: int | None = None
+        self._child_pidfds: dict[int, int] = {}
         self._exit_task: asyncio.Task | None = None
         self._check = PgpoolCheck(config.check, config.timeout_ms, config.unresponsive_ms)
         self._stats = {KEPT: LatencyStats(), NEW: LatencyStats()}
@@ -391,7 +417,8 @@ class HealthAgent:
         pid = read_live_pid(config.pgpool_pid_file)
         if pid is None or not self._watch_pgpool(pid):
             self._unwatch_pgpool()
-            await self._set_state("pgpool-gone", f"no live pgpool process in {config.pgpool_pid_file}", "pgpool-exit")
+            reason = f"no live pgpool process in {config.pgpool_pid_file}"
+            await self._set_state("pgpool-gone", reason, "pgpool-missing")
             return
         if self.state not in ("up", "down"):
             await self._set_state("down", f"pgpool pid {pid} running, waiting for {config.rise} answers", "pgpool-running")
@@ -469,8 +496,13 @@ class HealthAgent:
             self._write_decision({"kind": "stats", **{stream: s.report() for stream, s in self._stats.items()}})
 
     def _watch_pgpool(self, pid: int) -> bool:
-        """Be woken the moment `pid` exits; False if it is already gone."""
+        """Be woken the moment `pid` starts to exit; False if it is already gone.
+
+        Besides pgpool's main process, the agent watches its children: a SIGKILL of the whole group kills
+        them all at once, and the main process, which has the most to tear down, is often among the last
+        to finish. When a child goes, the main process is looked at: already exiting means pgpool is dead."""
         if pid == self._watched_pid:
+            self._watch_children(pid)
             return True
         self._unwatch_pgpool()
         try:
@@ -479,13 +511,33 @@ class HealthAgent:
             return False
         self._watched_pid = pid
         asyncio.get_running_loop().add_reader(self._pidfd, self._on_pgpool_exit)
+        self._watch_children(pid)
         return True
 
+    def _watch_children(self, pid: int) -> None:
+        for child in set(children_of(pid)) - self._child_pidfds.keys():
+            try:
+                pidfd = os.pidfd_open(child)
+            except ProcessLookupError:
+                continue
+            self._child_pidfds[child] = pidfd
+            asyncio.get_running_loop().add_reader(pidfd, self._on_child_exit, child)
+
     def _unwatch_pgpool(self) -> None:
-        if self._pidfd is not None:
-            asyncio.get_running_loop().remove_reader(self._pidfd)
-            os.close(self._pidfd)
+        loop = asyncio.get_running_loop()
+        for pidfd in [self._pidfd, *self._child_pidfds.values()]:
+            if pidfd is not None:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
         self._pidfd = self._watched_pid = None
+        self._child_pidfds = {}
+
+    def _on_child_exit(self, child: int) -> None:
+        pidfd = self._child_pidfds.pop(child)
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+        if self._watched_pid is not None and is_exiting(self._watched_pid):
+            self._on_pgpool_exit()
 
     def _on_pgpool_exit(self) -> None:
         reason = f"pgpool pid {self._watched_pid} exited"

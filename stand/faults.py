@@ -23,11 +23,10 @@ from stand.credentials import MONITOR_USER
 from stand.daemons import PG_BIN
 from stand.lifecycle import Stand, StandError
 from stand.plan import DelayLine, HostPlan, Link
-from stand.render import POSTGRES_PORT
+from stand.render import PCP_PORT, POSTGRES_PORT
 
 ENOENT = 2
 FRR_DAEMONS = ("zebra", "bfdd", "ospfd")
-PCP_PORT = 9898
 
 
 @dataclass(frozen=True)

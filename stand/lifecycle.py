@@ -24,7 +24,7 @@ from stand.topology import load as load_topology
 
 REQUIRED_PROGRAMS = {
     "postgresql-15": [PG_BIN / "initdb", PG_BIN / "postgres", PG_BIN / "pg_basebackup", Path("/usr/bin/pgbench")],
-    "pgpool2": [Path("/usr/sbin/pgpool")],
+    "pgpool2": [Path("/usr/sbin/pgpool"), Path("/usr/sbin/pcp_node_count")],
     "frr": [Path("/usr/lib/frr/zebra"), Path("/usr/lib/frr/ospfd"), Path("/usr/lib/frr/bfdd"), Path("/usr/bin/vtysh")],
     "postgresql-client": [Path("/usr/bin/psql")],
     "keepalived": [Path(KEEPALIVED)],

@@ -19,6 +19,8 @@ from stand.plan import HostPlan, Plan
 TEMPLATES = Path(__file__).parent / "templates"
 BFD_PROFILE = "stand"
 POSTGRES_PORT = 5432
+PCP_PORT = 9898  # pgpool's default; its socket is in the balancer's pgpool run directory
+PCP_TIMEOUT_S = 1  # keepalived's check asks pgpool's PCP process when a new session is not taken in time
 IP = "/usr/sbin/ip"
 ARPING = "/usr/bin/arping"
 
@@ -209,13 +211,14 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
     check_script = paths.keepalived_dir / "check_pgpool.sh"
     notify_script = paths.keepalived_dir / "notify.sh"
     passfile = paths.keepalived_dir / "pgpass"
+    pcp_passfile = paths.keepalived_dir / "pcppass"
     conf = env.get_template("keepalived.conf.j2").render(
         host=host.name,
         mode=plan.mode,
         vrrp_version=vrrp.vrrp_version,
         check_script=check_script,
         check_interval=vrrp.check_interval_s,
-        check_timeout=vrrp.check_timeout_s + 1,  # psql gives up first, with its own error
+        check_timeout=vrrp.check_timeout_s + PCP_TIMEOUT_S + 1,  # the script gives up first, with its own answer
         notify_script=notify_script,
         check_fall=vrrp.check_fall,
         check_rise=vrrp.check_rise,
@@ -234,6 +237,13 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
         port=t.pgpool.port,
         user=CLIENT_USER,
         database=t.postgres.database,
+        pcp_passfile=pcp_passfile,
+        timeout_program="/usr/bin/timeout",
+        pcp_timeout=PCP_TIMEOUT_S,
+        pcp_node_count="/usr/sbin/pcp_node_count",
+        pcp_socket_dir=paths.pgpool_run_dir,
+        pcp_port=PCP_PORT,
+        pcp_user=MONITOR_USER,
     )
     notify = env.get_template("notify.sh.j2").render(host=host.name, decisions_file=paths.health_decisions)
     pgpass = f"{host.host.loopback.ip}:{t.pgpool.port}:{t.postgres.database}:{CLIENT_USER}:{credentials.client_password}\n"
@@ -242,6 +252,8 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
         RenderedFile(host.name, check_script, script, "root", 0o700),
         RenderedFile(host.name, notify_script, notify, "root", 0o700),
         RenderedFile(host.name, passfile, pgpass, "root", 0o600),
+        RenderedFile(host.name, pcp_passfile, f"*:{PCP_PORT}:{MONITOR_USER}:{credentials.monitor_password}\n", "root",
+                     0o600),
     ]
 
 

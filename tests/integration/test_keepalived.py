@@ -9,6 +9,7 @@ import pytest
 from stand import process, readiness
 from stand.faults import Faults
 from tests.integration.conftest import served_by
+from tests.integration.test_health import BALANCERS, decisions_since, pgbench
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +42,14 @@ def test_the_vip_moves_to_the_next_balancer_and_back(keepalived_stand, tmp_path,
     finally:
         faults.undo(fault, "PgBAL1")
     vip_moves_to(stand, "PgBAL1")  # PgBAL1 has the highest priority: it takes the VIP back
+
+
+def test_keepalived_keeps_the_vip_under_sixteen_persistent_clients(keepalived_stand):
+    """The same load as the anycast health test: no track script fails, the VIP stays where it is."""
+    stand = keepalived_stand
+    vip_moves_to(stand, "PgBAL1")
+    started_us = time.time_ns() // 1000
+    result = pgbench(stand, 16, 30)
+    assert result.returncode == 0 and "aborted" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert readiness.vip_holders(stand) == ["PgBAL1"]
+    assert {b: decisions_since(stand, b, started_us) for b in BALANCERS} == {b: [] for b in BALANCERS}

@@ -64,6 +64,26 @@ class Plan:
     host_sites: tuple[tuple[str, str], ...] = ()  # meta.json's "sites"; empty: every host in "main"
     routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # client site -> the balancers its requests take in turn
     remote_ms: float = 0.0
+    false_withdrawal_s: float | None = None  # the last balancer's agent withdraws then, with no fault
+
+    def decisions(self) -> list[dict]:
+        """health.jsonl: anycast agents all up before the run, the failed balancer out from the fault to just
+        after the undo; keepalived: the first balancer the VIP's master, the standby master during the fault."""
+        def state(t_s: float, host: str, name: str, announced: bool, evidence: str, source: str = "agent") -> dict:
+            return {"t_us": T0 + round(t_s * 1e6), "host": host, "source": source, "kind": "state", "state": name,
+                    "announced": announced, "evidence": evidence, "reason": f"{name} ({evidence})"}  # fmt: skip
+
+        failed = self.balancers[0]
+        if self.mode != "anycast":
+            return [state(-1, failed, "MASTER", True, "vrrp", "keepalived"),
+                    state(self.fault_s + 0.5, self.standby, "MASTER", True, "vrrp", "keepalived"),
+                    state(self.undo_s + 0.2, self.standby, "BACKUP", False, "vrrp", "keepalived")]  # fmt: skip
+        decisions = [state(-1, b, "up", True, "answers") for b in self.balancers]
+        decisions += [state(self.fault_s + 0.3, failed, "down", False, "unresponsive"),
+                      state(self.undo_s + 0.3, failed, "up", True, "answers")]  # fmt: skip
+        if self.false_withdrawal_s is not None:
+            decisions.append(state(self.false_withdrawal_s, self.balancers[-1], "down", False, "errors"))
+        return sorted(decisions, key=lambda d: d["t_us"])
 
     def site(self, k: int) -> str:
         return self.sites[k % len(self.sites)]
@@ -128,6 +148,8 @@ def meta(plan: Plan) -> dict:
         "versions": {"pgpool-II": "pgpool-II version 4.3.5", "frr": "zebra version 8.4.4", "suite": "abc1234"},
         "topology": "/work/main/stand/topologies/seed.toml",
         "sites": plan.sites_of_hosts(),
+        "balancers": list(dict.fromkeys((*plan.balancers, plan.standby))),
+        "vip_mode": plan.mode != "anycast",
         "settings": {"ospf": {"hello_interval_s": 1, "bfd_interval_ms": 100}, "health": {"interval_ms": 100}},
     }  # fmt: skip
 
@@ -147,10 +169,11 @@ def write_results(directory: Path, plan: Plan) -> Path:
               for step in meta(plan)["scenario"]["timeline"]]  # fmt: skip
     (directory / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (directory / "meta.json").write_text(json.dumps(meta(plan), indent=2))
+    (directory / "health.jsonl").write_text("".join(json.dumps(d) + "\n" for d in plan.decisions()))
     return directory
 
 
-ANYCAST = Plan("anycast")
+ANYCAST = Plan("anycast", false_withdrawal_s=9.0)
 KEEPALIVED = Plan("keepalived", balancers=("PgBAL1",), outage_s=3.0)
 TINY = {
     "anycast": Plan("anycast", duration_s=4, per_second=6, fault_s=1.0, outage_s=0.5, undo_s=3.0),
@@ -432,6 +455,7 @@ def test_the_comparison_html_shows_the_locality_table_and_verdict(sites_comparis
 
 
 @pytest.mark.parametrize("question, expected", [
+    ("Balancers taken out with no fault to explain it?", ["anycast: 1 false withdrawals", "keepalived: 0 false failovers"]),
     ("All balancers used?", [
         "anycast: yes, 3 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
         "(PgBAL1 33.3%, PgBAL2 33.3%, PgBAL3 33.3%)",
@@ -537,6 +561,25 @@ def test_rendered_html_matches_golden(tmp_path, kind):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(html, encoding="utf-8")
     assert html == golden.read_text(encoding="utf-8"), f"{kind} report differs from {golden}"
+
+
+def test_health_decisions_of_a_run_each_false_or_explained(anycast_view):
+    health = anycast_view["health"]
+    assert health["false"] == 1
+    assert [(r["at_s"], r["host"], r["state"], r["false"], r["explained_by"]) for r in health["rows"]] == [
+        (3.3, "PgBAL1", "down", False, "node-crash PgBAL1"),
+        (8.3, "PgBAL1", "up", False, "node-crash PgBAL1"),
+        (9.0, "PgBAL3", "down", True, ""),
+    ]
+    assert health["rows"][2]["served_ok_before"] == 34  # PgBAL3 took every third request in that second (k = 800, 803 .. 899)
+
+
+def test_results_without_health_decisions_say_so(tmp_path):
+    directory = write_results(tmp_path / "run", ANYCAST)
+    (directory / "health.jsonl").unlink()
+    view = run_view(directory)
+    assert view["health"]["recorded"] is False
+    assert "No health decisions were recorded" in render_run(view)
 
 
 def test_write_comparison_report_reads_only_complete_runs(compare_dir):
