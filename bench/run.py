@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.versions import versions
 from bench.scenario import Scenario, Step, validate_targets
+from bench.versions import versions
 from stand import lifecycle, process, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
@@ -34,6 +34,7 @@ from stand.plan import WATCHDOG, HostPlan, Plan
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "loadgen" / "select.py"
+STAGED_LOCUSTFILE = REPO / "loadgen" / "staged.py"  # the same users, their number following the scenario's stages
 DRAIN_S = 20.0  # after the run: time for Locust and the probe to finish their last requests
 
 Progress = Callable[[str], None]
@@ -176,7 +177,8 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
     """Locust and a probe from this machine's shell; or, with client hosts, a Locust master here and a
     worker and a probe inside each client host (each records its own site)."""
     load = scenario.load
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+    locustfile = STAGED_LOCUSTFILE if load.stages else LOCUSTFILE
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
             "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{scenario.duration_s:g}s",
             "--stop-timeout", "2", "--pg-mode", load.mode, "--pg-protocol", load.protocol,
             "--pg-think-ms", f"{load.think_ms:g}",
@@ -184,6 +186,8 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
             "--csv", str(out / "locust"), "--json-file", str(out / "locust")]  # fmt: skip
     if load.tags:
         argv += ["--tags", *load.tags]
+    if load.stages:
+        argv += ["--pg-stages", load.stages_option]
     probe = [sys.executable, "-m", "loadgen.probe", "--duration", f"{scenario.duration_s:g}",
              "--interval-ms", f"{load.probe_interval_ms:g}", "--protocol", load.protocol,
              "--out", str(out / "probe")]  # fmt: skip
@@ -194,7 +198,7 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
     master = str(stand.plan.topology.shell.shell_address.ip)  # the workers reach it through the stand's routers
     argv += ["--master", "--master-bind-host", master, "--expect-workers", str(len(clients))]
     locust = _spawn("shell", "locust", argv, None, out / "locust.log")
-    worker = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", master]
+    worker = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", master]
     workers = [_spawn(h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log") for h in clients]
     probes = [_spawn(h.name, "probe", probe, h.namespace, out / f"probe-{h.name}.log") for h in clients]
     return Load(locust, workers, probes, [h.name for h in clients])

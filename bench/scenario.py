@@ -20,6 +20,10 @@ by name (`load("balancer-crash")`), any other file by path.
     think_ms = 200                   # optional (default 0): each user's pause between its requests
     probe_interval_ms = 50           # the probe's period: one new connection and query each time
 
+    [[load.stages]]                  # optional: the number of users changes during the run
+    at_s = 10                        # after 0, before the end, each after the one before
+    users = 96                       # from then on (Locust starts or stops users at spawn_rate)
+
     [[timeline]]                     # optional: no steps = a baseline run without faults
     at_s = 10                        # seconds from the start: 0 <= at_s < duration_s
     action = "fault"                 # "fault" injects it, "undo" takes it back
@@ -53,6 +57,7 @@ on a stand, and have the roles a fault needs, is checked apart by `validate_targ
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +78,8 @@ ACTIONS = (FAULT, UNDO)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
-LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms")
+LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms", "stages")
+STAGE_FIELDS = ("at_s", "users")
 STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
 
 
@@ -147,6 +153,14 @@ class ScenarioError(FileErrors):
 
 
 @dataclass(frozen=True)
+class Stage:
+    """From `at_s` on, the load runs `users` users (Locust starts or stops users at the spawn rate)."""
+
+    at_s: float
+    users: int
+
+
+@dataclass(frozen=True)
 class Load:
     users: int
     spawn_rate: float
@@ -155,6 +169,13 @@ class Load:
     probe_interval_ms: float
     think_ms: float = 0.0
     protocol: str = EXTENDED  # extended or simple
+    stages: tuple[Stage, ...] = ()  # changes of the number of users during the run; () = `users` throughout
+
+    @property
+    def stages_option(self) -> str:
+        """loadgen's --pg-stages: the users from the start, then at each stage."""
+        return ",".join(f"{at_s:g}:{users}" for at_s, users in ((0.0, self.users), *((s.at_s, s.users)
+                        for s in self.stages)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -227,7 +248,7 @@ def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
         errors.append(f"duration_s: must be more than 0 (got {_num(duration_s)})")
         duration_s = None
 
-    load_shape = _parse_load(raw, reader)
+    load_shape = _parse_load(raw, reader, duration_s)
     timeline = _parse_timeline(raw, reader, duration_s)
 
     if errors:
@@ -242,7 +263,7 @@ def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     )
 
 
-def _parse_load(raw: dict[str, Any], reader: _Reader) -> Load | None:
+def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) -> Load | None:
     table = reader.table(raw, "load")
     if table is None:
         return None
@@ -279,10 +300,38 @@ def _parse_load(raw: dict[str, Any], reader: _Reader) -> Load | None:
     probe = reader.number(table, "load.probe_interval_ms")
     if probe is not None and probe <= 0:
         errors.append(f"load.probe_interval_ms: must be more than 0 (got {_num(probe)})")
-    if None in (users, spawn_rate, mode, protocol, think, probe):
+    stages = _parse_stages(table, reader, duration_s)
+    if None in (users, spawn_rate, mode, protocol, think, probe, stages):
         return None
     return Load(users=users, spawn_rate=spawn_rate, mode=mode, tags=tuple(tags), probe_interval_ms=probe,
-                think_ms=think, protocol=protocol)  # fmt: skip
+                think_ms=think, protocol=protocol, stages=stages)  # fmt: skip
+
+
+def _parse_stages(table: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Stage, ...] | None:
+    """`[[load.stages]]`: each `at_s` after the previous one and before the run's end, `users` at least 1."""
+    entries = table.get("stages", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        reader.errors.append("load.stages: must be a list of [[load.stages]] tables")
+        return None
+    stages, ok = [], True
+    for index, entry in enumerate(entries):
+        where = f"load.stages[{index}]"
+        reader.no_unknown_keys(entry, where, STAGE_FIELDS)
+        at_s, users = reader.number(entry, f"{where}.at_s"), reader.integer(entry, f"{where}.users")
+        if at_s is not None and not (0 < at_s < (duration_s if duration_s is not None else math.inf)):
+            reader.errors.append(f"{where}.at_s: must be after 0 and before the end of the run (got {_num(at_s)})")
+            at_s = None
+        elif at_s is not None and stages and at_s <= stages[-1].at_s:
+            reader.errors.append(f"{where}.at_s: {_num(at_s)} is not after the stage before ({_num(stages[-1].at_s)})")
+            at_s = None
+        if users is not None and users < 1:
+            reader.errors.append(f"{where}.users: must be at least 1 (got {users})")
+            users = None
+        if at_s is None or users is None:
+            ok = False
+            continue
+        stages.append(Stage(at_s, users))
+    return tuple(stages) if ok else None
 
 
 def _parse_timeline(raw: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Step, ...]:

@@ -33,7 +33,7 @@ def pgbench(stand: Stand, seconds: int, clients: int, rate: float | None = None)
     argv = ["pgbench", "-n", "-S", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds)]
     if rate is not None:
         argv += ["-R", f"{rate:.0f}"]
-    result = subprocess.run([*argv, stand.plan.topology.postgres.database], capture_output=True, text=True, env=env,
+    result = subprocess.run([*argv, stand.plan.topology.postgres.database], capture_output=True, text=True, env=env, check=False,
                             timeout=seconds + 120)  # fmt: skip
     found = re.search(r"tps = ([0-9.]+)", result.stdout)
     aborted = "aborted" in result.stdout + result.stderr or result.returncode != 0
@@ -69,8 +69,11 @@ def main() -> None:
                     time.sleep(1)  # decisions written as the run ended
                     count, what = false_count(stand, started_us, time.time_ns() // 1000)
                     rows.append((mode, fraction, repeat, tps, status, count))
-                    print(f"{mode:<17} {fraction:>4.0%} run {repeat + 1}: offered {fraction * capacity:6.0f}/s, "
-                          f"served {tps:6.0f} tps, pgbench {status}, false: {count} {'; '.join(what)}", flush=True)
+                    print(
+                        f"{mode:<17} {fraction:>4.0%} run {repeat + 1}: offered {fraction * capacity:6.0f}/s, "
+                        f"served {tps:6.0f} tps, pgbench {status}, false: {count} {'; '.join(what)}",
+                        flush=True,
+                    )
         finally:
             lifecycle.down(stand, lambda message: None)
     print("\nmode              load   false withdrawals or failovers per run")

@@ -15,7 +15,7 @@ import signal
 import statistics
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from stand import lifecycle, netns, process, readiness, topology
 from stand.lifecycle import Stand
@@ -42,7 +42,7 @@ class RouteWatch:
         self.proc.terminate()
         output = self.proc.communicate()[0]
         stamps = re.findall(r"^\[([0-9T:.-]+)\] " + re.escape(self.prefix) + " ", output, re.MULTILINE)
-        changed = [datetime.fromisoformat(s).replace(tzinfo=timezone.utc).timestamp() for s in stamps]
+        changed = [datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp() for s in stamps]
         return min(t for t in changed if t >= started) - started
 
 
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=7)
     args = parser.parse_args()
     stand = Stand.of(topology.load("seed"))
-    quiet = lambda message: None  # noqa: E731
+    quiet = lambda message: None
     up_seconds = lifecycle.up(stand, quiet)
     try:
         balancers = [h.name for h in stand.plan.balancers]

@@ -57,6 +57,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pg-think-ms", type=float, default=0.0, help="each user's pause between requests")
     parser.add_argument("--pg-keys", default="", help="FIRST-LAST: restrict the account keys (default: all)")
     parser.add_argument("--pg-stand", default="pgab", help="prefix of the stand to take host and credentials from")
+    parser.add_argument("--pg-stages", default="", help="AT_S:USERS,...: the number of users from each second on "
+                        "(only with -f loadgen/staged.py, which follows it; e.g. 0:12,10:96,25:12)")
 
 
 class LoadSession:

@@ -327,8 +327,14 @@ class PgpoolCheck:
 
     async def _connect(self) -> asyncpg.Connection:
         password = Path(self.check.password_file).read_text().rstrip("\r\n")
-        return await asyncpg.connect(host=self.check.host, port=self.check.port, user=self.check.user,
-                                     database=self.check.database, password=password, timeout=self.deadline_s)
+        return await asyncpg.connect(
+            host=self.check.host,
+            port=self.check.port,
+            user=self.check.user,
+            database=self.check.database,
+            password=password,
+            timeout=self.deadline_s,
+        )
 
     async def _timed(self, check, drop_session: bool) -> Answer:
         started = time.monotonic()
@@ -374,15 +380,24 @@ class HealthAgent:
 
     def status(self) -> dict:
         """What the status file says."""
-        return {"balancer": self.config.balancer, "announced": self.state == "up", "state": self.state,
-                "reason": self.reason, "since": self.since, "pid": os.getpid()}
+        return {
+            "balancer": self.config.balancer,
+            "announced": self.state == "up",
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since,
+            "pid": os.getpid(),
+        }
 
     async def run(self) -> None:
         """Supervise until SIGTERM/SIGINT, then withdraw and record state "stopped"."""
         async with AsyncIPRoute() as self._ipr:
             self._ifindex = await self._interface_index()
-            tasks = [asyncio.create_task(self._supervise()), asyncio.create_task(self._probe_new_connections()),
-                     asyncio.create_task(self._report_stats())]
+            tasks = [
+                asyncio.create_task(self._supervise()),
+                asyncio.create_task(self._probe_new_connections()),
+                asyncio.create_task(self._report_stats()),
+            ]
             for signum in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().add_signal_handler(signum, tasks[0].cancel)
             try:
@@ -421,7 +436,9 @@ class HealthAgent:
             await self._set_state("pgpool-gone", reason, "pgpool-missing")
             return
         if self.state not in ("up", "down"):
-            await self._set_state("down", f"pgpool pid {pid} running, waiting for {config.rise} answers", "pgpool-running")
+            await self._set_state(
+                "down", f"pgpool pid {pid} running, waiting for {config.rise} answers", "pgpool-running"
+            )
         answer = await self._check.kept()
         if pid == self._watched_pid:  # else pgpool exited during the check and has already been withdrawn
             await self._judge(KEPT, answer)
@@ -573,8 +590,9 @@ class HealthAgent:
         """Add or remove the anycast address; being in that state already is fine."""
         command, already_done = ("add", errno.EEXIST) if present else ("del", errno.EADDRNOTAVAIL)
         try:
-            await self._ipr.addr(command, index=self._ifindex, address=str(self._address.ip),
-                                 prefixlen=self._address.network.prefixlen)
+            await self._ipr.addr(
+                command, index=self._ifindex, address=str(self._address.ip), prefixlen=self._address.network.prefixlen
+            )
         except NetlinkError as exc:
             if exc.code != already_done:
                 raise

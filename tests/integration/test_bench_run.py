@@ -5,7 +5,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,23 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_records(stand, tmp_path):
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip  (from the user's own directory: results/ relative to it)
     events = lambda: list(tmp_path.glob("results/*/events.jsonl"))  # noqa: E731
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(bench.stdout), daemon=True)
+    reader.start()
     try:
-        assert process.wait_until(lambda: bool(events()) and events()[0].read_text(), 60, 0.2), "no fault played"
-        time.sleep(1)
+        # Ctrl-C while the fault is in effect: bench's own progress line says it was injected (the undo
+        # follows 6 s later), whatever the machine's load did to the time the run took to get there
+        assert process.wait_until(lambda: any(" fault node-crash PgBAL1" in line for line in lines), 120, 0.05), (
+            "".join(lines)
+        )
         bench.send_signal(signal.SIGINT)
-        output, _ = bench.communicate(timeout=120)
+        bench.wait(timeout=120)
+        reader.join(timeout=10)
     finally:
         if bench.poll() is None:
             bench.kill()
+    output = "".join(lines)
+    assert "interrupted: stopping the load" in output, output
     assert bench.returncode == 0, output
     directory = events()[0].parent
     meta = json.loads((directory / "meta.json").read_text())

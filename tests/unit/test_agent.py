@@ -5,10 +5,9 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from stand.agent import (
     ERROR,

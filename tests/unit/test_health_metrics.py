@@ -90,7 +90,10 @@ def test_keepalived_takeover_and_preemption_are_explained_a_fault_elsewhere_is_n
                  vrrp(27, "PgBAL3", "FAULT")]  # PgBAL3's check failed: no fault of its own  # fmt: skip
     found = changes(decisions, crash, vip_mode=True)
     assert [(c.host, c.state, c.false) for c in found] == [
-        ("PgBAL2", "MASTER", False), ("PgBAL2", "BACKUP", False), ("PgBAL3", "FAULT", True)]
+        ("PgBAL2", "MASTER", False),
+        ("PgBAL2", "BACKUP", False),
+        ("PgBAL3", "FAULT", True),
+    ]
 
 
 def test_a_vip_move_with_no_fault_at_all_is_false():

@@ -228,3 +228,19 @@ def test_a_wrong_tag_is_a_wrong_answer_record_without_who_served(monkeypatch):
 
 def test_records_of_old_files_name_the_protocol_they_used():
     assert PROTOCOL_BEFORE_ITS_COLUMN == EXTENDED
+
+
+def test_stages_are_read_and_looked_up():
+    from loadgen.stages import parse_stages, users_at
+
+    stages = parse_stages("0:12,10:96,25.5:12")
+    assert stages == [(0.0, 12), (10.0, 96), (25.5, 12)]
+    assert [users_at(stages, t) for t in (0, 9.99, 10, 25.4, 25.5, 1000)] == [12, 12, 96, 96, 12, 12]
+
+
+@pytest.mark.parametrize("text", ["", "10:5", "0:5,0:6", "0:0", "0:5,x:6", "0-5", "0:5,-1:3"])
+def test_bad_stages_are_refused(text):
+    from loadgen.stages import parse_stages
+
+    with pytest.raises(ValueError, match="--pg-stages"):
+        parse_stages(text)

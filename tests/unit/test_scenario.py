@@ -26,14 +26,18 @@ EXPECTED_BUILTINS = [
     "flap",
     "hub-balancer-crash",
     "node-freeze",
+    "overload",
+    "overload-per-query",
     "pgpool-crash",
     "planned-drain",
     "replica-crash",
     "site-balancer-crash",
     "site-down",
     "smoke",
+    "steady",
     "wan-cut",
 ]
+NO_FAULT_SCENARIOS = ("overload", "overload-per-query", "steady")
 # for the sites topology; the others fit the seed
 SITES_SCENARIOS = ("hub-balancer-crash", "site-balancer-crash", "site-down", "wan-cut")
 
@@ -100,16 +104,17 @@ def test_builtin_loads_and_fits_its_stand(name):
     assert loaded.name == name  # the name inside is the file's
     assert loaded.source.endswith(f"bench/scenarios/{name}.toml")
     assert len(loaded.description) > 80  # says what it shows
-    assert loaded.timeline, "a built-in scenario plays at least one fault"
+    assert bool(loaded.timeline) is (name not in NO_FAULT_SCENARIOS), "a built-in plays faults, or is a baseline"
     if name not in SITES_SCENARIOS:
         assert scenario.validate_targets(loaded, SEED_HOSTS, SEED_LINKS) == []
-    assert loaded.load.users <= 12 and loaded.load.probe_interval_ms >= 10  # modest for a 2-core machine
+    if name not in NO_FAULT_SCENARIOS:  # the baselines load the stand on purpose, to count false withdrawals
+        assert loaded.load.users <= 12 and loaded.load.probe_interval_ms >= 10  # modest for a 2-core machine
     assert loaded.duration_s <= 45  # a compare of every built-in stays within minutes
     # every fault is undone before the end, with time left to watch the recovery
     faults = [s for s in loaded.timeline if s.action == "fault"]
     undos = [s for s in loaded.timeline if s.action == "undo"]
     assert sorted(s.key for s in faults) == sorted(s.key for s in undos)
-    assert loaded.timeline[-1].at_s <= loaded.duration_s - 5
+    assert not loaded.timeline or loaded.timeline[-1].at_s <= loaded.duration_s - 5
 
 
 def test_balancer_crash_is_exactly_the_documented_example():
@@ -236,7 +241,7 @@ def test_steps_at_the_same_second_are_fine():
     [
         ("colour", "blue", "colour: unknown field (known: name, description, duration_s, load, timeline)"),
         ("load.user", 3,
-         "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, probe_interval_ms)"),
+         "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, probe_interval_ms, stages)"),
         ("timeline.0.when", 3,
          "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
         ("name", DELETE, "name: missing"),
@@ -482,6 +487,38 @@ def test_several_target_errors_come_in_timeline_order():
         "timeline[0].target: drain needs a balancer; PgSQL3 is not one (roles: replica)",
         "timeline[2].target: unknown host 'Ghost' (hosts: FRR, PgSQL1, PgSQL2, PgSQL3, PgBAL1, PgBAL2, PgBAL3)",
     ]
+
+
+def stages(*entries) -> dict:
+    raw = good_raw()
+    raw["load"]["stages"] = list(entries)
+    return raw
+
+
+def test_stages_change_the_users_during_the_run():
+    load = scenario.parse(stages({"at_s": 10, "users": 96}, {"at_s": 25.5, "users": 12})).load
+    assert load.stages == (scenario.Stage(10.0, 96), scenario.Stage(25.5, 12))
+    assert load.stages_option == "0:12,10:96,25.5:12"
+    assert scenario.parse(good_raw()).load.stages == ()
+
+
+@pytest.mark.parametrize(("entries", "error"), [
+    ([{"at_s": 0, "users": 5}], "load.stages[0].at_s: must be after 0 and before the end of the run (got 0)"),
+    ([{"at_s": 40, "users": 5}], "load.stages[0].at_s: must be after 0 and before the end of the run (got 40)"),
+    ([{"at_s": 10, "users": 5}, {"at_s": 10, "users": 6}],
+     "load.stages[1].at_s: 10 is not after the stage before (10)"),
+    ([{"at_s": 10, "users": 0}], "load.stages[0].users: must be at least 1 (got 0)"),
+    ([{"at_s": 10}], "load.stages[0].users: missing"),
+    ([{"at_s": 10, "users": 5, "think_ms": 3}], "load.stages[0].think_ms: unknown field (known: at_s, users)"),
+])  # fmt: skip
+def test_bad_stages_are_reported_exactly(entries, error):
+    assert errors_of(stages(*entries)) == [error]
+
+
+def test_stages_must_be_tables():
+    raw = good_raw()
+    raw["load"]["stages"] = [10, 96]
+    assert errors_of(raw) == ["load.stages: must be a list of [[load.stages]] tables"]
 
 
 def test_module_docstring_example_is_a_valid_scenario():
