@@ -9,14 +9,18 @@ import time
 from pathlib import Path
 
 from bench.compare import compare, verdict_table
-from bench.run import ensure_stand, results_dir, run
+from bench.run import ensure_stand, load_failure, results_dir, run
 from bench.scenario import Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
 from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand import lifecycle
+from stand.daemons import DaemonFailed
 from stand.lifecycle import StandError
 from stand.plan import MODES, UnknownMode
+from stand.process import CommandFailed
+from stand.readiness import NotReady
+from stand.safety import UnsafeTarget
 from stand.topology import Topology, TopologyError
 from stand.topology import load as load_topology
 
@@ -61,9 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, TopologyError, UnknownMode) as e:
         print(f"bench: bad input:\n{e}", file=sys.stderr)
         return 2
-    except StandError as e:
-        print(f"bench: error: {e}", file=sys.stderr)
+    except (StandError, DaemonFailed, NotReady, CommandFailed, UnsafeTarget) as e:
+        print(f"bench: error: {first_line(e)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def first_line(error: Exception) -> str:
+    """The error's own line (a daemon's failure adds the tail of its log below, which names the log file)."""
+    lines = str(error).splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _check_modes(modes: list[str]) -> None:
@@ -100,6 +113,10 @@ def cmd_run(args) -> int:
     print(verdict_table([summarize_run(out)]))
     print(f"results: {out}")
     print(f"report: {write_run_report(out)}")
+    failure = load_failure(out)
+    if failure:
+        print(f"bench: error: the load failed, the figures above do not measure the stand: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -113,7 +130,10 @@ def cmd_compare(args) -> int:
     print(verdict_table(summaries))
     print(f"results: {directory}")
     print(f"report: {write_comparison_report(directory)}")
-    return 0
+    failures = [f"{Path(s.directory).name}: {f}" for s in summaries if (f := load_failure(Path(s.directory)))]
+    for failure in failures:
+        print(f"bench: error: the load failed, that run does not measure the stand: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def cmd_report(args) -> int:

@@ -64,7 +64,7 @@ def health_line(summary: RunSummary) -> str:
     if not summary.health_recorded:
         return "health decisions: not recorded in this mode"
     false = summary.false_health_changes
-    what = "false failovers" if any(c.source == "keepalived" for c in summary.health_changes) else "false withdrawals"
+    what = "false failovers" if summary.vip_mode else "false withdrawals"
     details = "; ".join(f"{c.host} at {(c.t_us - summary.started_us) / 1e6:.1f} s: {c.reason}" for c in false[:3])
     return f"{what}: {len(false)}" + (f" ({details})" if details else "")
 

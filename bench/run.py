@@ -130,6 +130,22 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     return out
 
 
+def load_failure(out: Path) -> str:
+    """Why the load of a finished run failed ("" if it did not): Locust or a probe exited non-zero, or
+    nothing was recorded. Failed requests are not a failure of the load: they are what is measured."""
+    meta = json.loads((out / "meta.json").read_text())
+    if meta["interrupted"]:
+        return ""
+    if meta.get("locust_exit_code"):
+        return f"Locust exited with {meta['locust_exit_code']} (log {out / 'locust.log'})"
+    if meta.get("probe_exit_code"):
+        return f"a probe exited with {meta['probe_exit_code']} (logs {out}/probe*.log)"
+    for kind in ("records", "probe"):
+        if not any((out / kind).glob("*.arrows")):
+            return f"nothing was recorded in {out / kind}"
+    return ""
+
+
 def collect_health_decisions(stand: Stand, out: Path, until_us: int) -> None:
     """Every health decision of the stand's agents and keepalived up to `until_us`, in time order (those
     before the run tell the state it started in)."""
@@ -183,7 +199,8 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
             "--stop-timeout", "2", "--pg-mode", load.mode, "--pg-protocol", load.protocol,
             "--pg-think-ms", f"{load.think_ms:g}",
             "--pg-records", str(out / "records"),
-            "--csv", str(out / "locust"), "--json-file", str(out / "locust")]  # fmt: skip
+            "--csv", str(out / "locust"), "--json-file", str(out / "locust"),
+            "--exit-code-on-error", "0"]  # fmt: skip  (failed requests are measured, not Locust failing)
     if load.tags:
         argv += ["--tags", *load.tags]
     if load.stages:

@@ -39,6 +39,7 @@ class RunSummary:
     faults: list[FaultFigures]
     health_changes: list[HealthChange]  # during the run; `false_health_changes` are those no fault explains
     health_recorded: bool  # the mode's health decisions were recorded (not yet for the watchdog)
+    vip_mode: bool  # one balancer holds a VIP: a false change is a false failover
     started_us: int
 
     @property
@@ -92,5 +93,6 @@ def summarize_run(directory: Path) -> RunSummary:
         faults=faults,
         health_changes=changes,
         health_recorded=bool(decisions),
+        vip_mode=meta.get("vip_mode", False),
         started_us=start,
     )

@@ -44,6 +44,9 @@ def test_compare_anycast_keepalived_smoke(stands, tmp_path):
     assert carriers["anycast"] == {"PgBAL1", "PgBAL2", "PgBAL3"}  # every balancer carries load
     assert carriers["keepalived"] == {"PgBAL1"}  # the VIP's master alone
     assert "== smoke" in result.stdout and "gap ms" in result.stdout
+    # the crashed balancer's own withdrawal (or VIP move) is explained by its fault; nothing else moved
+    assert "anycast          false withdrawals: 0" in result.stdout
+    assert "keepalived       false failovers: 0" in result.stdout
     (report,) = tmp_path.glob("*-compare/report.html")
     assert_renders_alone(report)
     kept = ARTIFACTS / "real-compare"

@@ -54,9 +54,9 @@ def test_verdict_table_shows_each_mode_and_fault():
                          True, "", 40)  # fmt: skip
     table = verdict_table([
         RunSummary("a", "anycast", "smoke", 400, 1, 22.0, 20.2, 202.0, {"PgBAL1": 0.3, "PgBAL2": 0.7}, [fault],
-                   [false], True, 1_000_000),
+                   [false], True, False, 1_000_000),
         RunSummary("b", "keepalived", "smoke", 380, 50, 19.0, 32.5, 1112.0, {"PgBAL1": 1.0}, [never], [], False,
-                   1_000_000),
+                   True, 1_000_000),
     ])  # fmt: skip
     lines = table.splitlines()
     assert lines[0] == "== smoke"
