@@ -219,18 +219,16 @@ class LatencyStats:
 
 
 def read_live_pid(pid_file: str | os.PathLike) -> int | None:
-    """The pid on the first line of `pid_file` if that process is alive (not a zombie), else None.
+    """The pid on the first line of `pid_file` if that process is alive and not exiting, else None.
 
     pgpool ends its pid file with a NUL byte instead of a newline.
     """
     try:
         with open(pid_file) as file:
             pid = int(file.readline().rstrip("\0\n"))
-        with open(f"/proc/{pid}/stat") as file:
-            process_state = file.read().rpartition(")")[2].split()[0]
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return None
-    return None if process_state in ("Z", "X") else pid
+    return None if pid <= 0 or is_exiting(pid) else pid
 
 
 PF_EXITING = 0x4  # include/linux/sched.h: the task has begun to exit
