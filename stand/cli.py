@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -173,7 +174,7 @@ def cmd_exec(args) -> int:
 def cmd_env(args) -> int:
     stand = _running(args)
     for key, value in readiness.client_env(stand).items():
-        print(f"export {key}={value}")
+        print(f"export {key}={shlex.quote(value)}")
     return 0
 
 
