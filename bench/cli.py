@@ -21,6 +21,7 @@ from stand.plan import MODES, UnknownMode
 from stand.process import CommandFailed
 from stand.readiness import NotReady
 from stand.safety import UnsafeTarget
+from stand.state import CorruptState, StandBusy
 from stand.topology import Topology, TopologyError
 from stand.topology import load as load_topology
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, TopologyError, UnknownMode) as e:
         print(f"bench: bad input:\n{e}", file=sys.stderr)
         return 2
-    except (StandError, DaemonFailed, NotReady, CommandFailed, UnsafeTarget) as e:
+    except (StandError, DaemonFailed, NotReady, CommandFailed, UnsafeTarget, CorruptState, StandBusy) as e:
         print(f"bench: error: {first_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ from stand import lifecycle, process, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
 from stand.plan import WATCHDOG, HostPlan, Plan
+from stand.state import command_lock
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "loadgen" / "select.py"
@@ -71,6 +72,12 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     errors = validate_targets(scenario, hosts)
     if errors:
         raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
+    with command_lock(stand.command_lock_path, exclusive=False, what="`bench run`"):
+        return _play(stand, scenario, out, progress)
+
+
+def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:
+    """The run itself, while no `stand up` or `stand down` can start on the stand."""
     readiness.wait_settled(stand)
     if stand.plan.mode == WATCHDOG:
         lifecycle.hand_vip_to_first_balancer(stand, progress)

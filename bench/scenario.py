@@ -75,7 +75,8 @@ PROTOCOLS = (EXTENDED, SIMPLE)
 TAGS = ("point", "mix")  # loadgen.client.WORKLOADS
 FAULT, UNDO = "fault", "undo"
 ACTIONS = (FAULT, UNDO)
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # full-string matches: it names files
+NETWORK_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")  # stand.topology's network names
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
 LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms", "stages")
@@ -235,7 +236,7 @@ def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     reader.no_unknown_keys(raw, "", TOP_FIELDS)
 
     name = reader.text(raw, "name")
-    if name is not None and not NAME_PATTERN.match(name):
+    if name is not None and not NAME_PATTERN.fullmatch(name):
         errors.append(
             f"name: {name!r} must be letters, digits, '.', '_' or '-' (at most 64, not starting with '.', '_' or '-')"
         )
@@ -430,15 +431,21 @@ def _parse_params(
 
 def _param_value(key: str, value: Any, where: str, errors: list[str]) -> float | str | None:
     if key == "network":
-        if not isinstance(value, str) or not value:
-            errors.append(f"{where}: must be a network name")
+        if not isinstance(value, str) or not NETWORK_PATTERN.fullmatch(value):
+            errors.append(f"{where}: must be a network name (1-6 lower-case letters or digits)")
             return None
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         errors.append(f"{where}: must be a number")
         return None
+    if not math.isfinite(value):
+        errors.append(f"{where}: must be a finite number (got {value})")
+        return None
     if value < 0:
         errors.append(f"{where}: must not be negative (got {_num(value)})")
+        return None
+    if key == "delay_ms" and value > 10_000:
+        errors.append(f"{where}: must be at most 10000 (got {_num(value)})")
         return None
     if key == "loss_pct" and value > 100:
         errors.append(f"{where}: must be at most 100 (got {_num(value)})")
@@ -529,5 +536,8 @@ class _Reader(FieldReader):
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.errors.append(f"{where}: must be a number")
+            return None
+        if not math.isfinite(value):
+            self.errors.append(f"{where}: must be a finite number (got {value})")
             return None
         return float(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from stand.plan import ANYCAST, MODES, UnknownMode, derive
 from stand.process import CommandFailed
 from stand.render import render_all
 from stand.safety import UnsafeTarget
+from stand.state import CorruptState, StandBusy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     except topology.TopologyError as e:
         print(f"stand: bad topology:\n{e}", file=sys.stderr)
         return 2
-    except (StandError, DaemonFailed, readiness.NotReady, UnsafeTarget, CommandFailed, KeyError) as e:
+    except (StandError, DaemonFailed, readiness.NotReady, UnsafeTarget, CommandFailed, CorruptState, StandBusy,
+            KeyError) as e:  # fmt: skip
         message = e.args[0] if isinstance(e, KeyError) else str(e)
-        print(f"stand: error: {message}", file=sys.stderr)
+        print(f"stand: error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("stand: interrupted", file=sys.stderr)
@@ -173,7 +176,7 @@ def cmd_exec(args) -> int:
 def cmd_env(args) -> int:
     stand = _running(args)
     for key, value in readiness.client_env(stand).items():
-        print(f"export {key}={value}")
+        print(f"export {key}={shlex.quote(value)}")
     return 0
 
 

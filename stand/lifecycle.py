@@ -18,7 +18,8 @@ from stand.daemons import KEEPALIVED, PG_BIN, Daemon, HealthAgent, Keepalived, P
 from stand.layout import StandLayout, state_dir
 from stand.plan import ANYCAST, DelayLine, HostPlan, Plan, derive
 from stand.render import RenderedFile, render_all, slot_name
-from stand.state import UP, StandState, StateFile
+from stand.files import write_atomically
+from stand.state import UP, CorruptState, StandState, StateFile, command_lock
 from stand.topology import Topology
 from stand.topology import load as load_topology
 
@@ -63,6 +64,11 @@ class Stand:
         return StateFile(self.layout.state_file)
 
     @property
+    def command_lock_path(self) -> Path:
+        """Beside the state directory, which `stand down` removes."""
+        return self.layout.root.with_name(f"{self.layout.root.name}.lock")
+
+    @property
     def credentials_file(self) -> Path:
         return self.layout.client_dir / "credentials.json"
 
@@ -99,6 +105,11 @@ def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float
     """
     started = time.monotonic()
     check_prerequisites()
+    with command_lock(stand.command_lock_path, exclusive=True, what="`stand up`"):
+        return _up(stand, progress, keep_on_failure, started)
+
+
+def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float) -> float:
     refuse_if_present(stand)
     credentials = Credentials.generate()
     files = render_all(stand.plan, stand.layout, credentials)  # fail before creating anything
@@ -139,7 +150,10 @@ def keep_logs(stand: Stand, kept: Path | None = None) -> Path:
 def refuse_if_present(stand: Stand) -> None:
     prefix = stand.plan.topology.prefix
     if stand.state_file.exists():
-        status = stand.state_file.read().status
+        try:
+            status = stand.state_file.read().status
+        except CorruptState as e:
+            raise StandError(f"{e}: run `stand down`, which cleans up by the stand's prefix") from None
         raise StandError(f"a stand with prefix {prefix!r} is already {status} (run `stand down` first)")
     leftovers = [n for n in stand.plan.namespaces if netns.exists(n)]
     if leftovers or netns.link_exists(netns.ROOT, stand.plan.shell_ifname):
@@ -156,8 +170,7 @@ def create_state(stand: Stand, credentials: Credentials) -> None:
     )
     credentials.save(stand.credentials_file)
     passfile = f"*:{stand.plan.topology.pgpool.port}:*:{CLIENT_USER}:{credentials.client_password}\n"
-    stand.client_passfile.touch(mode=0o600)
-    stand.client_passfile.write_text(passfile)
+    write_atomically(stand.client_passfile, passfile)
 
 
 def build_network(stand: Stand, progress: Progress) -> None:
@@ -459,12 +472,22 @@ def down(stand: Stand, progress: Progress, force: bool = False) -> float:
     """Remove every trace of the stand, from its state file (or, with force, from its prefix)."""
     started = time.monotonic()
     check_prerequisites()
+    with command_lock(stand.command_lock_path, exclusive=True, what="`stand down`"):
+        return _down(stand, progress, force, started)
+
+
+def _down(stand: Stand, progress: Progress, force: bool, started: float) -> float:
     state_file = stand.state_file
-    if state_file.exists():
-        state = state_file.read()
-    elif force:
-        state = StandState(prefix=stand.plan.topology.prefix, topology="", namespaces=list(stand.plan.namespaces),
+    by_prefix = StandState(prefix=stand.plan.topology.prefix, topology="", namespaces=list(stand.plan.namespaces),
                            root_links=[stand.plan.shell_ifname])  # fmt: skip
+    if state_file.exists():
+        try:
+            state = state_file.read()
+        except CorruptState as e:
+            progress(f"{e}: removing what the stand's prefix {stand.plan.topology.prefix!r} names instead")
+            state = by_prefix
+    elif force:
+        state = by_prefix
     else:
         progress("no stand is up (no state file); nothing to do")
         return 0.0

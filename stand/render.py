@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class RenderedFile:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -43,6 +44,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["sh"] = lambda value: shlex.quote(str(value))  # every value a shell script gets
+    return env
 
 
 def render_all(plan: Plan, layout: StandLayout | DebianLayout, credentials: Credentials) -> list[RenderedFile]:

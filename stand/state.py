@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stand.files import write_atomically
 from stand.process import ProcessRecord
 
 BUILDING = "building"
@@ -47,6 +48,28 @@ class StandState:
         return found[-1] if found else None
 
 
+class CorruptState(RuntimeError):
+    """A state file that cannot be read (truncated, not JSON, fields missing); the message says which."""
+
+
+class StandBusy(RuntimeError):
+    """Another command holds the stand's command lock; the message says which kind."""
+
+
+@contextmanager
+def command_lock(path: Path, exclusive: bool, what: str) -> Iterator[None]:
+    """Hold the stand's command lock for a whole command: exclusive for `stand up` and `stand down`,
+    shared while `bench run` plays its faults. Never waits: a taken lock is a clear StandBusy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = "another command" if exclusive else "a `stand up` or `stand down`"
+            raise StandBusy(f"{holder} is using this stand, {what} cannot run beside it (lock {path})") from None
+        yield
+
+
 class StateFile:
     """The state file, read and changed under an exclusive lock."""
 
@@ -58,12 +81,14 @@ class StateFile:
         return self.path.exists()
 
     def read(self) -> StandState:
-        return StandState.from_json(json.loads(self.path.read_text()))
+        """The state; CorruptState if the file cannot be read as one."""
+        try:
+            return StandState.from_json(json.loads(self.path.read_text()))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise CorruptState(f"the state file {self.path} is corrupt ({type(e).__name__}: {e})") from None
 
     def write(self, state: StandState) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps(state.to_json(), indent=2) + "\n")
 
     @contextmanager
     def change(self) -> Iterator[StandState]:

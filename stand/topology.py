@@ -19,10 +19,32 @@ BUILTIN_DIR = Path(__file__).parent / "topologies"
 DEFAULT_TOPOLOGY = "seed"
 
 ROLES = ("router", "client", "primary", "replica", "balancer", "last-resort")
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,7}$")
-NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+# Names become Linux interface and namespace names (15 characters at most) and go into config files and
+# scripts: full-string matches only (a `$` would let a trailing newline through).
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}")
+NETWORK_NAME_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")
 SITE_PATTERN = NETWORK_NAME_PATTERN  # a stretched network's bridge in a site is named NETWORK-SITE
-PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")
+DATABASE_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # an SQL identifier that needs no quoting
+RESERVED_NAMES = ("switch", "shell", "lo")  # the stand's own namespace and interfaces
+STAND_SPACE = IPv4Network("198.18.0.0/15")  # RFC 2544's benchmarking range: the stand's addresses only
+# Numeric settings with their real ranges (inclusive); every other integer setting must be at least 1,
+# except those listed in ZERO_ALLOWED.
+RANGES = {
+    "pgpool.port": (1, 65535),
+    "watchdog.wd_port": (1, 65535),
+    "watchdog.heartbeat_port": (1, 65535),
+    "keepalived.virtual_router_id": (1, 255),
+    "keepalived_tuned.virtual_router_id": (1, 255),
+    "keepalived.vrrp_version": (2, 3),
+    "keepalived_tuned.vrrp_version": (2, 3),
+    "postgres.scale": (1, 1000),
+    "postgres.max_connections": (10, 10000),
+    "ospf.balancer_cost": (1, 65535),
+    "ospf.last_resort_cost": (1, 65535),
+    "ospf.bfd_multiplier": (1, 255),
+}
+ZERO_ALLOWED = {"ospf.spf_delay_ms", "ospf.lsa_throttle_ms", "ospf.lsa_min_arrival_ms", "pgpool.client_idle_limit_s"}
 
 
 class TopologyError(FileErrors):
@@ -235,7 +257,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
     networks = []
     for name, table in reader.table(raw, "networks").items():
         where = f"networks.{name}"
-        if not NETWORK_NAME_PATTERN.match(name):
+        if not NETWORK_NAME_PATTERN.fullmatch(name):
             errors.append(f"{where}: name must be 1-6 lower-case letters or digits")
         if not isinstance(table, dict):
             errors.append(f"{where}: must be a table")
@@ -296,7 +318,7 @@ def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
 def _parse_host(name: str, table: Any, reader: _Reader) -> Host | None:
     where = f"hosts.{name}"
     errors_before = len(reader.errors)
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         reader.errors.append(f"{where}: name must be a letter then up to 7 letters or digits")
     if not isinstance(table, dict):
         reader.errors.append(f"{where}: must be a table")
@@ -316,7 +338,7 @@ def _parse_host(name: str, table: Any, reader: _Reader) -> Host | None:
         if address is not None:
             interfaces.append(Interface(network, address))
     site = table.get("site", "main")
-    if not isinstance(site, str) or not SITE_PATTERN.match(site):
+    if not isinstance(site, str) or not SITE_PATTERN.fullmatch(site):
         reader.errors.append(f"{where}.site: {site!r} must be 1-6 lower-case letters or digits")
         site = "main"
     if len(reader.errors) > errors_before:
@@ -416,6 +438,7 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
                           f"not {len(attached)}")  # fmt: skip
 
     errors.extend(_stretch_errors(topology))
+    errors.extend(_space_errors(topology))
     if topology.vip_network and topology.vip_network not in networks:
         errors.append(f"stand.vip_network: unknown network {topology.vip_network!r}")
 
@@ -431,6 +454,26 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
             errors.append(f"shell.prefix: {shell.prefix} overlaps networks.{net.name}")
     if shell.prefix.overlaps(topology.loopbacks):
         errors.append(f"shell.prefix: {shell.prefix} overlaps stand.loopbacks")
+    return errors
+
+
+def _in_range(key: str, value: int) -> bool:
+    low, high = RANGES.get(key, (0 if key in ZERO_ALLOWED else 1, None))
+    return value >= low and (high is None or value <= high)
+
+
+def _space_errors(topology: Topology) -> list[str]:
+    """Every prefix the stand routes lies in 198.18.0.0/15, and no host or network takes a reserved name."""
+    errors = []
+    prefixes = [(f"networks.{n.name}.prefix", n.prefix) for n in topology.networks]
+    prefixes += [("stand.loopbacks", topology.loopbacks), ("shell.prefix", topology.shell.prefix)]
+    for where, prefix in prefixes:
+        if not prefix.subnet_of(STAND_SPACE):
+            errors.append(f"{where}: {prefix} is outside {STAND_SPACE}, the only addresses the stand may route")
+    for kind, names in (("hosts", [h.name for h in topology.hosts]), ("networks", [n.name for n in topology.networks])):
+        for name in names:
+            if name.lower() in RESERVED_NAMES:
+                errors.append(f"{kind}.{name}: the name is the stand's own ({', '.join(RESERVED_NAMES)} are taken)")
     return errors
 
 
@@ -496,7 +539,7 @@ class _Reader(FieldReader):
         value = super().text(parent, where)
         if value is None:
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.errors.append(f"{where}: {value!r} must be {hint}")
             return None
         return value
@@ -572,10 +615,16 @@ class _Reader(FieldReader):
             if type(value) is not expected:
                 kind_name = {int: "an integer", bool: "true or false"}.get(expected, "a string")
                 self.errors.append(f"{name}.{key}: must be {kind_name}")
-            elif expected is int and value < 0:
-                self.errors.append(f"{name}.{key}: must not be negative")
+            elif expected is int and not _in_range(f"{name}.{key}", value):
+                low, high = RANGES.get(f"{name}.{key}", (0 if f"{name}.{key}" in ZERO_ALLOWED else 1, None))
+                bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+                self.errors.append(f"{name}.{key}: must be {bound} (got {value})")
             else:
                 values[key] = value
+        if name == "postgres" and "database" in values and not DATABASE_PATTERN.fullmatch(values["database"]):
+            self.errors.append(f"postgres.database: {values['database']!r} must be 1-63 lower-case letters, digits or "
+                               "'_', not starting with a digit")  # fmt: skip
+            del values["database"]
         if name == "ospf" and "area" in values:
             try:
                 ipaddress.IPv4Address(values["area"])

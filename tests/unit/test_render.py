@@ -42,6 +42,31 @@ def test_rendered_files_match_golden(layout_name):
         assert content == expected[relative], f"{relative} differs from its golden file"
 
 
+KEEPALIVED_FILES = ("keepalived.conf", "check_pgpool.sh", "notify.sh")
+
+
+@pytest.mark.parametrize("mode", ["keepalived", "keepalived-tuned"])
+def test_keepalived_files_match_golden(mode):
+    """PgBAL1's keepalived config, track script and notify script, in the stand's layout."""
+    files = render_all(derive(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
+    chosen = {f.path.name: f.content for f in files if f.host == "PgBAL1" and f.path.name in KEEPALIVED_FILES}
+    assert sorted(chosen) == sorted(KEEPALIVED_FILES)
+    for name, content in chosen.items():
+        golden = GOLDEN / "keepalived" / mode / name
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(content)
+        assert content == golden.read_text(), f"{mode} {name} differs from its golden file"
+
+
+def test_every_value_a_generated_script_gets_is_quoted():
+    """A state directory with a space and a quote in its path still gives scripts that run as written."""
+    odd = StandLayout(Path("/var/lib/pgab it's here"))
+    files = render_all(derive(topology.load("seed"), "keepalived"), odd, CREDENTIALS)
+    check = next(f.content for f in files if f.host == "PgBAL1" and f.path.name == "check_pgpool.sh")
+    assert "PGPASSFILE='/var/lib/pgab it'\"'\"'s here/hosts/PgBAL1/keepalived/pgpass'" in check
+
+
 def test_every_ospf_host_announces_its_loopback_and_balancers_the_anycast():
     files = rendered("stand")
     for host in ("FRR", "PgSQL1", "PgBAL1", "PgBAL2", "PgBAL3"):

@@ -309,7 +309,8 @@ def test_bad_field_is_reported_exactly(path, value, error):
          "timeline[0].params.delay_ms: must not be negative (got -5)"),
         ([step(1, "fault", "link-netem", network="base", loss_pct=101)],
          "timeline[0].params.loss_pct: must be at most 100 (got 101)"),
-        ([step(1, "fault", "link-cut", network=3)], "timeline[0].params.network: must be a network name"),
+        ([step(1, "fault", "link-cut", network=3)],
+         "timeline[0].params.network: must be a network name (1-6 lower-case letters or digits)"),
         ([step(1, "fault", "link-netem", network="base", delay_ms=5), step(2, "undo", "link-netem", network="base", delay_ms=5)],
          "timeline[1].params.delay_ms: unknown param for an undo of link-netem (takes: network)"),
         ([step(1, "fault", "link-cut", network="base"), step(2, "undo", "link-cut")],
@@ -513,6 +514,27 @@ def test_stages_change_the_users_during_the_run():
 ])  # fmt: skip
 def test_bad_stages_are_reported_exactly(entries, error):
     assert errors_of(stages(*entries)) == [error]
+
+
+@pytest.mark.parametrize(("path", "value", "error"), [
+    ("duration_s", float("inf"), "duration_s: must be a finite number (got inf)"),
+    ("load.think_ms", float("nan"), "load.think_ms: must be a finite number (got nan)"),
+    ("timeline.0.at_s", float("nan"), "timeline[0].at_s: must be a finite number (got nan)"),
+    ("name", "smoke\n", "name: 'smoke\\n' must be letters, digits, '.', '_' or '-' (at most 64, not starting with "
+     "'.', '_' or '-')"),
+])  # fmt: skip
+def test_nan_inf_and_a_trailing_newline_are_refused(path, value, error):
+    assert error in errors_of(set_in(good_raw(), path, value))
+
+
+@pytest.mark.parametrize(("params", "error"), [
+    ({"network": "routed; reboot", "delay_ms": 5},
+     "timeline[0].params.network: must be a network name (1-6 lower-case letters or digits)"),
+    ({"network": "routed", "delay_ms": float("inf")}, "timeline[0].params.delay_ms: must be a finite number (got inf)"),
+    ({"network": "routed", "delay_ms": 20_000}, "timeline[0].params.delay_ms: must be at most 10000 (got 20000)"),
+])  # fmt: skip
+def test_link_fault_params_get_their_real_ranges(params, error):
+    assert error in errors_of(with_timeline(step(1, "fault", "link-netem", **params)))
 
 
 def test_stages_must_be_tables():

@@ -105,13 +105,53 @@ def set_in(path: str, value):
         ("stand.data_network", "wan", "stand.data_network: unknown network 'wan'"),
         ("ospf.hello_interval_s", "1", "ospf.hello_interval_s: must be an integer"),
         ("ospf.area", "zero", "ospf.area: 'zero' must be written as an IPv4 address (0.0.0.0)"),
-        ("health.rise", -1, "health.rise: must not be negative"),
+        ("health.rise", -1, "health.rise: must be at least 1 (got -1)"),
+        ("health.interval_ms", 0, "health.interval_ms: must be at least 1 (got 0)"),
+        ("pgpool.port", 70000, "pgpool.port: must be from 1 to 65535 (got 70000)"),
+        ("pgpool.port", 0, "pgpool.port: must be from 1 to 65535 (got 0)"),
+        ("keepalived.virtual_router_id", 256, "keepalived.virtual_router_id: must be from 1 to 255 (got 256)"),
+        ("keepalived.vrrp_version", 4, "keepalived.vrrp_version: must be from 2 to 3 (got 4)"),
+        ("keepalived_tuned.advert_int_ms", 0, "keepalived_tuned.advert_int_ms: must be at least 1 (got 0)"),
+        ("postgres.scale", 100000, "postgres.scale: must be from 1 to 1000 (got 100000)"),
+        ("health.protect_last_announcer", "yes", "health.protect_last_announcer: must be true or false"),
+        ("postgres.database", "bench; touch /tmp/x",
+         "postgres.database: 'bench; touch /tmp/x' must be 1-63 lower-case letters, digits or '_', not starting with a digit"),
+        ("postgres.database", "bench\n", "postgres.database: 'bench\\n' must be 1-63 lower-case letters, digits or '_', "
+         "not starting with a digit"),
+        ("stand.prefix", "pgab\n", "stand.prefix: 'pgab\\n' must be 1-6 lower-case letters or digits"),
+        ("networks.routed.prefix", "10.1.0.0/24",
+         "networks.routed.prefix: 10.1.0.0/24 is outside 198.18.0.0/15, the only addresses the stand may route"),
+        ("stand.loopbacks", "192.168.2.0/24",
+         "stand.loopbacks: 192.168.2.0/24 is outside 198.18.0.0/15, the only addresses the stand may route"),
+        ("shell.prefix", "100.64.3.0/30",
+         "shell.prefix: 100.64.3.0/30 is outside 198.18.0.0/15, the only addresses the stand may route"),
+        ("networks.base.delay_ms", float("nan"), "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000"),
+        ("networks.base.delay_ms", float("inf"), "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000"),
         ("pgpool.colour", "blue",
          "pgpool.colour: unknown field (known: client_idle_limit_s, health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s)"),
     ],
 )  # fmt: skip
 def test_bad_field_is_reported_exactly(path, value, error):
     assert error in errors_of(set_in(path, value))
+
+
+@pytest.mark.parametrize("name", ["switch", "Shell", "lo"])
+def test_the_stands_own_names_are_refused_for_hosts_and_networks(name):
+    def rename(raw):
+        raw["hosts"][name] = raw["hosts"].pop("PgSQL3")
+        raw["networks"][name.lower()] = {"prefix": "198.18.9.0/24"}
+
+    errors = errors_of(rename)
+    taken = "the name is the stand's own (switch, shell, lo are taken)"
+    assert f"hosts.{name}: {taken}" in errors
+    assert f"networks.{name.lower()}: {taken}" in errors
+
+
+def test_a_host_name_with_a_trailing_newline_is_refused():
+    def rename(raw):
+        raw["hosts"]["PgSQL3\n"] = raw["hosts"].pop("PgSQL3")
+
+    assert "hosts.PgSQL3\n: name must be a letter then up to 7 letters or digits" in errors_of(rename)
 
 
 def test_balancer_off_the_ospf_network_is_refused():
