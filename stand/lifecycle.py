@@ -510,9 +510,18 @@ def _down(stand: Stand, progress: Progress, force: bool, started: float) -> floa
 
 
 def _kill_what_runs_inside(namespace: str) -> None:
-    """Anything still inside one of the stand's namespaces is the stand's own: stop it."""
+    """Anything still inside one of the stand's namespaces is the stand's own (found by the namespace, not
+    by name): SIGKILL each process directly, then wait until they are all gone."""
     for pid in netns.processes_inside(namespace):
-        stat = process.read_stat(pid)
-        if stat is not None:
-            process.ProcessRecord("?", "leftover", pid, stat.start_ticks, "").stop(timeout=5)
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+    if not process.wait_until(lambda: not _live(netns.processes_inside(namespace)), process.scaled(10)):
+        raise StandError(f"processes still inside {namespace} 10 s after SIGKILL: {_live(netns.processes_inside(namespace))}")
 
+
+def _live(pids: list[int]) -> list[int]:
+    """Those not yet zombies (a zombie's parent reaps it; it holds nothing)."""
+    return [pid for pid in pids if (stat := process.read_stat(pid)) is not None and stat.state != "Z"]

@@ -92,3 +92,30 @@ def test_down_works_after_the_up_process_was_killed(no_stand_up):
     assert result.returncode == 0, result.stderr
     assert [p for p in recorded if p.is_running()] == []
     nothing_left(no_stand_up)
+
+
+def test_two_stand_ups_at_once_one_is_refused_in_one_line(no_stand_up):
+    argv = [sys.executable, "-m", "stand.cli", "up"]
+    first, second = (subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(2))  # fmt: skip
+    try:
+        results = [(p.wait(timeout=300), *p.communicate()) for p in (first, second)]
+    finally:
+        stand_cli("down")
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    refused = next(err for code, _, err in results if code == 1)
+    assert refused.strip().splitlines() == [refused.strip()]
+    assert "another command is using this stand" in refused or "is already" in refused, refused
+    nothing_left(no_stand_up)
+
+
+def test_stand_down_with_a_corrupt_state_file_cleans_up_by_prefix(no_stand_up):
+    assert stand_cli("up").returncode == 0
+    no_stand_up.state_file.path.write_text('{"prefix": "pgab", "namesp')  # cut short, as by a full disk
+    up_again = stand_cli("up")
+    assert up_again.returncode == 1 and "is corrupt" in up_again.stderr, up_again.stderr
+    result = stand_cli("down")
+    assert result.returncode == 0, result.stderr
+    assert "is corrupt" in result.stdout and "removing what the stand's prefix 'pgab' names instead" in result.stdout
+    nothing_left(no_stand_up)
