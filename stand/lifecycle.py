@@ -519,7 +519,8 @@ def _kill_what_runs_inside(namespace: str) -> None:
             except ProcessLookupError:
                 break
     if not process.wait_until(lambda: not _live(netns.processes_inside(namespace)), process.scaled(10)):
-        raise StandError(f"processes still inside {namespace} 10 s after SIGKILL: {_live(netns.processes_inside(namespace))}")
+        left = _live(netns.processes_inside(namespace))
+        raise StandError(f"processes still inside {namespace} 10 s after SIGKILL: {left}")
 
 
 def _live(pids: list[int]) -> list[int]:
