@@ -66,7 +66,8 @@ class GeventLoop(asyncio.AbstractEventLoop):
     thread's running asyncio loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bind_device: str | None = None) -> None:
+        self.bind_device = bind_device  # every socket is bound to it (stand.safety.check_target's answer)
         self._hub_loop = gevent.get_hub().loop
         self._ready: collections.deque[Handle] = collections.deque()
         self._batch_scheduled = False
@@ -169,6 +170,8 @@ class GeventLoop(asyncio.AbstractEventLoop):
             raise ValueError(f"the gevent loop connects to IP addresses only, not {host!r}") from None
         sock = _socket.socket(family, socket.SOCK_STREAM)
         try:
+            if self.bind_device is not None:  # once the stand's link is gone, this socket cannot send at all
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.bind_device.encode())
             sock.setblocking(False)
             await self._connect(sock, address)
         except BaseException:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ import uvloop
 from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClient
 from loadgen.records import OK, RecordWriter
 from stand.client import ClientSettings, NoStand, resolve
-from stand.safety import UnsafeTarget, check_target
+from stand.safety import UnsafeTarget, bind_to_device, check_target
 
 FLUSH_INTERVAL_S = 1.0
 
@@ -68,6 +69,28 @@ async def run_probe(settings: ClientSettings, options: ClientOptions, interval_m
     return ProbeSummary(sent=len(records), ok=len(ok_starts), longest_gap_ms=max(gaps, default=0.0))
 
 
+class BoundLoop(uvloop.Loop):
+    """uvloop, every TCP connection of which is bound to the stand's link (check_target's answer): once the
+    link is gone, a connect fails at once instead of following whatever route is left."""
+
+    def __init__(self, bind_device: str | None):
+        super().__init__()
+        self.bind_device = bind_device
+
+    async def create_connection(self, protocol_factory, host=None, port=None, **options):
+        if self.bind_device is None or options.get("sock") is not None:
+            return await super().create_connection(protocol_factory, host, port, **options)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            bind_to_device(sock, self.bind_device)
+            sock.setblocking(False)
+            await self.sock_connect(sock, (host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return await super().create_connection(protocol_factory, sock=sock, **options)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadgen.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, required=True, help="seconds")
@@ -84,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = resolve(args.host, args.stand)
-        check_target(settings.host)
+        device = check_target(settings.host)
     except (UnsafeTarget, NoStand, ValueError) as e:
         print(f"probe: {e}", file=sys.stderr)
         return 1
@@ -94,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = RecordWriter(args.out, "probe", site)
     started = time.monotonic()
     try:
-        summary = uvloop.run(run_probe(settings, options, args.interval_ms, args.duration, writer))
+        with asyncio.Runner(loop_factory=lambda: BoundLoop(device)) as runner:
+            summary = runner.run(run_probe(settings, options, args.interval_ms, args.duration, writer))
     finally:
         writer.close()
     print(f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s, {summary.ok} ok, "

@@ -67,7 +67,7 @@ class LoadSession:
     def __init__(self, environment):
         options = environment.parsed_options
         self.settings = resolve(environment.host, options.pg_stand)
-        check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
+        device = check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
         self.options = ClientOptions(
             mode=options.pg_mode,
             protocol=options.pg_protocol,
@@ -76,7 +76,7 @@ class LoadSession:
             query_timeout=options.pg_query_timeout,
             keys=parse_keys(options.pg_keys),
         )
-        self.loop = GeventLoop()
+        self.loop = GeventLoop(bind_device=device)  # every connection, reconnects too, only through that link
         self.writer = RecordWriter(Path(options.pg_records), "requests", self.options.site)
         self.users = 0
         self._flusher = gevent.spawn(self._flush_every_second)

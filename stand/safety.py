@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
@@ -18,6 +19,13 @@ from stand.layout import state_root
 
 class UnsafeTarget(RuntimeError):
     """A target that is not routed into a running stand."""
+
+
+def bind_to_device(sock: socket.socket, device: str | None) -> None:
+    """Bind `sock` to `device` (check_target's answer), so that it can only ever send through that link;
+    raises OSError (ENODEV) if the link is gone already. Nothing to do for None."""
+    if device is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
 
 
 def running_stands() -> list[dict]:
@@ -42,25 +50,29 @@ def _namespace_inode(name: str) -> int | None:
         return None
 
 
-def check_target(target: str) -> None:
-    """Return quietly if traffic to `target` stays on this machine inside a stand; raise otherwise."""
+def check_target(target: str) -> str | None:
+    """Refuse unless traffic to `target` stays on this machine inside a stand. Returns the stand's link
+    that the traffic leaves this namespace by (the shell link), to which every socket toward the target
+    must be bound (`SO_BINDTODEVICE`): once the stand and its link are gone, such a socket cannot send
+    at all, whatever the routes say then. None: loopback, or already inside a stand's namespace, from
+    where nothing leads out."""
     try:
         address = ip_address(target)
     except ValueError:
         raise UnsafeTarget(f"refusing to send traffic to {target!r}: not an IP address") from None
     if address.is_loopback:
-        return
+        return None
     if not isinstance(address, IPv4Address):
         raise UnsafeTarget(f"refusing to send traffic to {address}: the stand is IPv4 only")
     stands = running_stands()
     here = _current_namespace_inode()
     for stand in stands:
         if any(_namespace_inode(n) == here for n in stand.get("namespaces", [])):
-            return  # inside the stand: no route leads out of its namespaces
+            return None  # inside the stand: no route leads out of its namespaces
     egress = netns.route_interface(netns.CURRENT, address)
     for stand in stands:
         if egress is not None and egress in stand.get("root_links", []) and netns.link_exists(netns.CURRENT, egress):
-            return
+            return egress
     if not stands:
         reason = "no stand is running (run `stand up` first)"
     elif egress is None:

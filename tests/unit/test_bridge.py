@@ -186,3 +186,23 @@ def test_only_ip_addresses_and_plain_tcp(loop):
         loop.run(loop.create_connection(asyncio.Protocol, "127.0.0.1", 5432, ssl=True))
     with pytest.raises(ConnectionError, match="plain TCP only"):
         loop.run(loop.start_tls(None, None, None))
+
+
+def test_a_socket_bound_to_a_link_reaches_through_it_and_not_once_it_is_gone(echo_server):
+    """The loop binds every socket to the stand's link (SO_BINDTODEVICE): `lo` carries loopback; a link
+    that does not exist (a stand torn down under the load) fails the connect at once, whatever the routes."""
+
+    async def exchange(loop):
+        transport, protocol = await loop.create_connection(Collect, "127.0.0.1", echo_server)
+        transport.write(b"ping")
+        while len(protocol.data) < 4:
+            await asyncio.sleep(0.005)
+        transport.close()
+        return bytes(protocol.data)
+
+    bound = GeventLoop(bind_device="lo")
+    assert bound.run(exchange(bound)) == b"ping"
+    gone = GeventLoop(bind_device="pgab-gone0")
+    with pytest.raises(OSError) as refused:
+        gone.run(exchange(gone))
+    assert refused.value.errno == errno.ENODEV

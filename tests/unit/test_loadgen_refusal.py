@@ -55,3 +55,27 @@ def test_probe_refuses_without_a_stand(no_stand_env, tmp_path, extra, message):
     assert result.returncode == 1
     assert message in result.stderr
     assert list(tmp_path.glob("probe-*")) == []
+
+
+def test_the_probes_loop_binds_every_connection_to_the_stands_link():
+    """loadgen.probe's loop: through `lo` to a loopback listener; through a link that is gone, ENODEV at once."""
+    import asyncio
+    import errno
+    import socket
+
+    from loadgen.probe import BoundLoop
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        async def connect():
+            transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, "127.0.0.1", port)
+            transport.close()
+
+        with asyncio.Runner(loop_factory=lambda: BoundLoop("lo")) as runner:
+            runner.run(connect())
+        with asyncio.Runner(loop_factory=lambda: BoundLoop("pgab-gone0")) as runner, pytest.raises(OSError) as gone:
+            runner.run(connect())
+    assert gone.value.errno == errno.ENODEV
