@@ -35,7 +35,7 @@ class DaemonFailed(RuntimeError):
 
     def __init__(self, host: str, daemon: str, reason: str, log: Path):
         self.log = log
-        super().__init__(f"{host}: {daemon} {reason} (log {log}):\n{process.tail(log)}")
+        super().__init__(f"{host}: {daemon} {reason} (log {log})\n{process.tail(log)}")  # the CLIs print line 1
 
 
 @dataclass

@@ -131,7 +131,7 @@ def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float)
         else:
             kept = keep_logs(stand)
             progress(f"start-up failed; logs kept in {kept}; tearing down what was built (--keep-on-failure keeps it)")
-            down(stand, progress)
+            _down(stand, progress, force=False, started=time.monotonic())  # under the lock this call holds
         raise
     with stand.state_file.change() as state:
         state.status = UP

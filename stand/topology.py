@@ -31,7 +31,7 @@ STAND_SPACE = IPv4Network("198.18.0.0/15")  # RFC 2544's benchmarking range: the
 # Numeric settings with their real ranges (inclusive); every other integer setting must be at least 1,
 # except those listed in ZERO_ALLOWED.
 RANGES = {
-    "pgpool.port": (1, 65535),
+    "pgpool.port": (1024, 65535),  # pgpool's own range
     "watchdog.wd_port": (1, 65535),
     "watchdog.heartbeat_port": (1, 65535),
     "keepalived.virtual_router_id": (1, 255),
@@ -439,6 +439,15 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
 
     errors.extend(_stretch_errors(topology))
     errors.extend(_space_errors(topology))
+    if topology.health.unresponsive_ms <= topology.health.timeout_ms:
+        errors.append(f"health.unresponsive_ms: {topology.health.unresponsive_ms} must be more than health.timeout_ms "
+                      f"({topology.health.timeout_ms}): a slow answer comes before no answer at all")  # fmt: skip
+    ports = {"pgpool.port": topology.pgpool.port, "watchdog.wd_port": topology.watchdog.wd_port,
+             "watchdog.heartbeat_port": topology.watchdog.heartbeat_port, "pgpool's PCP port": 9898}  # fmt: skip
+    for key, port in ports.items():
+        clash = next((other for other, p in ports.items() if p == port and other < key), None)
+        if clash is not None and not key.startswith("pgpool's"):
+            errors.append(f"{key}: {port} is also {clash}")
     if topology.vip_network and topology.vip_network not in networks:
         errors.append(f"stand.vip_network: unknown network {topology.vip_network!r}")
 

@@ -1,7 +1,9 @@
 """Runs last: `stand down` leaves nothing behind, and then every target is refused."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 from stand import netns, process, topology
 from stand.lifecycle import Stand
 from stand.safety import UnsafeTarget, check_target
+from stand.state import CorruptState
 from tests.integration.conftest import REPO, stand_cli
 
 pytestmark = pytest.mark.integration
@@ -58,17 +61,32 @@ def nothing_left(stand: Stand) -> None:
     assert not stand.layout.root.exists()
 
 
-def test_failed_start_names_host_daemon_and_log_and_leaves_nothing(no_stand_up, tmp_path):
-    broken = tmp_path / "broken.toml"
-    broken.write_text(topology.resolve_path("seed").read_text().replace("num_init_children = 32", "num_init_children = 0"))
-    result = stand_cli("--topology", str(broken), "up")
-    assert result.returncode == 1
-    first_line, log_tail = result.stderr.split("\n", 1)
-    assert first_line.startswith("stand: error: PgBAL1: pgpool exited during start-up (log ")
-    assert "num_init_children" in log_tail
+def test_failed_start_names_host_daemon_and_log_and_leaves_nothing(no_stand_up):
+    """PgBAL1's pgpool dies while it starts (killed the moment the state file records it): one line naming
+    the host, the daemon and its log; the logs kept; nothing of the stand left."""
+    up = subprocess.Popen([sys.executable, "-m", "stand.cli", "up"], cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def pgpool_started() -> bool:
+        try:
+            record = no_stand_up.state_file.read().process("PgBAL1", "pgpool")
+        except (FileNotFoundError, CorruptState):
+            return False
+        return record is not None
+
+    try:
+        assert process.wait_until(pgpool_started, process.scaled(120), 0.005)
+        os.kill(no_stand_up.state_file.read().process("PgBAL1", "pgpool").pid, signal.SIGKILL)
+        _, stderr = up.communicate(timeout=300)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 1
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert stderr.startswith("stand: error: PgBAL1: pgpool exited during start-up (log "), stderr
     kept = no_stand_up.layout.root.with_name("pgab-last-failure")
     try:
-        assert "num_init_children" in (kept / "PgBAL1" / "pgpool.log").read_text()
+        assert (kept / "PgBAL1" / "pgpool.log").exists()
     finally:
         shutil.rmtree(kept, ignore_errors=True)
     nothing_left(no_stand_up)
