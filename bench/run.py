@@ -25,12 +25,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
 from stand import lifecycle, process, readiness, topology
 from stand.faults import Faults
 from stand.lifecycle import Stand, StandError
 from stand.plan import WATCHDOG, HostPlan, Plan
+from stand.process import CommandFailed
 from stand.state import command_lock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,17 +88,19 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     faults = Faults(stand, out / "events.jsonl")
     active: list[Step] = []
     started_us = time.time_ns() // 1000
-    load = start_load(stand, scenario, out)
-    start = time.monotonic()
+    load: Load | None = None
     interrupted = False
+    previous_handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        load = start_load(stand, scenario, out)
+        start = time.monotonic()
         for at_s, steps in itertools.groupby(scenario.timeline, key=lambda step: step.at_s):
             _sleep_until(start + at_s, scenario, start, out, progress)
             with faults.together():  # the steps of one second happen at once
                 for step in steps:
                     if step.action == "fault":
+                        active.append(step)  # before it takes effect: an interrupted injection is undone too
                         faults.inject(step.fault, step.target, **step.params)
-                        active.append(step)
                     else:
                         faults.undo(step.fault, step.target, **step.params)
                         active = [a for a in active if a.key != step.key]
@@ -105,11 +110,16 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
         interrupted = True
         progress("interrupted: stopping the load, undoing active faults, keeping what was recorded")
     finally:
-        with faults.together():
-            for step in reversed(active):
-                faults.undo(step.fault, step.target, **step.params)
-        for proc in load.processes:
-            _finish(proc, interrupted)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C cannot cut the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            _undo_all(faults, active, progress)
+            for proc in load.processes if load is not None else ():
+                _finish(proc, interrupted)
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
     ended_us = time.time_ns() // 1000
     collect_health_decisions(stand, out / "health.jsonl", until_us=ended_us)
     meta = {
@@ -135,6 +145,21 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return out
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM and SIGHUP end a run as Ctrl-C does: the faults undone, the load stopped, the records kept."""
+    raise KeyboardInterrupt
+
+
+def _undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
+    """Undo what is still in effect, latest first; one undo that fails does not keep the others from running."""
+    with faults.together():
+        for step in reversed(active):
+            try:
+                faults.undo(step.fault, step.target, **step.params)
+            except (StandError, CommandFailed, NetlinkError, OSError) as e:
+                progress(f"undo of {step.fault} {step.target} failed: {str(e).splitlines()[0] if str(e) else e!r}")
 
 
 def load_failure(out: Path) -> str:
@@ -217,19 +242,23 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
              "--out", str(out / "probe")]  # fmt: skip
     clients = load_hosts(stand)
     if not clients:
-        locust = _spawn("shell", "locust", argv, None, out / "locust.log")
-        return Load(locust, [], [_spawn("shell", "probe", probe, None, out / "probe.log")], ["shell"])
+        locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
+        return Load(locust, [], [_spawn(stand, "shell", "probe", probe, None, out / "probe.log")], ["shell"])
     master = str(stand.plan.topology.shell.shell_address.ip)  # the workers reach it through the stand's routers
     argv += ["--master", "--master-bind-host", master, "--expect-workers", str(len(clients))]
-    locust = _spawn("shell", "locust", argv, None, out / "locust.log")
+    locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
     worker = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", master]
-    workers = [_spawn(h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log") for h in clients]
-    probes = [_spawn(h.name, "probe", probe, h.namespace, out / f"probe-{h.name}.log") for h in clients]
+    workers = [_spawn(stand, h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log")
+               for h in clients]  # fmt: skip
+    probes = [_spawn(stand, h.name, "probe", probe, h.namespace, out / f"probe-{h.name}.log") for h in clients]
     return Load(locust, workers, probes, [h.name for h in clients])
 
 
-def _spawn(host: str, name: str, argv: list[str], namespace: str | None, log: Path) -> subprocess.Popen:
-    proc, _ = process.spawn(host, name, argv, namespace, log, env={**os.environ, "PYTHONPATH": str(REPO)})
+def _spawn(stand: Stand, host: str, name: str, argv: list[str], namespace: str | None, log: Path) -> subprocess.Popen:
+    """Start one load process, recorded in the stand's state file: `stand down` stops it before anything
+    else, even when this `bench` was killed."""
+    proc, record = process.spawn(host, name, argv, namespace, log, env={**os.environ, "PYTHONPATH": str(REPO)})
+    stand.state_file.record_process(record)
     return proc
 
 

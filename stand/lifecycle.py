@@ -465,7 +465,8 @@ def hand_vip_to_first_balancer(stand: Stand, progress: Progress) -> None:
         raise StandError(f"the VIP is held by {readiness.vip_holders(stand) or 'nobody'}, not {first}, after 60 s")
 
 
-STOP_ORDER = ("agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")  # WAN delay lines last
+# The load first (bench's Locust and probes, recorded by `bench run`), WAN delay lines last.
+STOP_ORDER = ("locust", "locust-worker", "probe", "agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")
 
 
 def down(stand: Stand, progress: Progress, force: bool = False) -> float:

@@ -113,7 +113,7 @@ def test_the_scenario_protocol_reaches_locust_and_the_probe(tmp_path, monkeypatc
     from stand.lifecycle import Stand
 
     spawned: dict[str, list[str]] = {}
-    monkeypatch.setattr(run, "_spawn", lambda host, name, argv, namespace, log: spawned.setdefault(name, argv))
+    monkeypatch.setattr(run, "_spawn", lambda stand, host, name, argv, namespace, log: spawned.setdefault(name, argv))
     smoke = load("smoke")
     simple = replace(smoke, load=replace(smoke.load, protocol="simple"))
     run.start_load(Stand.of(topology.load("seed")), simple, tmp_path)
