@@ -34,6 +34,12 @@ REPO = Path(__file__).resolve().parent.parent
 WARM_UP_S = 5  # Locust's start-up (imports, connections) is left out of its CPU per request
 
 
+def without_libpq_settings() -> dict[str, str]:
+    """This machine's environment without libpq's PG* settings: a caller's PGHOST or PGPORT never redirects
+    the benchmark's clients from the target that check_target allowed."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+
+
 class Measured(NamedTuple):
     rate: float  # requests/s
     client_us: float  # the client's CPU time per request, microseconds
@@ -50,7 +56,8 @@ def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int)
             "-h", settings.host, "-p", str(settings.port), "-U", settings.user, settings.database]  # fmt: skip
     cpu_before = children_cpu_seconds()
     out = subprocess.run(
-        argv, capture_output=True, text=True, check=True, env={**os.environ, "PGPASSFILE": str(passfile)}
+        argv, capture_output=True, text=True, check=True,
+        env={**without_libpq_settings(), "PGPASSFILE": str(passfile)},
     )
     cpu = children_cpu_seconds() - cpu_before
     transactions = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
@@ -74,7 +81,8 @@ def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, secon
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
             "-u", str(clients), "-r", str(clients), "-t", f"{seconds}s", "--processes", str(processes),
             "--csv", str(workdir / "locust"), "--csv-full-history", *extra, user_class]  # fmt: skip
-    run = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
+    run = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**without_libpq_settings(), **env},
                            cwd=workdir)  # fmt: skip
     cpu_at: dict[int, float] = {}  # whole second of the wall clock -> CPU seconds of Locust's processes by then
     deadline = time.time() + seconds + 120

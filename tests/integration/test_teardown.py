@@ -1,11 +1,14 @@
 """Runs last: `stand down` leaves nothing behind, and then every target is refused."""
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -136,4 +139,92 @@ def test_stand_down_with_a_corrupt_state_file_cleans_up_by_prefix(no_stand_up):
     result = stand_cli("down")
     assert result.returncode == 0, result.stderr
     assert "is corrupt" in result.stdout and "removing what the stand's prefix 'pgab' names instead" in result.stdout
+    nothing_left(no_stand_up)
+
+
+GUARD_TABLE = "pgab_leak_guard"
+
+
+@contextlib.contextmanager
+def leak_guard(shell_link: str):
+    """This test's own safety net, in place before any load starts and removed whatever happens: an nftables
+    rule on this machine's output hook that counts and drops every packet for 198.18.0.0/15 leaving by a
+    device other than the stand's shell link. Yields a function that reads the count."""
+    rules = f"""table inet {GUARD_TABLE} {{
+        chain out {{
+            type filter hook output priority -300; policy accept;
+            ip daddr 198.18.0.0/15 oifname != "{shell_link}" counter drop
+        }}
+    }}"""
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+    def dropped() -> int:
+        listing = subprocess.run(["nft", "-j", "list", "table", "inet", GUARD_TABLE], capture_output=True,
+                                 text=True, check=True).stdout  # fmt: skip
+        counters = [e["counter"]["packets"] for item in json.loads(listing)["nftables"] if "rule" in item
+                    for e in item["rule"]["expr"] if "counter" in e]  # fmt: skip
+        return sum(counters)
+
+    try:
+        yield dropped
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", GUARD_TABLE], check=False)
+
+
+def start_shell_load(out) -> list[subprocess.Popen]:
+    """Locust users (a new connection for each query) and the probe, from this machine's shell."""
+    locust = [sys.executable, "-m", "locust", "-f", str(REPO / "loadgen" / "select.py"), "--headless", "-u", "4",
+              "-r", "4", "-t", "60s", "--pg-mode", "per-query", "--pg-records", str(out / "records")]  # fmt: skip
+    probe = [sys.executable, "-m", "loadgen.probe", "--duration", "60", "--interval-ms", "50", "--out",
+             str(out / "probe")]  # fmt: skip
+    return [subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True) for argv in (locust, probe)]  # fmt: skip
+
+
+def test_load_from_the_shell_sends_nothing_out_when_the_stand_goes_away(no_stand_up, tmp_path):
+    """`stand down` from another shell under a running load: every later connect of the loadgen and the
+    probe fails at once (their sockets are bound to the shell link, which is gone), nothing leaves."""
+    with leak_guard(no_stand_up.plan.shell_ifname) as dropped:
+        assert stand_cli("up").returncode == 0
+        load = start_shell_load(tmp_path)
+        try:
+            records = lambda: list(tmp_path.glob("probe/*.arrows")) and list(tmp_path.glob("records/*.arrows"))  # noqa: E731
+            assert process.wait_until(records, process.scaled(60), 0.2), "the load never recorded anything"
+            assert stand_cli("down").returncode == 0
+            time.sleep(6)  # the load goes on trying: 4 users and a probe every 50 ms
+            assert [p.poll() for p in load] == [None, None], "the load stopped by itself: nothing was tried"
+        finally:
+            for proc in load:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            stand_cli("down")
+        assert dropped() == 0
+    nothing_left(no_stand_up)
+
+
+def test_a_killed_bench_leaves_its_load_to_stand_down_and_nothing_leaves(no_stand_up, tmp_path):
+    """SIGKILL of `bench run` mid-run: its Locust and probe go on, recorded in the state file; `stand down`
+    stops them before it removes anything, and no packet leaves meanwhile."""
+    with leak_guard(no_stand_up.plan.shell_ifname) as dropped:
+        bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke",
+                                  "--results", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(bench.stdout), daemon=True)
+        reader.start()
+        try:
+            fault = lambda: any(" fault node-crash PgBAL1" in line for line in lines)  # noqa: E731
+            assert process.wait_until(fault, process.scaled(180), 0.05), "".join(lines)
+            bench.kill()
+            bench.wait()
+            load = [p for p in no_stand_up.state_file.read().processes if p.daemon in ("locust", "probe")]
+            assert [p.daemon for p in load] == ["locust", "probe"] and all(p.is_running() for p in load)
+            result = stand_cli("down")
+            assert result.returncode == 0, result.stderr
+            assert [p for p in load if p.is_running()] == []
+        finally:
+            if bench.poll() is None:
+                bench.kill()
+            stand_cli("down")
+        assert dropped() == 0
     nothing_left(no_stand_up)
