@@ -9,7 +9,8 @@ Definitions (docs/metrics.md):
   FAULT) even without a change of `announced`. Decisions before the run give the state it started in;
   changes are those in `[run_start_us, run_end_us)`.
 - A change is *explained* when it happens while a fault could cause it: from a fault's injection to its
-  undo plus `grace_s` (to the run's end if not undone), for a fault on that host or on a host that is
+  undo plus `grace_s` (20 s after the undo of a fault that cut a network: pgpool then takes its backends
+  back, restarting its children; to the run's end if not undone), for a fault on that host or on a host that is
   not a balancer (a backend, a router: every balancer may feel it). In the VIP modes the VIP moves back
   and forth among balancers while any balancer's fault is in effect (takeover, preemption): a change to
   a state other than a failed check is explained then by a fault on any host.
@@ -32,6 +33,11 @@ from loadgen.records import OK
 FAILED_CHECK_STATES = {("agent", "down"), ("keepalived", "FAULT")}
 CHECK_EVIDENCE = ("errors", "unresponsive", "vrrp")
 GRACE_S = 5.0
+# The undo of these faults brings a network back, and then every pgpool takes back the backends it detached
+# (stand.faults.REATTACHES, kept in step by a test): a failback that restarts pgpool's children and takes
+# 10 s or more here. Health decisions during that repair are still the fault's.
+REATTACH_FAULTS = ("node-crash", "link-cut", "link-netem")
+REATTACH_GRACE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,8 @@ def _explaining_fault(t_us: int, host: str, events: Sequence[dict], balancers: s
             continue
         undo = next((e for e in events[index + 1 :] if e["action"] == "undo" and e["fault"] == event["fault"]
                      and e["target"] == event["target"]), None)  # fmt: skip
-        until_us = undo["t_us"] + grace_s * 1e6 if undo is not None else run_end_us
+        grace = max(grace_s, REATTACH_GRACE_S) if event["fault"] in REATTACH_FAULTS else grace_s
+        until_us = undo["t_us"] + grace * 1e6 if undo is not None else run_end_us
         relevant = any_target or event["target"] == host or event["target"] not in balancers
         if relevant and t_us < until_us:
             return f"{event['fault']} {event['target']}"

@@ -60,6 +60,22 @@ def test_the_grace_after_an_undo_is_five_seconds(t_s, false):
     assert changes(decisions, CRASH_PGBAL1)[0].false is false
 
 
+@pytest.mark.parametrize(("t_s", "false"), [(44.9, False), (45.1, True)])
+def test_after_a_network_returns_pgpools_repair_is_the_faults_for_20_s(t_s, false):
+    """keepalived's check fails while pgpool takes its backends back (its children restart): seen 7 s after
+    the undo of a node-crash in CI; the VIP comes back 5 s later."""
+    cut = [event(10, "fault", "node-crash", "PgBAL1"), event(25, "undo", "node-crash", "PgBAL1")]
+    before = [vrrp(-5, "PgBAL1", "MASTER"), vrrp(-5, "PgBAL2", "BACKUP")]
+    assert changes([*before, vrrp(t_s, "PgBAL1", "FAULT")], cut, vip_mode=True)[0].false is false
+
+
+def test_the_faults_that_reattach_are_the_stands():
+    from reports.health import REATTACH_FAULTS
+    from stand.faults import REATTACHES
+
+    assert REATTACH_FAULTS == REATTACHES
+
+
 def test_a_fault_on_a_backend_explains_any_balancer():
     events = [event(10, "fault", "backend-kill", "PgSQL2")]  # never undone: in effect to the run's end
     decisions = [*UP_BEFORE_THE_RUN, agent(40, "PgBAL3", "down", "errors")]
