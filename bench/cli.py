@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.compare import compare, verdict_table
+from bench.compare import Interrupted, compare, verdict_table
 from bench.run import ensure_stand, load_failure, results_dir, run
 from bench.scenario import Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
@@ -126,7 +126,14 @@ def cmd_compare(args) -> int:
     topology = load_topology(args.topology)
     scenarios = [load(name) for name in (args.scenario or default_scenarios(topology))]
     _check_targets(scenarios, topology)
-    directory = compare(args.modes, scenarios, args.results, Progress(), args.topology)
+    try:
+        directory = compare(args.modes, scenarios, args.results, Progress(), args.topology)
+    except Interrupted as interrupted:
+        summaries = [summarize_run(p.parent) for p in sorted(interrupted.directory.glob("*/meta.json"))]
+        print(verdict_table(summaries))
+        print(f"results (interrupted): {interrupted.directory}")
+        print(f"report: {write_comparison_report(interrupted.directory)}")
+        raise
     summaries = [summarize_run(p.parent) for p in sorted(directory.glob("*/meta.json"))]
     print(verdict_table(summaries))
     print(f"results: {directory}")

@@ -20,21 +20,33 @@ def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, pro
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
     summaries: list[RunSummary] = []
-    for mode in modes:
-        stand, started_here = ensure_stand(mode, progress, topology_name)
-        try:
-            for scenario in scenarios:
-                progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")
-                out = run(stand, scenario, results_dir(directory, scenario, mode), progress)
-                summaries.append(summarize_run(out))
-                if json.loads((out / "meta.json").read_text())["interrupted"]:
-                    raise KeyboardInterrupt
-        finally:
-            if started_here:
-                progress(f"stopping the {mode} stand")
-                lifecycle.down(stand, lambda message: None)
-    (directory / "comparison.json").write_text(json.dumps([asdict(s) for s in summaries], indent=2) + "\n")
+    try:
+        for mode in modes:
+            stand, started_here = ensure_stand(mode, progress, topology_name)
+            try:
+                for scenario in scenarios:
+                    progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")
+                    out = run(stand, scenario, results_dir(directory, scenario, mode), progress)
+                    summaries.append(summarize_run(out))
+                    if json.loads((out / "meta.json").read_text())["interrupted"]:
+                        raise Interrupted(directory)
+            finally:
+                if started_here:
+                    progress(f"stopping the {mode} stand")
+                    lifecycle.down(stand, lambda message: None)
+    except KeyboardInterrupt:
+        raise Interrupted(directory) from None
+    finally:  # what ran is compared, also after Ctrl-C
+        (directory / "comparison.json").write_text(json.dumps([asdict(s) for s in summaries], indent=2) + "\n")
     return directory
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a comparison; `directory` holds the runs that ran and their comparison."""
+
+    def __init__(self, directory: Path):
+        super().__init__(str(directory))
+        self.directory = directory
 
 
 def verdict_table(summaries: list[RunSummary]) -> str:

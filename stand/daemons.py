@@ -149,9 +149,10 @@ class Postgres(Daemon):
 
 
 def psql_local(paths: HostPaths, sql: str, database: str = "postgres") -> str:
-    """Run SQL as the postgres superuser over this host's unix socket; returns unaligned output."""
-    argv = [PSQL, "-h", str(paths.pg_socket_dir), "-d", database, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]
-    return process.run(argv, user="postgres", timeout=60).stdout.strip()
+    """Run SQL as the postgres superuser over this host's unix socket; returns unaligned output. The SQL goes
+    on psql's standard input, never on its command line (where `ps` shows it to every user: passwords)."""
+    argv = [PSQL, "-h", str(paths.pg_socket_dir), "-d", database, "-XAtq", "-v", "ON_ERROR_STOP=1", "-f", "-"]
+    return process.run(argv, user="postgres", timeout=60, input=sql).stdout.strip()
 
 
 @dataclass

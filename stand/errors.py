@@ -18,9 +18,15 @@ class FileErrors(Exception):
 def read_toml(path: Path, error: type[FileErrors], missing_hint: str) -> dict:
     """A TOML file's document; a missing or malformed file is `error` with one line saying so."""
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(str(path), [f"no such file ({missing_hint})"]) from None
+    except IsADirectoryError:
+        raise error(str(path), ["is a directory, not a TOML file"]) from None
+    except UnicodeDecodeError as e:
+        raise error(str(path), [f"is not UTF-8 text (byte {e.start}), so not a TOML file"]) from None
+    except OSError as e:  # a symlink loop, no permission, ...
+        raise error(str(path), [f"cannot be read: {e.strerror or e}"]) from None
     except tomllib.TOMLDecodeError as e:
         raise error(str(path), [f"not valid TOML: {e}"]) from None
 

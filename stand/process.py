@@ -31,6 +31,7 @@ class ProcessRecord:
     start_ticks: int  # field 22 of /proc/PID/stat: tells a reused PID apart
     program: str
     stop_signal: int = signal.SIGTERM  # the polite one; SIGKILL follows if it is not enough
+    netns_inode: int = 0  # the inode of the network namespace it runs in (0: not recorded, older state files)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -40,9 +41,12 @@ class ProcessRecord:
         return cls(**data)
 
     def is_running(self) -> bool:
-        """True while this very process (not a reused PID) lives and is not a zombie."""
+        """True while this very process lives and is not a zombie: the PID, its start time and its network
+        namespace all match (a reused PID, even one started at the same tick elsewhere, is someone else's)."""
         stat = read_stat(self.pid)
-        return stat is not None and stat.start_ticks == self.start_ticks and stat.state != "Z"
+        if stat is None or stat.start_ticks != self.start_ticks or stat.state == "Z":
+            return False
+        return not self.netns_inode or netns_inode_of(self.pid) == self.netns_inode
 
     def stop(self, timeout: float = 15.0) -> None:
         """The polite signal, then SIGKILL to the whole process group if it does not go."""
@@ -60,6 +64,14 @@ class ProcessRecord:
             for pid in group_members(self.pid):
                 _signal(pid, signal.SIGCONT)
                 _signal(pid, signal.SIGKILL)
+
+
+def netns_inode_of(pid: int) -> int | None:
+    """The inode of the network namespace a process runs in (None: it is gone)."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -166,7 +178,8 @@ def spawn(
         )
     stat = read_stat(proc.pid)
     ticks = stat.start_ticks if stat else 0
-    return proc, ProcessRecord(host, daemon, proc.pid, ticks, argv[0], int(stop_signal))
+    inode = netns_inode_of(proc.pid) or 0  # Popen returns once the child has entered the namespace and exec'd
+    return proc, ProcessRecord(host, daemon, proc.pid, ticks, argv[0], int(stop_signal), inode)
 
 
 def run(

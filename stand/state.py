@@ -30,6 +30,7 @@ class StandState:
     root_links: list[str] = field(default_factory=list)
     root_routes: list[str] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
+    boot_id: str = field(default_factory=lambda: current_boot_id())  # the kernel's, when the state was made
 
     def to_json(self) -> dict:
         data = dict(vars(self))
@@ -46,6 +47,13 @@ class StandState:
         """The latest record of one daemon of one host."""
         found = [p for p in self.processes if p.host == host and p.daemon == daemon]
         return found[-1] if found else None
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def current_boot_id() -> str:
+    return BOOT_ID.read_text().strip()
 
 
 class CorruptState(RuntimeError):
@@ -81,11 +89,15 @@ class StateFile:
         return self.path.exists()
 
     def read(self) -> StandState:
-        """The state; CorruptState if the file cannot be read as one."""
+        """The state; CorruptState if the file cannot be read as one. After a reboot (another boot id) the
+        recorded processes are gone and their PIDs may be anyone's: they are forgotten, never signalled."""
         try:
-            return StandState.from_json(json.loads(self.path.read_text()))
+            state = StandState.from_json(json.loads(self.path.read_text()))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise CorruptState(f"the state file {self.path} is corrupt ({type(e).__name__}: {e})") from None
+        if state.boot_id != current_boot_id():
+            state.processes = []
+        return state
 
     def write(self, state: StandState) -> None:
         write_atomically(self.path, json.dumps(state.to_json(), indent=2) + "\n")

@@ -210,6 +210,29 @@ def test_not_toml_is_reported(tmp_path):
         topology.load(str(bad))
 
 
+def unreadable(tmp_path, kind: str):
+    path = tmp_path / "topology.toml"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "not UTF-8":
+        path.write_bytes(b"[stand]\nprefix = \"pg\xffab\"\n")
+    elif kind == "symlink loop":
+        path.symlink_to(tmp_path / "topology.toml")
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("directory", "is a directory, not a TOML file"),
+    ("not UTF-8", "is not UTF-8 text (byte 20), so not a TOML file"),
+    ("symlink loop", "cannot be read: Too many levels of symbolic links"),
+])  # fmt: skip
+def test_a_file_that_is_no_toml_text_is_one_line(tmp_path, kind, message):
+    path = unreadable(tmp_path, kind)
+    with pytest.raises(TopologyError) as caught:
+        topology.load(str(path))
+    assert str(caught.value) == f"{path}: {message}"
+
+
 def test_a_wan_network_joins_exactly_two_hosts_with_jitter_below_its_delay():
     def change(raw):
         raw["networks"]["routed"]["delay_ms"] = 5
