@@ -4,6 +4,7 @@ other on the same stand; then one table of who won by how much."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +13,8 @@ from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
 from reports.run_summary import RunSummary, summarize_run
 from stand import lifecycle
+from stand.lifecycle import Stand
+from stand.topology import load as load_topology
 
 
 def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress,
@@ -36,6 +39,12 @@ def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, pro
                     lifecycle.down(stand, lambda message: None)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
+    except Exception:  # a stand that did not come up: `stand up` kept its logs beside the state directory
+        failure = Stand.of(load_topology(topology_name)).failure_logs
+        if failure.exists():
+            shutil.copytree(failure, directory / "stand-logs", dirs_exist_ok=True)
+            progress(f"the stand's logs are kept in {directory / 'stand-logs'}")
+        raise
     finally:  # what ran is compared, also after Ctrl-C
         (directory / "comparison.json").write_text(json.dumps([asdict(s) for s in summaries], indent=2) + "\n")
     return directory

@@ -76,7 +76,23 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
     if errors:
         raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
     with command_lock(stand.command_lock_path, exclusive=False, what="`bench run`"):
-        return _play(stand, scenario, out, progress)
+        try:
+            return _play(stand, scenario, out, progress)
+        except Exception:
+            progress(f"the run failed; the stand's logs and status are kept in {keep_evidence(stand, out)}")
+            raise
+
+
+def keep_evidence(stand: Stand, out: Path) -> Path:
+    """Every daemon's log and the stand's routing and replication, copied into the results directory
+    before anything tears the stand down."""
+    kept = lifecycle.keep_logs(stand, out / "stand-logs")
+    try:
+        status = readiness.describe(stand)
+    except Exception as e:  # the evidence of a failure must not fail on the stand's state
+        status = f"unknown ({type(e).__name__}: {e})"
+    (kept / "status.txt").write_text(status + "\n")
+    return kept
 
 
 def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:

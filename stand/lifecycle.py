@@ -15,7 +15,7 @@ from pathlib import Path
 from stand import delayline, netns, process, readiness
 from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
 from stand.daemons import KEEPALIVED, PG_BIN, Daemon, HealthAgent, Keepalived, Pgpool, Postgres, frr_daemons, psql_local
-from stand.layout import StandLayout, state_dir
+from stand.layout import StandLayout, state_dir, state_root
 from stand.plan import ANYCAST, DelayLine, HostPlan, Plan, derive
 from stand.render import RenderedFile, render_all, slot_name
 from stand.files import write_atomically
@@ -64,6 +64,11 @@ class Stand:
         return StateFile(self.layout.state_file)
 
     @property
+    def failure_logs(self) -> Path:
+        """Where a failed `stand up` keeps the daemons' logs (beside the state directory, which it removes)."""
+        return self.layout.root.with_name(f"{self.layout.root.name}-last-failure")
+
+    @property
     def command_lock_path(self) -> Path:
         """Beside the state directory, which `stand down` removes."""
         return self.layout.root.with_name(f"{self.layout.root.name}.lock")
@@ -96,6 +101,12 @@ def check_prerequisites() -> None:
             pwd.getpwnam(account)
         except KeyError:
             raise StandError(f"missing system account {account!r}: install its Debian package") from None
+    root = state_root()
+    if root.exists():
+        owner = root.stat()
+        if owner.st_uid != 0 or owner.st_mode & 0o022:
+            raise StandError(f"the state directory {root} (PGAB_STATE_DIR) must be owned by root and writable by "
+                             f"nobody else (it is uid {owner.st_uid}, mode {owner.st_mode & 0o777:o})")  # fmt: skip
 
 
 def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float:
@@ -140,7 +151,7 @@ def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float)
 
 def keep_logs(stand: Stand, kept: Path | None = None) -> Path:
     """Copy every daemon's log out of the state directory (which teardown removes), one folder a host."""
-    kept = kept or stand.layout.root.with_name(f"{stand.layout.root.name}-last-failure")
+    kept = kept or stand.failure_logs
     shutil.rmtree(kept, ignore_errors=True)
     for log_dir in (stand.layout.root / "hosts").glob("*/log"):
         shutil.copytree(log_dir, kept / log_dir.parent.name)

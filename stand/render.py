@@ -76,7 +76,6 @@ def _postgres_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout, c
             f"host={primary.data_address.ip} port={POSTGRES_PORT} user={REPLICATION_USER} "
             f"passfile={paths.pg_passfile} application_name={host.name}"
         )
-    data_networks = sorted({str(h.data_address.network) for h in plan.postgres_hosts})
     conf = env.get_template("postgresql.conf.j2").render(
         host=host.name,
         role="replica" if is_replica else "primary",
@@ -93,8 +92,12 @@ def _postgres_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout, c
     hba = env.get_template("pg_hba.conf.j2").render(
         host=host.name,
         replication_user=REPLICATION_USER,
-        data_networks=data_networks,
-        client_networks=[str(n) for n in plan.stand_networks],
+        replica_addresses=_host_addresses(plan.postgres_hosts[1:]),
+        backend_users=f"{CLIENT_USER},{MONITOR_USER}",
+        balancer_addresses=_host_addresses(plan.balancers),
+        database=plan.topology.postgres.database,
+        client_user=CLIENT_USER,
+        last_resort_networks=_client_networks(plan) if host.host.has("last-resort") else [],
     )
     passfile = f"{primary.data_address.ip}:{POSTGRES_PORT}:*:{REPLICATION_USER}:{credentials.replication_password}\n"
     return [
@@ -102,6 +105,18 @@ def _postgres_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout, c
         RenderedFile(host.name, paths.pg_conf_dir / "pg_hba.conf", hba, "postgres"),
         RenderedFile(host.name, paths.pg_passfile, passfile, "postgres", 0o600),
     ]
+
+
+def _host_addresses(hosts) -> list[str]:
+    """Every address of these hosts (interfaces and loopback), as /32s: who may connect, exactly."""
+    addresses = [str(i.address.ip) for h in hosts for i in h.host.interfaces] + [str(h.host.loopback.ip) for h in hosts]
+    return [f"{a}/32" for a in dict.fromkeys(addresses)]
+
+
+def _client_networks(plan: Plan) -> list[str]:
+    """Where clients connect from: the networks of the hosts with the client role, and this machine's shell."""
+    networks = [str(i.address.network) for h in plan.hosts if h.host.has("client") for i in h.host.interfaces]
+    return list(dict.fromkeys([*networks, str(plan.topology.shell.prefix)]))
 
 
 def slot_name(host: HostPlan) -> str:
@@ -139,13 +154,14 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
         accounts=[(MONITOR_USER, hashlib.md5(credentials.monitor_password.encode()).hexdigest())]
     )
     conf_dir = paths.pgpool_conf_dir
-    node_id = [RenderedFile(host.name, conf_dir / "pgpool_node_id", f"{plan.balancers.index(host)}\n", "postgres")]
+    owner = "root" if host.runs_watchdog else "postgres"  # pgpool runs as root there: nothing it reads is postgres's
+    node_id = [RenderedFile(host.name, conf_dir / "pgpool_node_id", f"{plan.balancers.index(host)}\n", owner)]
     return [
         *(node_id if host.runs_watchdog else []),
-        RenderedFile(host.name, conf_dir / "pgpool.conf", conf, "postgres"),
-        RenderedFile(host.name, conf_dir / "pool_hba.conf", hba, "postgres"),
-        RenderedFile(host.name, conf_dir / "pool_passwd", passwd, "postgres", 0o600),
-        RenderedFile(host.name, conf_dir / "pcp.conf", pcp, "postgres", 0o600),
+        RenderedFile(host.name, conf_dir / "pgpool.conf", conf, owner),
+        RenderedFile(host.name, conf_dir / "pool_hba.conf", hba, owner),
+        RenderedFile(host.name, conf_dir / "pool_passwd", passwd, owner, 0o600),
+        RenderedFile(host.name, conf_dir / "pcp.conf", pcp, owner, 0o600),
     ]
 
 

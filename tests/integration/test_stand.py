@@ -171,3 +171,17 @@ def test_exec_into_an_unknown_host_names_the_hosts(stand):
 
 def test_namespaces_exist(stand):
     assert all(netns.exists(n) for n in stand.plan.namespaces)
+
+
+@pytest.mark.parametrize(("host", "allowed"), [("PgBAL1", True), ("PgSQL2", False), ("FRR", False)])
+def test_the_application_user_reaches_a_backend_only_from_a_balancer(stand, host, allowed):
+    """pg_hba.conf: the application's user only from the balancers' addresses (the primary's last-resort
+    path aside, which is for the anycast address, not PgSQL3's own); PgSQL3 is a replica, no last resort."""
+    replica = str(stand.plan.host("PgSQL3").data_address.ip)
+    env = {**readiness.client_env(stand), "PATH": os.environ["PATH"]}
+    argv = ["psql", "-h", replica, "-XAtq", "-c", "select 1"]
+    result = process.run(argv, namespace=stand.plan.host(host).namespace, env=env, check=False, timeout=30)
+    if allowed:
+        assert (result.returncode, result.stdout.strip()) == (0, "1"), result.stderr
+    else:
+        assert result.returncode != 0 and "no pg_hba.conf entry" in result.stderr, result.stderr

@@ -134,3 +134,12 @@ def test_every_pgpool_setting_is_one_the_installed_pgpool_knows(mode):
     used = {re.sub(r"\d+$", "", m.group(1)).lower() for m in re.finditer(r"^([A-Za-z_]+\d*)\s*=", conf, re.MULTILINE)}
     assert used - known == set()
     assert "socket_dir" in used
+
+
+def test_in_the_watchdog_mode_pgpool_reads_only_files_of_roots():
+    """pgpool runs as root there (it brings the VIP up): no file it reads may be postgres's to change."""
+    files = render_all(derive(topology.load("seed"), "watchdog"), LAYOUTS["stand"], CREDENTIALS)
+    pgpool_files = [f for f in files if "pgpool" in f.path.parts and f.host == "PgBAL1"]
+    assert pgpool_files and {f.owner for f in pgpool_files} == {"root"}
+    anycast = render_all(derive(topology.load("seed")), LAYOUTS["stand"], CREDENTIALS)
+    assert {f.owner for f in anycast if "pgpool" in f.path.parts} == {"postgres"}

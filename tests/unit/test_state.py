@@ -97,3 +97,19 @@ def test_the_lock_is_free_again_once_its_holder_is_gone(tmp_path, holder):
         pass
     with command_lock(tmp_path / "pgab.lock", exclusive=True, what="`stand down`"):
         pass
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_state_directory_others_may_write_is_refused(tmp_path, monkeypatch, mode):
+    from stand.lifecycle import StandError, check_prerequisites
+
+    if os.geteuid() != 0:
+        pytest.skip("the prerequisites check refuses anyone but root first")
+    root = tmp_path / "state"
+    root.mkdir()
+    root.chmod(mode)
+    monkeypatch.setenv("PGAB_STATE_DIR", str(root))
+    with pytest.raises(StandError, match=f"must be owned by root and writable by nobody else .*mode {mode:o}"):
+        check_prerequisites()
+    root.chmod(0o755)
+    check_prerequisites()
