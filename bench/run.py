@@ -106,7 +106,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     started_us = time.time_ns() // 1000
     load: Load | None = None
     interrupted = False
-    previous_handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    stops = StopSignals()
     try:
         load = start_load(stand, scenario, out)
         start = time.monotonic()
@@ -126,16 +126,14 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
         interrupted = True
         progress("interrupted: stopping the load, undoing active faults, keeping what was recorded")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C cannot cut the clean-up
-            signal.signal(sig, signal.SIG_IGN)
+        stops.cleaning = True  # a second Ctrl-C cannot cut the clean-up short
         try:
             _undo_all(faults, active, progress)
             for proc in load.processes if load is not None else ():
-                _finish(proc, interrupted)
+                _finish(proc, interrupted or stops.deferred)
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            for sig, handler in previous_handlers.items():
-                signal.signal(sig, handler)
+            stops.restore()
+    interrupted = interrupted or stops.deferred
     ended_us = time.time_ns() // 1000
     collect_health_decisions(stand, out / "health.jsonl", until_us=ended_us)
     meta = {
@@ -163,9 +161,35 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     return out
 
 
-def _interrupt(signum, frame) -> None:
-    """SIGTERM and SIGHUP end a run as Ctrl-C does: the faults undone, the load stopped, the records kept."""
-    raise KeyboardInterrupt
+class StopSignals:
+    """While a run plays: SIGINT, SIGTERM and SIGHUP end it as Ctrl-C does (the faults undone, the load
+    stopped, the records kept); during that clean-up a further one only marks the run interrupted.
+
+    A process forked from this one that has not exec'd yet (pyroute2's helper that works inside a
+    namespace) inherits these handlers: there the signal takes its default action, instead of unwinding
+    bench's own stack in the child."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.cleaning = False
+        self.deferred = False
+        self.previous = {sig: signal.signal(sig, self.handle) for sig in self.SIGNALS}
+
+    def handle(self, signum, frame) -> None:
+        if os.getpid() != self.owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if self.cleaning:
+            self.deferred = True
+            return
+        raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def _undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
