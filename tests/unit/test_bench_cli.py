@@ -134,3 +134,41 @@ def test_compare_picks_the_scenarios_of_the_topology_and_refuses_misfits_before_
     error = capsys.readouterr().err
     assert error.startswith("bench: error: scenario balancer-crash does not fit the topology")
     assert "PgBAL1" in error and list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+STOP_SIGNALS_SCRIPT = """
+import os, signal, sys, time
+from bench.run import StopSignals
+stops = StopSignals()
+child = os.fork()
+if child == 0:  # a forked helper that has not exec'd (as pyroute2's): SIGTERM must just end it
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except KeyboardInterrupt:
+        os._exit(3)  # it unwound bench's stack in the child
+    os._exit(4)
+_, status = os.waitpid(child, 0)
+print("child", os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+try:
+    os.kill(os.getpid(), signal.SIGHUP)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("bench interrupted")
+stops.cleaning = True
+os.kill(os.getpid(), signal.SIGINT)
+print("deferred", stops.deferred)
+stops.restore()
+"""
+
+
+def test_stop_signals_end_a_run_in_bench_only_and_wait_during_the_clean_up():
+    import signal
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", STOP_SIGNALS_SCRIPT], capture_output=True, text=True, timeout=30,
+                            check=False)  # fmt: skip
+    assert result.stdout.split("\n") == [f"child {int(signal.SIGTERM)}", "bench interrupted", "deferred True", ""], (
+        result.stderr
+    )
