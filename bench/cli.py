@@ -93,8 +93,9 @@ def default_scenarios(topology: Topology) -> tuple[str, ...]:
 def _check_targets(scenarios: list[Scenario], topology: Topology) -> None:
     """Before any stand starts: every scenario's targets are hosts of this topology, with fitting roles."""
     hosts = {h.name: set(h.roles) for h in topology.hosts}
+    links = {h.name: {i.network for i in h.interfaces} for h in topology.hosts}
     for scenario in scenarios:
-        errors = validate_targets(scenario, hosts)
+        errors = validate_targets(scenario, hosts, links)
         if errors:
             fits = f"scenario {scenario.name} does not fit the topology {topology.source}"
             raise StandError(f"{fits}: {'; '.join(errors)}")

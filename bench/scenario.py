@@ -45,7 +45,9 @@ by name (`load("balancer-crash")`), any other file by path.
 
 Rules of the timeline: steps are listed in time order (steps at the same second are played in
 the order written); an `undo` needs an earlier `fault` of the same kind on the same target that is
-still active; a `fault` cannot be injected again on a target where it is already active. Link
+still active; a `fault` cannot be injected again on a target where it is already active, nor on a
+target where another fault is active (their undos would undo each other: a node-crash's return brings
+a cut link up too), except link faults on different networks of one host. Link
 faults are told apart by their `network` too: cutting `base` and `routed` of one host are two
 faults, and the undo of a link fault names the network (and nothing else). Faults still active at
 the end of the run are allowed (`bench run` undoes them when it stops).
@@ -458,14 +460,28 @@ def _play(step: Step, index: int, active: dict[tuple, int], errors: list[str]) -
     where = f"timeline[{index}]"
     on = f"{step.fault} on {step.target}" + (f" (network {step.key[2]})" if step.key[2] is not None else "")
     if step.action == FAULT:
+        clash = next((key for key in active if _overlap(key, step.key)), None)
         if step.key in active:
             errors.append(f"{where}: {on} is already active (since timeline[{active[step.key]}])")
+        elif clash is not None:
+            errors.append(f"{where}: {on} overlaps {clash[0]} on {step.target} (active since timeline[{active[clash]}]): "
+                          "one fault at a time on a host, except link faults on different networks")  # fmt: skip
         else:
             active[step.key] = index
     elif step.key in active:
         del active[step.key]
     else:
         errors.append(f"{where}: undo of {on} with no earlier fault to undo")
+
+
+def _overlap(active: tuple[str, str, str | None], new: tuple[str, str, str | None]) -> bool:
+    """Two faults on one host at once, whose undos would undo each other (a node-crash's return brings a
+    cut link up too; pgpool started again ends a drain): refused. Link faults on different networks of the
+    host do not touch each other."""
+    if active[1] != new[1]:
+        return False
+    links = active[2] is not None and new[2] is not None
+    return not links or active[2] == new[2]
 
 
 def validate_targets(

@@ -122,6 +122,7 @@ def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float
 
 def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float) -> float:
     refuse_if_present(stand)
+    refuse_taken_prefixes(stand)
     credentials = Credentials.generate()
     files = render_all(stand.plan, stand.layout, credentials)  # fail before creating anything
     progress(f"rendered {len(files)} config files")
@@ -170,6 +171,18 @@ def refuse_if_present(stand: Stand) -> None:
     if leftovers or netns.link_exists(netns.ROOT, stand.plan.shell_ifname):
         found = ", ".join(leftovers) or stand.plan.shell_ifname
         raise StandError(f"leftovers of a stand with prefix {prefix!r} exist ({found}): run `stand down --force`")
+
+
+def refuse_taken_prefixes(stand: Stand) -> None:
+    """The stand routes its prefixes from this machine's namespace: none may overlap a route this machine
+    already has (its own network, a VPN's, another stand's), which the stand would take over."""
+    for destination, device in netns.routes(netns.ROOT):
+        if device.startswith(f"{stand.plan.topology.prefix}-") or destination.is_loopback:
+            continue
+        for prefix in stand.plan.stand_networks:
+            if prefix.overlaps(destination):
+                raise StandError(f"the stand's prefix {prefix} overlaps this machine's route to {destination} "
+                                 f"(dev {device}): change the topology's addresses")  # fmt: skip
 
 
 def create_state(stand: Stand, credentials: Credentials) -> None:

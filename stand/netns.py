@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -171,6 +172,19 @@ def route_interface(namespace: str | None, destination: IPv4Address) -> str | No
                 links = ipr.link("get", index=oif)
                 return links[0].get("IFLA_IFNAME")
     return None
+
+
+def routes(namespace: str | None) -> list[tuple[IPv4Network, str]]:
+    """Every IPv4 route of a namespace (all tables, the default route aside): destination and device."""
+    found = []
+    with _ipr(namespace) as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        for route in ipr.get_routes(family=socket.AF_INET):  # every table
+            if route["dst_len"] == 0:
+                continue
+            destination = IPv4Network(f"{route.get_attr('RTA_DST')}/{route['dst_len']}", strict=False)
+            found.append((destination, names.get(route.get_attr("RTA_OIF"), "?")))
+    return found
 
 
 def processes_inside(name: str) -> list[int]:

@@ -1,6 +1,7 @@
 """`bench versions`: what a run's results will carry."""
 
 import json
+from pathlib import Path
 
 from bench import cli, versions
 
@@ -172,3 +173,15 @@ def test_stop_signals_end_a_run_in_bench_only_and_wait_during_the_clean_up():
     assert result.stdout.split("\n") == [f"child {int(signal.SIGTERM)}", "bench interrupted", "deferred True", ""], (
         result.stderr
     )
+
+
+def test_a_link_fault_on_a_network_the_host_does_not_have_is_refused_before_any_stand(tmp_path, capsys):
+    from bench import cli
+
+    bad = tmp_path / "bad.toml"
+    smoke = Path(cli.__file__).parent / "scenarios" / "smoke.toml"
+    bad.write_text(smoke.read_text().replace(
+        'fault = "node-crash"\ntarget = "PgBAL1"', 'fault = "link-cut"\ntarget = "PgSQL2"\nparams = { network = "routed" }'))
+    assert cli.main(["run", "--mode", "anycast", "--scenario", str(bad)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("bench: error: scenario smoke does not fit the topology") and "routed" in error, error

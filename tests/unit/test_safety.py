@@ -25,3 +25,21 @@ def test_anything_else_is_refused_when_no_stand_runs(no_stand, target):
 def test_names_are_refused(no_stand):
     with pytest.raises(UnsafeTarget, match="not an IP address"):
         check_target("db.example.com")
+
+
+def test_a_stand_whose_prefix_this_machine_already_routes_is_refused(monkeypatch):
+    """A route of this machine's own (a VPN's, a lab's) inside the stand's prefixes: `stand up` refuses
+    before creating anything, naming both."""
+    from ipaddress import IPv4Network
+
+    from stand import lifecycle, netns, topology
+    from stand.lifecycle import Stand, StandError
+
+    stand = Stand.of(topology.load("seed"))
+    taken = [(IPv4Network("0.0.0.0/1"), "eth0"), (IPv4Network("198.18.1.128/25"), "wg0")]
+    monkeypatch.setattr(netns, "routes", lambda namespace: taken)
+    with pytest.raises(StandError, match=r"prefix 198.18.1.0/24 overlaps this machine's route to 198.18.1.128/25 "
+                       r"\(dev wg0\)"):  # fmt: skip
+        lifecycle.refuse_taken_prefixes(stand)
+    monkeypatch.setattr(netns, "routes", lambda namespace: [(IPv4Network("198.18.1.0/24"), "pgab-shell")])
+    lifecycle.refuse_taken_prefixes(stand)  # the stand's own link: a stand of this prefix, refused elsewhere

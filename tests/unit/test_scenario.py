@@ -220,15 +220,15 @@ def test_the_simple_protocol_is_read():
 def test_link_faults_keep_their_params():
     raw = with_timeline(
         step(5, "fault", "link-netem", network="routed", delay_ms=50, loss_pct=2.5),
-        step(6, "fault", "link-cut", network="base"),
-        step(7, "fault", "link-cut", network="routed"),  # another link of the same host: another fault
-        step(8, "undo", "link-cut", "pgbal1", network="base"),  # host names ignore case
-        step(9, "undo", "link-netem", network="routed"),
+        step(6, "fault", "link-cut", network="base"),  # another link of the same host: another fault
+        step(7, "undo", "link-netem", network="routed"),
+        step(8, "fault", "link-cut", network="routed"),  # that link is free again
+        step(9, "undo", "link-cut", "pgbal1", network="base"),  # host names ignore case
     )
     timeline = scenario.parse(raw).timeline
     assert timeline[0].params == {"network": "routed", "delay_ms": 50.0, "loss_pct": 2.5}
     assert timeline[0].describe() == "5 s: fault link-netem PgBAL1 network=routed delay_ms=50 loss_pct=2.5"
-    assert timeline[3].key == ("link-cut", "pgbal1", "base")
+    assert timeline[4].key == ("link-cut", "pgbal1", "base")
 
 
 def test_steps_at_the_same_second_are_fine():
@@ -326,8 +326,17 @@ def test_bad_field_is_reported_exactly(path, value, error):
          "timeline[1]: undo of link-cut on PgBAL1 (network routed) with no earlier fault to undo"),
         ([step(1, "fault", "node-crash"), step(2, "fault", "node-crash", "pgbal1")],
          "timeline[1]: node-crash on pgbal1 is already active (since timeline[0])"),
-        ([step(1, "fault", "drain"), step(2, "fault", "pgpool-kill"), step(3, "fault", "drain")],
-         "timeline[2]: drain on PgBAL1 is already active (since timeline[0])"),
+        ([step(1, "fault", "drain"), step(3, "fault", "drain")],
+         "timeline[1]: drain on PgBAL1 is already active (since timeline[0])"),
+        ([step(1, "fault", "drain"), step(2, "fault", "pgpool-kill")],
+         "timeline[1]: pgpool-kill on PgBAL1 overlaps drain on PgBAL1 (active since timeline[0]): one fault at a "
+         "time on a host, except link faults on different networks"),
+        ([step(1, "fault", "node-crash"), step(2, "fault", "link-cut", network="routed")],
+         "timeline[1]: link-cut on PgBAL1 (network routed) overlaps node-crash on PgBAL1 (active since timeline[0]): "
+         "one fault at a time on a host, except link faults on different networks"),
+        ([step(1, "fault", "link-cut", network="routed"), step(2, "fault", "link-netem", network="routed", delay_ms=5)],
+         "timeline[1]: link-netem on PgBAL1 (network routed) overlaps link-cut on PgBAL1 (active since timeline[0]): "
+         "one fault at a time on a host, except link faults on different networks"),
     ],
 )  # fmt: skip
 def test_bad_timeline_is_reported_exactly(steps, error):
