@@ -464,8 +464,9 @@ def _play(step: Step, index: int, active: dict[tuple, int], errors: list[str]) -
         if step.key in active:
             errors.append(f"{where}: {on} is already active (since timeline[{active[step.key]}])")
         elif clash is not None:
-            errors.append(f"{where}: {on} overlaps {clash[0]} on {step.target} (active since timeline[{active[clash]}]): "
-                          "one fault at a time on a host, except link faults on different networks")  # fmt: skip
+            since = f"active since timeline[{active[clash]}]"
+            errors.append(f"{where}: {on} overlaps {clash[0]} on {step.target} ({since}): one fault at a time on a "
+                          "host, except link faults on different networks")  # fmt: skip
         else:
             active[step.key] = index
     elif step.key in active:

@@ -6,7 +6,8 @@ all its processes, between 5 s after the start and 1 s before the end, so start-
 clients share the machine's cores with the stand, so a cheaper client leaves more CPU to the servers.
 
 Run as root:  .venv/bin/python benchmarks/loadgen_throughput.py [--clients 16] [--seconds 15]
-It uses the running stand, or brings one up (and down again). Prints figures; asserts nothing.
+It uses the running stand, or brings one up (and down again). The clients run inside the seed's router (the
+SQL client of the seed), where nothing can leave the stand. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from stand.safety import check_target
 
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP_S = 5  # Locust's start-up (imports, connections) is left out of its CPU per request
+# Every contender runs inside the seed's router, its SQL client (`ip netns exec` execs in place, so the PID
+# and its CPU are the contender's): inside the stand no route leads out, whatever a client's sockets do.
+INSIDE_THE_ROUTER = ["ip", "netns", "exec", Stand.of(topology.load("seed")).plan.shell_router.namespace]
 
 
 def without_libpq_settings() -> dict[str, str]:
@@ -52,7 +56,8 @@ def children_cpu_seconds() -> float:
 
 def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int) -> Measured:
     """pgbench's built-in SELECT-only script: transactions per second, and pgbench's CPU per transaction."""
-    argv = ["pgbench", "-n", "-S", "-M", protocol, "-c", str(clients), "-j", "2", "-T", str(seconds),
+    argv = [*INSIDE_THE_ROUTER,
+            "pgbench", "-n", "-S", "-M", protocol, "-c", str(clients), "-j", "2", "-T", str(seconds),
             "-h", settings.host, "-p", str(settings.port), "-U", settings.user, settings.database]  # fmt: skip
     cpu_before = children_cpu_seconds()
     out = subprocess.run(
@@ -78,7 +83,8 @@ def process_tree_cpu_seconds(root: int) -> float:
 def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, seconds: int, processes: int,
            extra: list[str], env: dict[str, str]) -> Measured:  # fmt: skip
     """A headless Locust run: Locust's own requests/s, and its processes' CPU per request once warmed up."""
-    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
+    argv = [*INSIDE_THE_ROUTER,
+            sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
             "-u", str(clients), "-r", str(clients), "-t", f"{seconds}s", "--processes", str(processes),
             "--csv", str(workdir / "locust"), "--csv-full-history", *extra, user_class]  # fmt: skip
     run = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import uvloop
 
 from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClient
 from loadgen.records import OK, RecordWriter
 from stand.client import ClientSettings, NoStand, resolve
-from stand.safety import UnsafeTarget, bind_to_device, check_target
+from stand.safety import BoundLoop, UnsafeTarget, check_target
 
 FLUSH_INTERVAL_S = 1.0
 
@@ -67,28 +65,6 @@ async def run_probe(settings: ClientSettings, options: ClientOptions, interval_m
     ok_starts = sorted(r.start_us for r in records if r.outcome == OK)
     gaps = [(b - a) / 1000 for a, b in zip(ok_starts, ok_starts[1:])]
     return ProbeSummary(sent=len(records), ok=len(ok_starts), longest_gap_ms=max(gaps, default=0.0))
-
-
-class BoundLoop(uvloop.Loop):
-    """uvloop, every TCP connection of which is bound to the stand's link (check_target's answer): once the
-    link is gone, a connect fails at once instead of following whatever route is left."""
-
-    def __init__(self, bind_device: str | None):
-        super().__init__()
-        self.bind_device = bind_device
-
-    async def create_connection(self, protocol_factory, host=None, port=None, **options):
-        if self.bind_device is None or options.get("sock") is not None:
-            return await super().create_connection(protocol_factory, host, port, **options)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            bind_to_device(sock, self.bind_device)
-            sock.setblocking(False)
-            await self.sock_connect(sock, (host, port))
-        except BaseException:
-            sock.close()
-            raise
-        return await super().create_connection(protocol_factory, sock=sock, **options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -490,7 +490,8 @@ def hand_vip_to_first_balancer(stand: Stand, progress: Progress) -> None:
 
 
 # The load first (bench's Locust and probes, recorded by `bench run`), WAN delay lines last.
-STOP_ORDER = ("locust", "locust-worker", "probe", "agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")
+STOP_ORDER = ("locust", "locust-worker", "probe",
+              "agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")  # fmt: skip
 
 
 def down(stand: Stand, progress: Progress, force: bool = False) -> float:

@@ -5,20 +5,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from stand import netns, process
 from stand.credentials import CLIENT_USER
-from stand.daemons import PSQL, psql_local, vtysh
+from stand.daemons import psql_local, vtysh
 from stand.plan import ANYCAST, WATCHDOG, HostPlan
+from stand.safety import BoundLoop, check_target
 
 if TYPE_CHECKING:
     from stand.lifecycle import Stand
 
 READY_TIMEOUT = 90.0
+# What a probe of the running stand may meet while it settles; anything else is a bug, not a state.
+PROBE_ERRORS = (process.CommandFailed, json.JSONDecodeError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class NotReady(RuntimeError):
@@ -100,14 +105,24 @@ def client_env(stand: Stand) -> dict[str, str]:
 
 
 def query_anycast_from_shell(stand: Stand) -> str:
-    """One query from this machine's shell to the anycast address, through the stand's route."""
-    from stand.safety import check_target
-
+    """One query from this machine's shell to the anycast address, on a socket bound to the stand's link
+    (stand.safety): `client|server`, the addresses each end saw."""
     address = str(stand.plan.topology.anycast.ip)
-    check_target(address)
-    argv = [PSQL, "-h", address, "-XAtq", "-c", "SELECT inet_client_addr(), inet_server_addr()"]
-    env = {**os.environ, **client_env(stand)}
-    return process.run(argv, env=env, timeout=20).stdout.strip()
+    device = check_target(address)
+    topology = stand.plan.topology
+
+    async def ask() -> str:
+        connection = await asyncpg.connect(host=address, port=topology.pgpool.port, user=CLIENT_USER,
+                                           database=topology.postgres.database, timeout=5,
+                                           password=stand.credentials().client_password)  # fmt: skip
+        try:
+            row = await connection.fetchrow("SELECT host(inet_client_addr()), host(inet_server_addr())")
+        finally:
+            await connection.close(timeout=5)
+        return f"{row[0]}|{row[1]}"
+
+    with asyncio.Runner(loop_factory=lambda: BoundLoop(device)) as runner:
+        return runner.run(asyncio.wait_for(ask(), 20))
 
 
 def settled(stand: Stand) -> bool:
@@ -162,7 +177,7 @@ def wait_until_ready(stand: Stand, progress) -> None:
 def _try(check):
     try:
         return check()
-    except (process.CommandFailed, json.JSONDecodeError, OSError):
+    except PROBE_ERRORS:
         return False
 
 
@@ -174,6 +189,6 @@ def describe(stand: Stand) -> str:
     for name, probe in probes:
         try:
             parts.append(f"{name}: {probe(stand)}")
-        except (process.CommandFailed, json.JSONDecodeError, OSError) as e:
+        except PROBE_ERRORS as e:
             parts.append(f"{name}: unknown ({e})")
     return "; ".join(parts)

@@ -13,6 +13,8 @@ import socket
 from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
+import uvloop
+
 from stand import netns
 from stand.layout import state_root
 
@@ -80,3 +82,25 @@ def check_target(target: str) -> str | None:
     else:
         reason = f"its route leaves through {egress}, which is not a link of a running stand"
     raise UnsafeTarget(f"refusing to send traffic to {address}: {reason}")
+
+
+class BoundLoop(uvloop.Loop):
+    """uvloop, every TCP connection of which is bound to the stand's link (check_target's answer): once the
+    link is gone, a connect fails at once instead of following whatever route is left."""
+
+    def __init__(self, bind_device: str | None):
+        super().__init__()
+        self.bind_device = bind_device
+
+    async def create_connection(self, protocol_factory, host=None, port=None, **options):
+        if self.bind_device is None or options.get("sock") is not None:
+            return await super().create_connection(protocol_factory, host, port, **options)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            bind_to_device(sock, self.bind_device)
+            sock.setblocking(False)
+            await self.sock_connect(sock, (host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return await super().create_connection(protocol_factory, sock=sock, **options)

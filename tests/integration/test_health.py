@@ -13,7 +13,6 @@ import time
 import pytest
 
 from stand import lifecycle, process, readiness
-from stand.safety import check_target
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +28,13 @@ def decisions_since(stand, host: str, since_us: int) -> list[dict]:
 
 
 def pgbench(stand, clients: int, seconds: int) -> subprocess.CompletedProcess:
-    """pgbench -S with persistent connections from this machine's shell, through the anycast address."""
+    """pgbench -S with persistent connections through the anycast address, from the stand's router (the
+    seed's client): inside the stand, where no route leads out."""
     address = str(stand.plan.topology.anycast.ip)
-    check_target(address)
     env = {"PATH": os.environ["PATH"], **readiness.client_env(stand), "PGHOST": address}
     argv = ["pgbench", "-n", "-S", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds)]
-    return subprocess.run([*argv, stand.plan.topology.postgres.database], capture_output=True, text=True, env=env, check=False,
-                          timeout=seconds + 120)  # fmt: skip
+    return process.run([*argv, stand.plan.topology.postgres.database], namespace=stand.plan.shell_router.namespace,
+                       env=env, timeout=seconds + 120, check=False)  # fmt: skip
 
 
 def every_balancer_announces(stand) -> None:

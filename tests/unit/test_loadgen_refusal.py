@@ -58,12 +58,13 @@ def test_probe_refuses_without_a_stand(no_stand_env, tmp_path, extra, message):
 
 
 def test_the_probes_loop_binds_every_connection_to_the_stands_link():
-    """loadgen.probe's loop: through `lo` to a loopback listener; through a link that is gone, ENODEV at once."""
+    """The probe's loop (stand.safety.BoundLoop): through `lo` to a loopback listener; through a link that is gone,
+    ENODEV at once."""
     import asyncio
     import errno
     import socket
 
-    from loadgen.probe import BoundLoop
+    from stand.safety import BoundLoop
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
