@@ -14,8 +14,9 @@ Definitions (docs/metrics.md):
   not a balancer (a backend, a router: every balancer may feel it). In the VIP modes the VIP moves back
   and forth among balancers while any balancer's fault is in effect (takeover, preemption): a change to
   a state other than a failed check is explained then by a fault on any host.
-- A *false* change is a withdrawal (announced before, not after) or a failed-check state that no fault
-  explains. `served_ok_before` counts the ok requests that the host served as balancer in the second
+- A *false* change is a failed-check state, or an agent's withdrawal (announced before, not after),
+  that no fault explains; a VIP master stepping down to BACKUP without a failed check of its own hands the
+  VIP to a higher priority that is back (preemption), which is keepalived's design, not a false failover. `served_ok_before` counts the ok requests that the host served as balancer in the second
   before the change: pgpool answering while its health check said otherwise.
 """
 
@@ -61,7 +62,11 @@ class HealthChange:
 
     @property
     def false(self) -> bool:
-        return not self.explained_by and (self.withdrawal or self.failed_check)
+        """No fault explains it, and it took a balancer out: a failed check, or an agent's withdrawal. A VIP
+        master stepping down to BACKUP without a failed check hands the VIP to a higher priority that came
+        back (keepalived's preemption): the design's return, never a false failover by itself."""
+        handover = self.source == "keepalived" and not self.failed_check
+        return not self.explained_by and (self.failed_check or (self.withdrawal and not handover))
 
 
 def read_decisions(path: Path) -> list[dict]:

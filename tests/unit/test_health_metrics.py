@@ -112,6 +112,19 @@ def test_keepalived_takeover_and_preemption_are_explained_a_fault_elsewhere_is_n
     ]
 
 
+def test_keepalived_handing_the_vip_back_after_the_grace_is_no_false_failover():
+    """pgpool-crash in the main job: PgBAL1's pgpool restarted at the undo, its check rose, and it took
+    the VIP back 5.9 s later; PgBAL2 stepping down then is preemption, not a false failover."""
+    kill = [event(10, "fault", "pgpool-kill", "PgBAL1"), event(25, "undo", "pgpool-kill", "PgBAL1")]
+    before = [vrrp(-5, "PgBAL1", "MASTER"), vrrp(-5, "PgBAL2", "BACKUP")]
+    decisions = [*before, vrrp(10.5, "PgBAL1", "FAULT"), vrrp(11.4, "PgBAL2", "MASTER"),
+                 vrrp(30.9, "PgBAL1", "MASTER"), vrrp(30.9, "PgBAL2", "BACKUP")]  # fmt: skip
+    assert [(c.host, c.state, c.false) for c in changes(decisions, kill, vip_mode=True)] == [
+        ("PgBAL1", "FAULT", False), ("PgBAL2", "MASTER", False), ("PgBAL1", "MASTER", False),
+        ("PgBAL2", "BACKUP", False),
+    ]  # fmt: skip
+
+
 def test_a_vip_move_with_no_fault_at_all_is_false():
     before = [vrrp(-5, "PgBAL1", "MASTER"), vrrp(-5, "PgBAL2", "BACKUP")]
     found = changes([*before, vrrp(3, "PgBAL1", "FAULT"), vrrp(3.1, "PgBAL2", "MASTER")], [], vip_mode=True)
