@@ -196,8 +196,9 @@ def _undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
     """Undo what is still in effect, latest first; one undo that fails does not keep the others from running."""
     with faults.together():
         for step in reversed(active):
+            undo_params = {} if step.key[2] is None else {"network": step.key[2]}  # as an undo step names it
             try:
-                faults.undo(step.fault, step.target, **step.params)
+                faults.undo(step.fault, step.target, **undo_params)
             except (StandError, CommandFailed, NetlinkError, OSError) as e:
                 progress(f"undo of {step.fault} {step.target} failed: {str(e).splitlines()[0] if str(e) else e!r}")
 

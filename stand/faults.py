@@ -6,6 +6,7 @@ same clock as the request records, taken just before the fault takes effect.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -73,8 +74,10 @@ class Faults:
             raise StandError(f"unknown fault {fault!r} (faults: {', '.join(PRIMITIVES)})")
         host = self.stand.plan.host(target)
         inject, undo = PRIMITIVES[fault]
+        primitive = inject if action == "fault" else undo
+        _check_params(fault, action, primitive, params)
         event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params)
-        (inject if action == "fault" else undo)(self.stand, host, **params)
+        primitive(self.stand, host, **params)
         with open(self.events_file, "a") as f:
             f.write(json.dumps(asdict(event)) + "\n")
         if action == "undo" and fault in REATTACHES:
@@ -83,6 +86,17 @@ class Faults:
             else:
                 reattach_backends(self.stand)
         return event
+
+
+def _check_params(fault: str, action: str, primitive: Callable[..., None], params: dict) -> None:
+    """The options a fault (or its undo) takes, before it touches anything: one line naming what is wrong."""
+    takes = list(inspect.signature(primitive).parameters.values())[2:]  # after the stand and the host
+    missing = [p.name for p in takes if p.default is inspect.Parameter.empty and p.name not in params]
+    unknown = [name for name in params if name not in {p.name for p in takes}]
+    if missing or unknown:
+        options = ", ".join(f"--{p.name.replace('_', '-')}" for p in takes) or "no options"
+        what = f"needs --{missing[0].replace('_', '-')}" if missing else f"takes no --{unknown[0].replace('_', '-')}"
+        raise StandError(f"{'the undo of ' if action == 'undo' else ''}{fault} {what} (it takes: {options})")
 
 
 def read_events(path: Path) -> list[FaultEvent]:

@@ -185,3 +185,30 @@ def test_a_link_fault_on_a_network_the_host_does_not_have_is_refused_before_any_
     assert cli.main(["run", "--mode", "anycast", "--scenario", str(bad)]) == 1
     error = capsys.readouterr().err
     assert error.startswith("bench: error: scenario smoke does not fit the topology") and "routed" in error, error
+
+
+def test_what_is_still_in_effect_is_undone_as_an_undo_step_names_it_and_one_failure_skips_nothing():
+    import contextlib
+
+    from bench.run import _undo_all
+    from bench.scenario import Step
+    from stand.lifecycle import StandError
+
+    undone, said = [], []
+
+    class Recording:
+        @contextlib.contextmanager
+        def together(self):
+            yield
+
+        def undo(self, fault, target, **params):
+            undone.append((fault, target, params))
+            if fault == "drain":
+                raise StandError("PgBAL2: the health agent did not announce in 30 s")
+
+    active = [Step(5, "fault", "link-netem", "PgBAL1", {"network": "routed", "delay_ms": 50.0}),
+              Step(6, "fault", "drain", "PgBAL2"), Step(7, "fault", "node-crash", "PgBAL3")]  # fmt: skip
+    _undo_all(Recording(), active, said.append)
+    assert undone == [("node-crash", "PgBAL3", {}), ("drain", "PgBAL2", {}),
+                      ("link-netem", "PgBAL1", {"network": "routed"})]  # fmt: skip
+    assert said == ["undo of drain PgBAL2 failed: PgBAL2: the health agent did not announce in 30 s"]

@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from stand import faults, topology
 from stand.plan import derive
 
@@ -42,3 +44,22 @@ def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatc
     switched.clear()
     faults.link_cut(stand, plan.host("BalSpb"), "spb")  # a site's own network: nothing stretched rides on it
     assert switched == [(plan.host("BalSpb").links[0].switch_ifname, False)]
+
+
+@pytest.mark.parametrize(("action", "fault", "params", "message"), [
+    ("fault", "link-cut", {}, "link-cut needs --network (it takes: --network)"),
+    ("fault", "pgpool-kill", {"network": "routed"}, "pgpool-kill takes no --network (it takes: no options)"),
+    ("fault", "link-netem", {"network": "routed", "jitter_ms": 3},
+     "link-netem takes no --jitter-ms (it takes: --network, --delay-ms, --loss-pct)"),
+    ("undo", "link-netem", {"network": "routed", "delay_ms": 5},
+     "the undo of link-netem takes no --delay-ms (it takes: --network)"),
+])  # fmt: skip
+def test_a_fault_given_the_wrong_options_is_one_line_before_it_touches_anything(action, fault, params, message):
+    from stand import topology
+    from stand.faults import Faults
+    from stand.lifecycle import Stand, StandError
+
+    faults = Faults(Stand.of(topology.load("seed")), events_file=None)
+    with pytest.raises(StandError) as refused:
+        (faults.inject if action == "fault" else faults.undo)(fault, "PgBAL1", **params)
+    assert str(refused.value) == message
