@@ -200,7 +200,8 @@ def _undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
             try:
                 faults.undo(step.fault, step.target, **undo_params)
             except (StandError, CommandFailed, NetlinkError, OSError) as e:
-                progress(f"undo of {step.fault} {step.target} failed: {str(e).splitlines()[0] if str(e) else e!r}")
+                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                progress(f"undo of {step.fault} {step.target} failed: {reason}")
 
 
 def load_failure(out: Path) -> str:
