@@ -24,7 +24,6 @@ import errno
 import ipaddress
 import json
 import os
-import random
 import signal
 import sys
 import tempfile
@@ -78,7 +77,7 @@ class AgentConfig:
     fall: int
     new_connection_every: int
     protect_last_announcer: bool
-    withdraw_holdoff_ms: int  # a random wait before a withdrawal for failed checks (not for an exit)
+    withdraw_holdoff_ms: int  # per rank among the balancers announcing, before a withdrawal for failed checks
     last_resort_cost: int  # OSPF cost of the last resort's announcement: it is no balancer
     vtysh_socket_dir: str
     pgpool_pid_file: str
@@ -289,6 +288,14 @@ def other_announcers(router_lsas: dict, ospf_routes: dict, me: str, anycast: str
     return sorted({r for r in announcers if r != me and f"{r}/32" in ospf_routes})
 
 
+def rank(me: str, others: list[str]) -> int:
+    """This balancer's place, by router id (an IPv4 address), among itself and the others announcing."""
+    def key(router_id: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in router_id.split(".")) if router_id else ()
+
+    return sorted([me, *others], key=key).index(me)
+
+
 class PgpoolCheck:
     """The health query through pgpool: on the agent's kept session (its own pgpool child, not queued
     behind clients), or on a new connection, which is what a new client gets."""
@@ -375,6 +382,7 @@ class HealthAgent:
         self._check = PgpoolCheck(config.check, config.timeout_ms, config.unresponsive_ms)
         self._stats = {KEPT: LatencyStats(), NEW: LatencyStats()}
         self._holding = False  # a withdrawal is held back: this is the last announcer
+        self._router_id = ""  # this balancer's, as its OSPF says
 
     def status(self) -> dict:
         """What the status file says."""
@@ -458,11 +466,16 @@ class HealthAgent:
             self._holding = False
             await self._set_state("up", verdict.reason, verdict.evidence)
             return
-        await asyncio.sleep(random.uniform(0, self.config.withdraw_holdoff_ms / 1000))  # agents seeing one
-        if self.state != "up":  # overload at once do not all withdraw in the same instant
-            return
         if self.config.protect_last_announcer:
+            # Agents failing at once (overload) decide one after another, by the rank of their router id among
+            # the balancers announcing, `withdraw_holdoff_ms` apart: each sees the withdrawals before its own,
+            # and the last one keeps announcing. A random wait would leave two in the same instant now and then.
             others = await self._other_announcers()
+            if others:
+                await asyncio.sleep(rank(self._router_id, others) * self.config.withdraw_holdoff_ms / 1000)
+                others = await self._other_announcers()
+            if self.state != "up":
+                return
             if others is not None and not others:
                 self.judge.reset(announced=True)
                 if not self._holding:
@@ -487,8 +500,8 @@ class HealthAgent:
                             ("show ip ospf database router json", "show ip ospf route json")]  # fmt: skip
         except (OSError, ValueError, TimeoutError):
             return None
-        me = lsas.get("routerId", "")
-        return other_announcers(lsas, routes, me, self.config.anycast, self.config.last_resort_cost)
+        self._router_id = lsas.get("routerId", "")
+        return other_announcers(lsas, routes, self._router_id, self.config.anycast, self.config.last_resort_cost)
 
     async def _vtysh(self, command: str) -> str:
         process = await asyncio.create_subprocess_exec(

@@ -267,3 +267,15 @@ def test_write_status_file_replaces_atomically(tmp_path):
     assert json.loads(path.read_text()) == {"state": "up", "announced": True}
     assert os.listdir(tmp_path) == ["agent-status.json"]
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+@pytest.mark.parametrize(("me", "others", "expected"), [
+    ("198.18.2.94", ["198.18.2.95", "198.18.2.96"], 0),
+    ("198.18.2.96", ["198.18.2.95", "198.18.2.94"], 2),
+    ("198.18.2.100", ["198.18.2.95", "198.18.2.99"], 2),  # by address, not by text
+    ("198.18.2.95", [], 0),
+])  # fmt: skip
+def test_agents_failing_at_once_take_turns_by_router_id(me, others, expected):
+    from stand.agent import rank
+
+    assert rank(me, others) == expected
