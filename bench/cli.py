@@ -14,16 +14,16 @@ from bench.scenario import Scenario, ScenarioError, builtin_names, load, validat
 from bench.versions import versions
 from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
-from stand import lifecycle
-from stand.daemons import DaemonFailed
-from stand.lifecycle import StandError
-from stand.plan import MODES, UnknownMode
-from stand.process import CommandFailed
-from stand.readiness import NotReady
+from stand.linux.process import CommandFailed
+from stand.linux.state import CorruptState, StandBusy
+from stand.model.plan import MODES, UnknownMode
+from stand.model.topology import Topology, TopologyError
+from stand.model.topology import load as load_topology
+from stand.runtime import teardown
+from stand.runtime.daemons import DaemonFailed
+from stand.runtime.handle import StandError
+from stand.runtime.readiness import NotReady
 from stand.safety import UnsafeTarget
-from stand.state import CorruptState, StandBusy
-from stand.topology import Topology, TopologyError
-from stand.topology import load as load_topology
 
 DEFAULT_RESULTS = Path("results")
 SEED_SCENARIOS = ("balancer-crash", "pgpool-crash", "planned-drain")
@@ -111,7 +111,7 @@ def cmd_run(args) -> int:
         out = run(stand, scenario, results_dir(args.results, scenario, args.mode), progress)
     finally:
         if started_here:
-            lifecycle.down(stand, lambda message: None)
+            teardown.down(stand, lambda message: None)
     print(verdict_table([summarize_run(out)]))
     print(f"results: {out}")
     print(f"report: {write_run_report(out)}")

@@ -12,9 +12,9 @@ from pathlib import Path
 from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
 from reports.run_summary import RunSummary, summarize_run
-from stand import lifecycle
-from stand.lifecycle import Stand
-from stand.topology import load as load_topology
+from stand.model.topology import load as load_topology
+from stand.runtime import teardown
+from stand.runtime.handle import Stand
 
 
 def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress,
@@ -36,7 +36,7 @@ def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, pro
             finally:
                 if started_here:
                     progress(f"stopping the {mode} stand")
-                    lifecycle.down(stand, lambda message: None)
+                    teardown.down(stand, lambda message: None)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
     except Exception:  # a stand that did not come up: `stand up` kept its logs beside the state directory

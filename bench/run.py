@@ -29,12 +29,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
-from stand import lifecycle, process, readiness, topology
-from stand.faults import Faults
-from stand.lifecycle import Stand, StandError
-from stand.plan import WATCHDOG, HostPlan, Plan
-from stand.process import CommandFailed
-from stand.state import command_lock
+from stand.faults.primitives import Faults
+from stand.linux import process
+from stand.linux.process import CommandFailed
+from stand.linux.state import command_lock
+from stand.model import topology
+from stand.model.plan import WATCHDOG, HostPlan, Plan
+from stand.runtime import build, operations, readiness
+from stand.runtime.handle import Stand, StandError
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "loadgen" / "select.py"
@@ -64,7 +66,7 @@ def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None
         progress(f"reusing the running {mode} stand")
         return running, False
     progress(f"starting the stand in {mode} mode")
-    lifecycle.up(stand, lambda message: progress(f"  {message}"))
+    build.up(stand, lambda message: progress(f"  {message}"))
     return stand, True
 
 
@@ -86,7 +88,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
 def keep_evidence(stand: Stand, out: Path) -> Path:
     """Every daemon's log and the stand's routing and replication, copied into the results directory
     before anything tears the stand down."""
-    kept = lifecycle.keep_logs(stand, out / "stand-logs")
+    kept = build.keep_logs(stand, out / "stand-logs")
     try:
         status = readiness.describe(stand)
     except Exception as e:  # the evidence of a failure must not fail on the stand's state
@@ -99,7 +101,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     """The run itself, while no `stand up` or `stand down` can start on the stand."""
     readiness.wait_settled(stand)
     if stand.plan.mode == WATCHDOG:
-        lifecycle.hand_vip_to_first_balancer(stand, progress)
+        operations.hand_vip_to_first_balancer(stand, progress)
     (out / "scenario.toml").write_text(Path(scenario.source).read_text())
     faults = Faults(stand, out / "events.jsonl")
     active: list[Step] = []

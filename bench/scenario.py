@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stand.errors import FieldReader, FileErrors, read_toml
+from stand.model.errors import FieldReader, FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
@@ -78,7 +78,7 @@ TAGS = ("point", "mix")  # loadgen.client.WORKLOADS
 FAULT, UNDO = "fault", "undo"
 ACTIONS = (FAULT, UNDO)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # full-string matches: it names files
-NETWORK_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")  # stand.topology's network names
+NETWORK_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")  # stand.model.topology's network names
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
 LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms", "stages")

@@ -1,4 +1,4 @@
-"""Figures for the delay line (stand/delayline.py): ping round trips through it, TCP throughput, its CPU
+"""Figures for the delay line (stand/programs/delayline.py): ping round trips through it, TCP throughput, its CPU
 time per 10k frames, and how many small frames a second it forwards (a UDP flood).
 
 Run as root:  .venv/bin/python benchmarks/delayline.py [--delays-ms 5 12.5] [--jitter-ms 0.5] [--transfer-mb 20]
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from stand import netns, process
-from stand.delayline import disable_offloads
+from stand.linux import netns, process
+from stand.programs.delayline import disable_offloads
 
 REPO = Path(__file__).resolve().parent.parent
 HOST_A, HOST_B, SWITCH = "pgdl-bench-a", "pgdl-bench-b", "pgdl-bench-sw"
@@ -106,7 +106,7 @@ def udp_flood(seconds: float) -> tuple[int, int]:
 
 def measure(delay_ms: float, jitter_ms: float, rt_priority: int, transfer_mb: int, workdir: Path) -> None:
     ready, log = workdir / f"ready-{delay_ms}", workdir / f"delayline-{delay_ms}.log"
-    argv = [sys.executable, "-m", "stand.delayline", "--a", PORTS[0], "--b", PORTS[1],
+    argv = [sys.executable, "-m", "stand.programs.delayline", "--a", PORTS[0], "--b", PORTS[1],
             "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms), "--rt-priority", str(rt_priority),
             "--ready-file", str(ready)]  # fmt: skip
     proc, record = process.spawn("pgdl", "delayline", argv, SWITCH, log, env={**os.environ, "PYTHONPATH": str(REPO)})

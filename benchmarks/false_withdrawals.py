@@ -17,8 +17,10 @@ import re
 import time
 
 from reports.health import false_changes, health_changes, read_decisions
-from stand import lifecycle, process, readiness, topology
-from stand.lifecycle import Stand
+from stand.linux import process
+from stand.model import topology
+from stand.runtime import build, readiness, teardown
+from stand.runtime.handle import Stand
 
 FRACTIONS = (0.5, 0.8, 1.2)
 
@@ -57,7 +59,7 @@ def main() -> None:
     rows = []
     for mode in args.modes:
         stand = Stand.of(topology.load("seed"), mode)
-        lifecycle.up(stand, lambda message: None)
+        build.up(stand, lambda message: None)
         try:
             capacity, _ = pgbench(stand, 10, 16)
             print(f"{mode}: serves {capacity:.0f} tps (pgbench -S, 16 clients)", flush=True)
@@ -74,7 +76,7 @@ def main() -> None:
                         flush=True,
                     )
         finally:
-            lifecycle.down(stand, lambda message: None)
+            teardown.down(stand, lambda message: None)
     print("\nmode              load   false withdrawals or failovers per run")
     for mode in args.modes:
         for fraction in FRACTIONS:

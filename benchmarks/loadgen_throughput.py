@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from loadgen.records import Record, RecordWriter, read_records
-from stand import lifecycle, process, topology
 from stand.client import from_running_stand
-from stand.lifecycle import Stand
+from stand.linux import process
+from stand.model import topology
+from stand.runtime import build, teardown
+from stand.runtime.handle import Stand
 from stand.safety import check_target
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,7 +142,7 @@ def main() -> None:
     stand = Stand.of(topology.load("seed"))
     started_here = not stand.is_up()
     if started_here:
-        lifecycle.up(stand, lambda message: None)
+        build.up(stand, lambda message: None)
     try:
         settings = from_running_stand()
         check_target(settings.host)
@@ -176,7 +178,7 @@ def main() -> None:
             recorded = len(read_records(work / "records"))
     finally:
         if started_here:
-            lifecycle.down(stand, lambda message: None)
+            teardown.down(stand, lambda message: None)
     rate = {name: statistics.median(m.rate for m in measured) for name, measured in runs.items()}
     cpu = {name: statistics.median(m.client_us for m in measured) for name, measured in runs.items()}
     base = rate[PGBENCH_PREPARED]

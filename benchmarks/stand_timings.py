@@ -17,8 +17,10 @@ import subprocess
 import time
 from datetime import UTC, datetime
 
-from stand import lifecycle, netns, process, readiness, topology
-from stand.lifecycle import Stand
+from stand.linux import netns, process
+from stand.model import topology
+from stand.runtime import build, daemons, readiness, teardown
+from stand.runtime.handle import Stand
 
 WAIT = 30.0
 
@@ -58,7 +60,7 @@ def pgpool_kill(stand: Stand, balancer: str, whole_group: bool) -> float:
     started = time.time()
     (os.killpg if whole_group else os.kill)(record.pid, signal.SIGKILL)
     gone = watch.first_change_after(started, len(stand.plan.balancers) - 1, stand)
-    lifecycle.restart(stand, balancer, "pgpool")
+    daemons.restart(stand, balancer, "pgpool")
     next_hops_back(stand)
     return gone
 
@@ -88,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     stand = Stand.of(topology.load("seed"))
     quiet = lambda message: None
-    up_seconds = lifecycle.up(stand, quiet)
+    up_seconds = build.up(stand, quiet)
     try:
         balancers = [h.name for h in stand.plan.balancers]
         kills, group_kills, cuts = [], [], []
@@ -98,7 +100,7 @@ def main() -> None:
             group_kills.append(pgpool_kill(stand, balancer, whole_group=True))
             cuts.append(links_cut(stand, balancer))
     finally:
-        down_seconds = lifecycle.down(stand, quiet)
+        down_seconds = teardown.down(stand, quiet)
     print(f"stand up: {up_seconds:.1f} s; stand down: {down_seconds:.1f} s")
     report("route withdrawn after SIGKILL of pgpool's main process", kills)
     report("route withdrawn after SIGKILL of pgpool's process group (pgpool-kill)", group_kills)

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-
 from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClient
 from loadgen.records import OK, RecordWriter
 from stand.client import ClientSettings, NoStand, resolve

@@ -1,7 +1,7 @@
 """Health decisions of a run: which withdrawals and VIP moves the faults explain, and which were false.
 
 Inputs: the run's health decisions (`health.jsonl`: one JSON object a line, written by the anycast mode's
-agents and keepalived's notify script, see stand/agent.py), its fault events, and the request records.
+agents and keepalived's notify script, see stand/programs/agent.py), its fault events, and the request records.
 
 Definitions (docs/metrics.md):
 - A host's *changes* are its decisions of kind "state" whose `announced` differs from its previous one,
@@ -35,7 +35,7 @@ FAILED_CHECK_STATES = {("agent", "down"), ("keepalived", "FAULT")}
 CHECK_EVIDENCE = ("errors", "unresponsive", "vrrp")
 GRACE_S = 5.0
 # The undo of these faults brings a network back, and then every pgpool takes back the backends it detached
-# (stand.faults.REATTACHES, kept in step by a test): a failback that restarts pgpool's children and takes
+# (stand.faults.primitives.REATTACHES, kept in step by a test): a failback that restarts pgpool's children and takes
 # 10 s or more here. Health decisions during that repair are still the fault's.
 REATTACH_FAULTS = ("node-crash", "link-cut", "link-netem")
 REATTACH_GRACE_S = 20.0

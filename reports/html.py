@@ -37,7 +37,7 @@ from reports.metrics import (
     phases,
     summary,
 )
-from stand.faults import read_events
+from stand.faults.primitives import read_events
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_FILE = "report.html"

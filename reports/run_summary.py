@@ -10,7 +10,7 @@ from pathlib import Path
 from loadgen.records import read_records
 from reports.health import HealthChange, false_changes, health_changes, read_decisions
 from reports.metrics import balancer_share, fault_report, summary
-from stand.faults import read_events
+from stand.faults.primitives import read_events
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-from stand import lifecycle, netns, readiness, topology
-from stand.credentials import Credentials
-from stand.daemons import DaemonFailed
-from stand.faults import PRIMITIVES, Faults
-from stand.layout import DebianLayout, StandLayout, state_dir
-from stand.lifecycle import Stand, StandError
-from stand.plan import ANYCAST, MODES, UnknownMode, derive
-from stand.process import CommandFailed
-from stand.render import render_all
+from stand.faults.primitives import PRIMITIVES, Faults
+from stand.linux import netns
+from stand.linux.process import CommandFailed
+from stand.linux.state import CorruptState, StandBusy
+from stand.model import topology
+from stand.model.credentials import Credentials
+from stand.model.layout import DebianLayout, StandLayout, state_dir
+from stand.model.plan import ANYCAST, MODES, UnknownMode, derive
+from stand.render.configs import render_all
+from stand.runtime import build, readiness, teardown
+from stand.runtime.daemons import DaemonFailed
+from stand.runtime.handle import Stand, StandError
 from stand.safety import UnsafeTarget
-from stand.state import CorruptState, StandBusy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +117,7 @@ class Progress:
 def cmd_up(args) -> int:
     stand = _stand(args, args.mode)
     progress = Progress()
-    seconds = lifecycle.up(stand, progress, keep_on_failure=args.keep_on_failure)
+    seconds = build.up(stand, progress, keep_on_failure=args.keep_on_failure)
     anycast = stand.plan.topology.anycast.ip
     progress(f"stand up in {seconds:.1f} s; try: eval $(stand env) && psql -h {anycast} -c 'select inet_client_addr()'")
     return 0
@@ -124,7 +126,7 @@ def cmd_up(args) -> int:
 def cmd_down(args) -> int:
     stand = _stand(args)
     progress = Progress()
-    seconds = lifecycle.down(stand, progress, force=args.force)
+    seconds = teardown.down(stand, progress, force=args.force)
     progress(f"stand down in {seconds:.1f} s")
     return 0
 

@@ -9,11 +9,11 @@ import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from stand import topology
-from stand.credentials import CLIENT_USER
-from stand.layout import state_dir
-from stand.lifecycle import Stand
-from stand.state import StateFile
+from stand.linux.state import StateFile
+from stand.model import topology
+from stand.model.credentials import CLIENT_USER
+from stand.model.layout import state_dir
+from stand.runtime.handle import Stand
 
 
 class NoStand(RuntimeError):

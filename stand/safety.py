@@ -15,8 +15,8 @@ from pathlib import Path
 
 import uvloop
 
-from stand import netns
-from stand.layout import state_root
+from stand.linux import netns
+from stand.model.layout import state_root
 
 
 class UnsafeTarget(RuntimeError):

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from stand import lifecycle, process, readiness, topology
-from stand.lifecycle import Stand
+from stand.linux import process
+from stand.model import topology
+from stand.runtime import build, readiness
+from stand.runtime.handle import Stand
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS_ON_FAILURE = REPO / "test-logs"
@@ -72,7 +74,7 @@ class Stands:
             return
         seed = Stand.of(topology.load("seed"), self.mode)
         if self.request.session.testsfailed and seed.state_file.exists():
-            lifecycle.keep_logs(seed, LOGS_ON_FAILURE)
+            build.keep_logs(seed, LOGS_ON_FAILURE)
             print(f"\n[stand] logs kept in {LOGS_ON_FAILURE}")
         stand_cli("down")
         self.mode = None

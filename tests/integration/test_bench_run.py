@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from loadgen.records import read_records
-from stand import process, readiness
+from stand.linux import process
+from stand.runtime import readiness
 
 pytestmark = pytest.mark.integration
 

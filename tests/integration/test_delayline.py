@@ -1,4 +1,4 @@
-"""The delay line (stand/delayline.py) on namespaces of its own, not the stand's: two hosts joined
+"""The delay line (stand/programs/delayline.py) on namespaces of its own, not the stand's: two hosts joined
 through a switch namespace where the line adds 10 ms (±1 ms) each way. Ping sees twice the delay,
 a TCP bulk transfer arrives intact, SIGTERM stops the line with exit code 0."""
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from stand import netns, process
-from stand.delayline import disable_offloads
+from stand.linux import netns, process
+from stand.programs.delayline import disable_offloads
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def line(tmp_path_factory):
             netns.add_address(host, HOST_IFNAME, address)
             disable_offloads(host, HOST_IFNAME)
         ready, log = workdir / "ready", workdir / "delayline.log"
-        argv = [sys.executable, "-m", "stand.delayline", "--a", "dl-a", "--b", "dl-b",
+        argv = [sys.executable, "-m", "stand.programs.delayline", "--a", "dl-a", "--b", "dl-b",
                 "--delay-ms", str(DELAY_MS), "--jitter-ms", str(JITTER_MS), "--ready-file", str(ready)]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc, record = process.spawn("pgdl", "delayline", argv, SWITCH, log, env=env)

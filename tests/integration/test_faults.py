@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from stand import process, readiness
-from stand.faults import Faults, read_events
-from stand.lifecycle import StandError
+from stand.faults.primitives import Faults, read_events
+from stand.linux import process
+from stand.runtime import readiness
+from stand.runtime.handle import StandError
 from tests.integration.conftest import failures, queries_through_anycast
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from stand import lifecycle, process, readiness
+from stand.linux import process
+from stand.runtime import daemons, readiness
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,7 @@ def test_a_killed_pgpool_is_withdrawn_on_its_exit(stand):
             f" ({decision['reason']})"
         )
     finally:
-        lifecycle.restart(stand, "PgBAL3", "pgpool")
+        daemons.restart(stand, "PgBAL3", "pgpool")
     every_balancer_announces(stand)
 
 

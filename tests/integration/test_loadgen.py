@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from loadgen.records import OK, WRONG_ANSWER, read_records
-from stand.daemons import psql_local
+from stand.runtime.daemons import psql_local
 from tests.integration.conftest import REPO
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,11 @@ import sys
 
 import pytest
 
-from stand import process, readiness, topology
-from stand.faults import Faults
-from stand.lifecycle import Stand
+from stand.faults.primitives import Faults
+from stand.linux import process
+from stand.model import topology
+from stand.runtime import readiness
+from stand.runtime.handle import Stand
 from tests.integration.conftest import stand_cli
 
 pytestmark = pytest.mark.integration

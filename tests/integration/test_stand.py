@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from stand import lifecycle, netns, process, readiness
+from stand.linux import netns, process
+from stand.runtime import daemons, readiness
 from stand.safety import UnsafeTarget, check_target
 from tests.integration.conftest import failures, queries_through_anycast, stand_cli
 
@@ -106,7 +107,7 @@ def test_pgpool_sigkill_withdraws_the_route_and_restart_returns_it(stand):
     answers = queries_from(stand, "FRR", 20)
     assert failures(answers) == []
     assert {BALANCER_BASE[a.split()[0]] for a in answers} <= {"PgBAL2", "PgBAL3"}
-    lifecycle.restart(stand, "PgBAL1", "pgpool")
+    daemons.restart(stand, "PgBAL1", "pgpool")
     wait_for_next_hops(stand, 3)
 
 
@@ -116,7 +117,7 @@ def test_agent_stop_withdraws_and_a_new_agent_announces_again(stand):
     wait_for_next_hops(stand, 2)
     assert not netns.has_address(namespace, stand.plan.topology.anycast.ip)
     assert readiness.agent_status(stand, "PgBAL3")["state"] == "stopped"
-    lifecycle.restart(stand, "PgBAL3", "agent")
+    daemons.restart(stand, "PgBAL3", "agent")
     wait_for_next_hops(stand, 3)
     assert netns.has_address(namespace, stand.plan.topology.anycast.ip)
 

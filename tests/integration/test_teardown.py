@@ -12,10 +12,11 @@ import time
 
 import pytest
 
-from stand import netns, process, topology
-from stand.lifecycle import Stand
+from stand.linux import netns, process
+from stand.linux.state import CorruptState
+from stand.model import topology
+from stand.runtime.handle import Stand
 from stand.safety import UnsafeTarget, check_target
-from stand.state import CorruptState
 from tests.integration.conftest import REPO, stand_cli
 
 pytestmark = pytest.mark.integration

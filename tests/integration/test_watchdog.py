@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from stand import process, readiness
-from stand.faults import Faults
+from stand.faults.primitives import Faults
+from stand.linux import process
+from stand.runtime import readiness
 from tests.integration.conftest import served_by
 
 pytestmark = pytest.mark.integration

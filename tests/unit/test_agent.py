@@ -1,4 +1,4 @@
-"""Unit tests for stand.agent: how checks are judged, the last announcer, config, pid and status files."""
+"""Unit tests for stand.programs.agent: how checks are judged, the last announcer, config, pid and status files."""
 
 import copy
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stand.agent import (
+from stand.programs.agent import (
     ERROR,
     KEPT,
     NEW,
@@ -211,13 +211,13 @@ def test_config_error_for_missing_file(tmp_path):
 @pytest.mark.parametrize("args", [[], ["a.json", "b.json"]])
 def test_main_usage_error(args, capsys):
     assert main(args) == 2
-    assert "usage: python -m stand.agent CONFIG.json" in capsys.readouterr().err
+    assert "usage: python -m stand.programs.agent CONFIG.json" in capsys.readouterr().err
 
 
 def test_main_config_error_is_one_line(tmp_path, capsys):
     assert main([write_config(tmp_path, without("fall"))]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"stand.agent: config {tmp_path / 'agent.json'}: missing key 'fall'"]
+        f"stand.programs.agent: config {tmp_path / 'agent.json'}: missing key 'fall'"]
 
 
 def reaped_pid() -> int:
@@ -276,6 +276,6 @@ def test_write_status_file_replaces_atomically(tmp_path):
     ("198.18.2.95", [], 0),
 ])  # fmt: skip
 def test_agents_failing_at_once_take_turns_by_router_id(me, others, expected):
-    from stand.agent import rank
+    from stand.programs.agent import rank
 
     assert rank(me, others) == expected

@@ -18,7 +18,7 @@ def test_versions_names_every_component(capsys, monkeypatch):
 
 def test_every_scenario_fault_is_a_stand_primitive():
     from bench.scenario import FAULTS
-    from stand.faults import PRIMITIVES
+    from stand.faults.primitives import PRIMITIVES
 
     assert set(FAULTS) == set(PRIMITIVES)
 
@@ -45,9 +45,8 @@ def test_an_unknown_mode_is_one_line(capsys):
 
 def test_verdict_table_shows_each_mode_and_fault():
     from bench.compare import verdict_table
-    from reports.run_summary import FaultFigures, RunSummary
-
     from reports.health import HealthChange
+    from reports.run_summary import FaultFigures, RunSummary
 
     fault = FaultFigures("node-crash", "PgBAL1", 202.0, True, 1, 3, 0, 4100.0)
     never = FaultFigures("node-crash", "PgBAL1", None, False, 50, 60, 2, None)
@@ -72,8 +71,8 @@ def test_meta_records_the_site_of_every_host():
     from dataclasses import replace
 
     from bench.run import host_sites
-    from stand import topology
-    from stand.plan import derive
+    from stand.model import topology
+    from stand.model.plan import derive
 
     plan = derive(topology.load("seed"))
     assert host_sites(plan) == {name: "main" for name in
@@ -85,8 +84,8 @@ def test_meta_records_the_site_of_every_host():
 
 def test_load_comes_from_the_shell_or_from_each_site_client_host():
     from bench.run import load_hosts
-    from stand import topology
-    from stand.lifecycle import Stand
+    from stand.model import topology
+    from stand.runtime.handle import Stand
 
     assert load_hosts(Stand.of(topology.load("seed"))) == []  # the seed's client is its router: load from here
     sites = [h.name for h in load_hosts(Stand.of(topology.load("sites")))]
@@ -95,7 +94,7 @@ def test_load_comes_from_the_shell_or_from_each_site_client_host():
 
 def test_site_scenarios_fit_the_sites_topology_only():
     from bench.scenario import load, validate_targets
-    from stand import topology
+    from stand.model import topology
 
     for name in ("hub-balancer-crash", "site-balancer-crash", "site-down", "wan-cut"):
         scenario = load(name)
@@ -110,8 +109,8 @@ def test_the_scenario_protocol_reaches_locust_and_the_probe(tmp_path, monkeypatc
 
     from bench import run
     from bench.scenario import load
-    from stand import topology
-    from stand.lifecycle import Stand
+    from stand.model import topology
+    from stand.runtime.handle import Stand
 
     spawned: dict[str, list[str]] = {}
     monkeypatch.setattr(run, "_spawn", lambda stand, host, name, argv, namespace, log: spawned.setdefault(name, argv))
@@ -125,7 +124,7 @@ def test_the_scenario_protocol_reaches_locust_and_the_probe(tmp_path, monkeypatc
 
 def test_compare_picks_the_scenarios_of_the_topology_and_refuses_misfits_before_any_stand(capsys, tmp_path):
     from bench.cli import SEED_SCENARIOS, SITES_SCENARIOS, default_scenarios, main
-    from stand import topology
+    from stand.model import topology
 
     assert default_scenarios(topology.load("seed")) == SEED_SCENARIOS
     assert default_scenarios(topology.load("sites")) == SITES_SCENARIOS
@@ -192,7 +191,7 @@ def test_what_is_still_in_effect_is_undone_as_an_undo_step_names_it_and_one_fail
 
     from bench.run import _undo_all
     from bench.scenario import Step
-    from stand.lifecycle import StandError
+    from stand.runtime.handle import StandError
 
     undone, said = [], []
 

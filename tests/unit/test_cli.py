@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from stand import cli, lifecycle
+from stand import cli
+from stand.model import topology
+from stand.runtime import prerequisites
 
 
 @pytest.fixture
@@ -19,7 +21,7 @@ def run(capsys, *argv) -> tuple[int, str]:
 
 
 def test_not_root_is_refused(capsys, monkeypatch, empty_state):
-    monkeypatch.setattr(lifecycle.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(prerequisites.os, "geteuid", lambda: 1000)
     code, err = run(capsys, "up")
     assert code == 1
     assert err == "stand: error: the stand needs root (it creates network namespaces): run it as root\n"
@@ -27,8 +29,8 @@ def test_not_root_is_refused(capsys, monkeypatch, empty_state):
 
 
 def test_missing_binary_names_its_package(capsys, monkeypatch, empty_state):
-    monkeypatch.setattr(lifecycle.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(lifecycle, "REQUIRED_PROGRAMS", {"pgpool2": [Path("/nonexistent/pgpool")]})
+    monkeypatch.setattr(prerequisites.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(prerequisites, "REQUIRED_PROGRAMS", {"pgpool2": [Path("/nonexistent/pgpool")]})
     code, err = run(capsys, "up")
     assert code == 1
     assert err == "stand: error: missing /nonexistent/pgpool: install the Debian package pgpool2\n"
@@ -37,7 +39,7 @@ def test_missing_binary_names_its_package(capsys, monkeypatch, empty_state):
 
 def test_bad_topology_lists_every_error(capsys, tmp_path, empty_state):
     bad = tmp_path / "bad.toml"
-    seed = (Path(lifecycle.__file__).parent / "topologies" / "seed.toml").read_text()
+    seed = (topology.BUILTIN_DIR / "seed.toml").read_text()
     bad.write_text(seed.replace('"198.18.0.95/24"', '"198.18.0.94/24"').replace('router = "FRR"', 'router = "X"'))
     code, err = run(capsys, "--topology", str(bad), "up")
     assert code == 2

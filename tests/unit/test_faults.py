@@ -4,8 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from stand import faults, topology
-from stand.plan import derive
+from stand.faults import primitives as faults
+from stand.model import topology
+from stand.model.plan import derive
 
 
 def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeypatch, tmp_path):
@@ -55,9 +56,9 @@ def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatc
      "the undo of link-netem takes no --delay-ms (it takes: --network)"),
 ])  # fmt: skip
 def test_a_fault_given_the_wrong_options_is_one_line_before_it_touches_anything(action, fault, params, message):
-    from stand import topology
-    from stand.faults import Faults
-    from stand.lifecycle import Stand, StandError
+    from stand.faults.primitives import Faults
+    from stand.model import topology
+    from stand.runtime.handle import Stand, StandError
 
     faults = Faults(Stand.of(topology.load("seed")), events_file=None)
     with pytest.raises(StandError) as refused:

@@ -71,7 +71,7 @@ def test_after_a_network_returns_pgpools_repair_is_the_faults_for_20_s(t_s, fals
 
 def test_the_faults_that_reattach_are_the_stands():
     from reports.health import REATTACH_FAULTS
-    from stand.faults import REATTACHES
+    from stand.faults.primitives import REATTACHES
 
     assert REATTACH_FAULTS == REATTACHES
 

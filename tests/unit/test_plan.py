@@ -4,8 +4,8 @@ import tomllib
 
 import pytest
 
-from stand import topology
-from stand.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, UnknownMode, derive
+from stand.model import topology
+from stand.model.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, UnknownMode, derive
 
 PLAN = derive(topology.load("seed"))
 

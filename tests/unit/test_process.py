@@ -1,6 +1,6 @@
 """The stand's own commands and the shell they are started from."""
 
-from stand import process
+from stand.linux import process
 
 
 def test_the_stands_commands_ignore_the_shells_libpq_settings(monkeypatch):
@@ -16,7 +16,7 @@ def test_a_recorded_pid_is_signalled_only_if_its_start_time_and_namespace_match(
     """A process of this test's own stands for a PID the state file recorded before it was reused."""
     import subprocess
 
-    from stand.process import ProcessRecord, netns_inode_of, read_stat
+    from stand.linux.process import ProcessRecord, netns_inode_of, read_stat
 
     child = subprocess.Popen(["sleep", "30"])
     try:
@@ -37,8 +37,8 @@ def test_a_recorded_pid_is_signalled_only_if_its_start_time_and_namespace_match(
 
 
 def test_after_a_reboot_the_recorded_processes_are_forgotten(tmp_path):
-    from stand.process import ProcessRecord
-    from stand.state import StandState, StateFile
+    from stand.linux.process import ProcessRecord
+    from stand.linux.state import StandState, StateFile
 
     state_file = StateFile(tmp_path / "state.json")
     record = ProcessRecord("PgBAL1", "pgpool", 1, 1, "/usr/sbin/pgpool")

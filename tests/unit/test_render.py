@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from stand import topology
-from stand.credentials import Credentials
-from stand.layout import DebianLayout, StandLayout
-from stand.plan import derive
-from stand.render import render_all
+from stand.model import topology
+from stand.model.credentials import Credentials
+from stand.model.layout import DebianLayout, StandLayout
+from stand.model.plan import derive
+from stand.render.configs import render_all
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 CREDENTIALS = Credentials("client-secret", "monitor-secret", "replication-secret")

@@ -32,14 +32,16 @@ def test_a_stand_whose_prefix_this_machine_already_routes_is_refused(monkeypatch
     before creating anything, naming both."""
     from ipaddress import IPv4Network
 
-    from stand import lifecycle, netns, topology
-    from stand.lifecycle import Stand, StandError
+    from stand.linux import netns
+    from stand.model import topology
+    from stand.runtime import build
+    from stand.runtime.handle import Stand, StandError
 
     stand = Stand.of(topology.load("seed"))
     taken = [(IPv4Network("0.0.0.0/1"), "eth0"), (IPv4Network("198.18.1.128/25"), "wg0")]
     monkeypatch.setattr(netns, "routes", lambda namespace: taken)
     with pytest.raises(StandError, match=r"prefix 198.18.1.0/24 overlaps this machine's route to 198.18.1.128/25 "
                        r"\(dev wg0\)"):  # fmt: skip
-        lifecycle.refuse_taken_prefixes(stand)
+        build.refuse_taken_prefixes(stand)
     monkeypatch.setattr(netns, "routes", lambda namespace: [(IPv4Network("198.18.1.0/24"), "pgab-shell")])
-    lifecycle.refuse_taken_prefixes(stand)  # the stand's own link: a stand of this prefix, refused elsewhere
+    build.refuse_taken_prefixes(stand)  # the stand's own link: a stand of this prefix, refused elsewhere

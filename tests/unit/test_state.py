@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from stand.files import write_atomically
-from stand.state import CorruptState, StandBusy, StandState, StateFile, command_lock
+from stand.linux.files import write_atomically
+from stand.linux.state import CorruptState, StandBusy, StandState, StateFile, command_lock
 
 
 def test_a_state_round_trips(tmp_path):
@@ -49,7 +49,7 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from stand.state import command_lock
+from stand.linux.state import command_lock
 with command_lock(Path(sys.argv[1]), exclusive=sys.argv[2] == "ex", what="the holder"):
     print("held", flush=True)
     time.sleep(30)
@@ -101,7 +101,8 @@ def test_the_lock_is_free_again_once_its_holder_is_gone(tmp_path, holder):
 
 @pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
 def test_a_state_directory_others_may_write_is_refused(tmp_path, monkeypatch, mode):
-    from stand.lifecycle import StandError, check_prerequisites
+    from stand.runtime.handle import StandError
+    from stand.runtime.prerequisites import check_prerequisites
 
     if os.geteuid() != 0:
         pytest.skip("the prerequisites check refuses anyone but root first")

@@ -5,8 +5,8 @@ from ipaddress import IPv4Interface
 
 import pytest
 
-from stand import topology
-from stand.topology import TopologyError
+from stand.model import topology
+from stand.model.topology import TopologyError
 
 SEED_TABLE = {  # ../shared/SEED.md, "Its test stand"
     "FRR": ("198.18.0.90/24", "198.18.1.90/24", "198.18.2.90/32"),

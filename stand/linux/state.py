@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stand.files import write_atomically
-from stand.process import ProcessRecord
+from stand.linux.files import write_atomically
+from stand.linux.process import ProcessRecord
 
 BUILDING = "building"
 UP = "up"

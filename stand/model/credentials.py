@@ -7,8 +7,6 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stand.files import write_atomically
-
 CLIENT_USER = "bench"  # the loadgen, `psql -h 198.18.2.0` and the health agents: SELECT on the benchmark tables
 MONITOR_USER = "pgpool"  # pgpool's own health and streaming-replication checks
 REPLICATION_USER = "replicator"
@@ -33,10 +31,9 @@ class Credentials:
             REPLICATION_USER: self.replication_password,
         }
 
-    def save(self, path: Path) -> None:
-        """Written atomically, 0600 from its first byte."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps(asdict(self), indent=2) + "\n")
+    def to_json(self) -> str:
+        """The credentials file's text (the builder writes it atomically, 0600 from its first byte)."""
+        return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
     def load(cls, path: Path) -> Credentials:

@@ -19,12 +19,13 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from stand import delayline, lifecycle, netns, process, readiness
-from stand.credentials import MONITOR_USER
-from stand.daemons import PG_BIN
-from stand.lifecycle import Stand, StandError
-from stand.plan import DelayLine, HostPlan, Link
-from stand.render import PCP_PORT, POSTGRES_PORT
+from stand.linux import netns, process
+from stand.model.credentials import MONITOR_USER
+from stand.model.plan import DelayLine, HostPlan, Link
+from stand.model.system import PCP_PORT, PG_BIN, POSTGRES_PORT
+from stand.programs import delayline
+from stand.runtime import build, daemons, operations, readiness
+from stand.runtime.handle import Stand, StandError
 
 ENOENT = 2
 FRR_DAEMONS = ("zebra", "bfdd", "ospfd")
@@ -134,7 +135,7 @@ def pgpool_stop(stand: Stand, host: HostPlan) -> None:
 
 
 def pgpool_start(stand: Stand, host: HostPlan) -> None:
-    lifecycle.restart(stand, host.name, "pgpool")
+    daemons.restart(stand, host.name, "pgpool")
 
 
 def _switch_links(stand: Stand, host: HostPlan, up: bool, network: str | None = None) -> None:
@@ -219,7 +220,7 @@ def frr_kill(stand: Stand, host: HostPlan) -> None:
 
 def frr_start(stand: Stand, host: HostPlan) -> None:
     for daemon in FRR_DAEMONS:
-        lifecycle.restart(stand, host.name, daemon)
+        daemons.restart(stand, host.name, daemon)
 
 
 def backend_kill(stand: Stand, host: HostPlan) -> None:
@@ -230,7 +231,7 @@ def backend_kill(stand: Stand, host: HostPlan) -> None:
 
 def backend_start(stand: Stand, host: HostPlan) -> None:
     """PostgreSQL again, then every pgpool takes the backend back (pgpool detached it on failure)."""
-    lifecycle.restart(stand, host.name, "postgres")
+    daemons.restart(stand, host.name, "postgres")
     node_id = [h.name for h in stand.plan.postgres_hosts].index(host.name)
     for balancer in stand.plan.balancers:
         pcp_attach(stand, balancer, node_id)
@@ -298,7 +299,7 @@ def link_netem(stand: Stand, host: HostPlan, network: str, delay_ms: float = 0, 
     delayline.disable_offloads(host.namespace, link.ifname)  # the line forwards wire-size frames only
     netns.add_veth(switch, splice.bridge_port, switch, splice.line.b)
     delayline.disable_offloads(switch, splice.bridge_port)  # what other hosts send is cut to size here
-    lifecycle.start_delay_line(stand, splice.line)  # reads the host's frames; its own go nowhere yet
+    build.start_delay_line(stand, splice.line)  # reads the host's frames; its own go nowhere yet
     netns.detach_from_bridge(switch, link.switch_ifname)
     netns.attach_to_bridge(switch, splice.bridge_port, link.bridge)
 
@@ -306,7 +307,7 @@ def link_netem(stand: Stand, host: HostPlan, network: str, delay_ms: float = 0, 
 def link_clear(stand: Stand, host: HostPlan, network: str) -> None:
     link = _link_of(host, network)
     splice = _netem_splice(stand, host, link)
-    record = stand.state_file.read().process("switch", lifecycle.delay_line_daemon(splice.line.name))
+    record = stand.state_file.read().process("switch", build.delay_line_daemon(splice.line.name))
     if record is None or not record.is_running():
         with IPRoute(netns=host.namespace) as ipr:
             index = ipr.link_lookup(ifname=link.ifname)[0]
@@ -348,7 +349,7 @@ def undrain(stand: Stand, host: HostPlan) -> None:
 def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
     _require_balancer(host)
     if stand.plan.has_vip:
-        lifecycle.drain_vip(stand, host.name, drained)
+        operations.drain_vip(stand, host.name, drained)
         return
     drain_file = stand.layout.host(host.name).drain_file
     if drained:

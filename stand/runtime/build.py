@@ -1,112 +1,29 @@
-"""`stand up` and `stand down`: the stand's pipeline, step by step."""
+"""`stand up`: the stand's pipeline, step by step (network, delay lines, files, FRR, PostgreSQL, balancers, readiness)."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from stand import delayline, netns, process, readiness
-from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
-from stand.daemons import KEEPALIVED, PG_BIN, Daemon, HealthAgent, Keepalived, Pgpool, Postgres, frr_daemons, psql_local
-from stand.layout import StandLayout, state_dir, state_root
-from stand.plan import ANYCAST, DelayLine, HostPlan, Plan, derive
-from stand.render import RenderedFile, render_all, slot_name
-from stand.files import write_atomically
-from stand.state import UP, CorruptState, StandState, StateFile, command_lock
-from stand.topology import Topology
-from stand.topology import load as load_topology
+from stand.linux import netns, process
+from stand.linux.files import write_atomically
+from stand.linux.state import UP, CorruptState, StandState, command_lock
+from stand.model.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
+from stand.model.plan import DelayLine, HostPlan
+from stand.model.system import PG_BIN
+from stand.programs import delayline
+from stand.render.configs import RenderedFile, render_all, slot_name
+from stand.runtime import readiness
+from stand.runtime.daemons import Daemon, Postgres, controller, frr_daemons, psql_local
+from stand.runtime.handle import Progress, Stand, StandError
+from stand.runtime.prerequisites import check_prerequisites
+from stand.runtime.teardown import down_under_lock
 
-REQUIRED_PROGRAMS = {
-    "postgresql-15": [PG_BIN / "initdb", PG_BIN / "postgres", PG_BIN / "pg_basebackup", Path("/usr/bin/pgbench")],
-    "pgpool2": [Path("/usr/sbin/pgpool"), Path("/usr/sbin/pcp_node_count")],
-    "frr": [Path("/usr/lib/frr/zebra"), Path("/usr/lib/frr/ospfd"), Path("/usr/lib/frr/bfdd"), Path("/usr/bin/vtysh")],
-    "postgresql-client": [Path("/usr/bin/psql")],
-    "keepalived": [Path(KEEPALIVED)],
-}
-REQUIRED_ACCOUNTS = ("postgres", "frr")
-REPO = Path(__file__).resolve().parent.parent  # the delay line runs as `python -m stand.delayline`
-
-Progress = Callable[[str], None]
-
-
-class StandError(RuntimeError):
-    """A stand that cannot be built, found or removed; the message says why in one line."""
-
-
-@dataclass
-class Stand:
-    """A topology's plan bound to its state directory."""
-
-    plan: Plan
-    layout: StandLayout
-
-    @classmethod
-    def of(cls, topology: Topology, mode: str = ANYCAST) -> Stand:
-        return cls(derive(topology, mode), StandLayout(state_dir(topology.prefix)))
-
-    def as_running(self) -> Stand:
-        """This stand as its state file says it was started: that topology file, that mode."""
-        state = self.state_file.read()
-        if state.mode == self.plan.mode and state.topology in ("", self.plan.topology.source):
-            return self
-        topology = load_topology(state.topology) if state.topology else self.plan.topology
-        return Stand.of(topology, state.mode)
-
-    @property
-    def state_file(self) -> StateFile:
-        return StateFile(self.layout.state_file)
-
-    @property
-    def failure_logs(self) -> Path:
-        """Where a failed `stand up` keeps the daemons' logs (beside the state directory, which it removes)."""
-        return self.layout.root.with_name(f"{self.layout.root.name}-last-failure")
-
-    @property
-    def command_lock_path(self) -> Path:
-        """Beside the state directory, which `stand down` removes."""
-        return self.layout.root.with_name(f"{self.layout.root.name}.lock")
-
-    @property
-    def credentials_file(self) -> Path:
-        return self.layout.client_dir / "credentials.json"
-
-    @property
-    def client_passfile(self) -> Path:
-        return self.layout.client_dir / "pgpass"
-
-    def credentials(self) -> Credentials:
-        return Credentials.load(self.credentials_file)
-
-    def is_up(self) -> bool:
-        return self.state_file.exists() and self.state_file.read().status == UP
-
-
-def check_prerequisites() -> None:
-    """Root, and every program and account the stand needs; one line naming what is missing."""
-    if os.geteuid() != 0:
-        raise StandError("the stand needs root (it creates network namespaces): run it as root")
-    for package, programs in REQUIRED_PROGRAMS.items():
-        for program in programs:
-            if not program.exists():
-                raise StandError(f"missing {program}: install the Debian package {package}")
-    for account in REQUIRED_ACCOUNTS:
-        try:
-            pwd.getpwnam(account)
-        except KeyError:
-            raise StandError(f"missing system account {account!r}: install its Debian package") from None
-    root = state_root()
-    if root.exists():
-        owner = root.stat()
-        if owner.st_uid != 0 or owner.st_mode & 0o022:
-            raise StandError(f"the state directory {root} (PGAB_STATE_DIR) must be owned by root and writable by "
-                             f"nobody else (it is uid {owner.st_uid}, mode {owner.st_mode & 0o777:o})")  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]  # the delay line runs as `python -m stand.programs.delayline`
 
 
 def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float:
@@ -143,7 +60,7 @@ def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float)
         else:
             kept = keep_logs(stand)
             progress(f"start-up failed; logs kept in {kept}; tearing down what was built (--keep-on-failure keeps it)")
-            _down(stand, progress, force=False, started=time.monotonic())  # under the lock this call holds
+            down_under_lock(stand, progress, force=False, started=time.monotonic())  # under the lock this call holds
         raise
     with stand.state_file.change() as state:
         state.status = UP
@@ -192,7 +109,8 @@ def create_state(stand: Stand, credentials: Credentials) -> None:
     stand.state_file.write(
         StandState(prefix=stand.plan.topology.prefix, topology=stand.plan.topology.source, mode=stand.plan.mode)
     )
-    credentials.save(stand.credentials_file)
+    stand.credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(stand.credentials_file, credentials.to_json())
     passfile = f"*:{stand.plan.topology.pgpool.port}:*:{CLIENT_USER}:{credentials.client_password}\n"
     write_atomically(stand.client_passfile, passfile)
 
@@ -261,7 +179,7 @@ def start_delay_line(stand: Stand, line: DelayLine) -> process.ProcessRecord:
     ready = stand.layout.root / "wan" / f"{line.name}.ready"
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "stand.delayline", *line.options, "--ready-file", str(ready)]
+    argv = [sys.executable, "-m", "stand.programs.delayline", *line.options, "--ready-file", str(ready)]
     log = stand.layout.root / "wan" / f"{line.name}.log"
     _, record = process.spawn("switch", delay_line_daemon(line.name), argv, stand.plan.switch_namespace, log,
                               env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})  # fmt: skip
@@ -420,135 +338,3 @@ def start_balancers(stand: Stand, credentials: Credentials, progress: Progress) 
         progress(f"{host.name}: pgpool answering, {companions[0] if companions else 'its watchdog'} running")
 
 
-def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials | None = None) -> Daemon:
-    """The controller of one daemon of one host."""
-    paths = stand.layout.host(host.name)
-    if name == "pgpool":
-        credentials = credentials or stand.credentials()
-        return Pgpool(
-            host,
-            paths,
-            client_password=credentials.client_password,
-            database=stand.plan.topology.postgres.database,
-            port=stand.plan.topology.pgpool.port,
-            user=None if host.runs_watchdog else "postgres",  # the watchdog adds and removes the VIP itself
-            delegate_ip=stand.plan.topology.anycast if host.runs_watchdog else None,
-        )
-    if name == "agent":
-        return HealthAgent(host, paths)
-    if name == "keepalived":
-        return Keepalived(host, paths)
-    if name == "postgres":
-        return Postgres(host, paths)
-    frr = {d.name: d for d in frr_daemons(host, paths)}
-    if name in frr:
-        return frr[name]
-    raise StandError(f"{host.name} has no daemon {name!r}")
-
-
-def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:
-    """Start one daemon again (after a fault), once what is left of its last run is gone."""
-    host = stand.plan.host(host_name)
-    daemon = controller(stand, host, name)
-    previous = stand.state_file.read().process(host.name, name)
-    if previous is not None:
-        previous.stop()
-    for pid_file in daemon.pid_files():  # left by the dead one; its PID may linger as a zombie a while
-        pid_file.unlink(missing_ok=True)
-    record = daemon.start(stand.state_file)
-    daemon.wait_ready(record)
-    return record
-
-
-def drain_vip(stand: Stand, host_name: str, drain: bool) -> None:
-    """Planned maintenance of a VIP balancer: keepalived (or, in the watchdog mode, pgpool with its
-    watchdog) stops politely, handing the VIP over; or it starts again."""
-    host = stand.plan.host(host_name)
-    daemon = "keepalived" if host.runs_keepalived else "pgpool"
-    if drain:
-        record = stand.state_file.read().process(host.name, daemon)
-        if record is not None:
-            record.stop()
-        address = stand.plan.topology.anycast.ip
-        if not process.wait_until(lambda: not netns.has_address(host.namespace, address), process.scaled(30)):
-            raise StandError(f"{host.name} still holds the VIP 30 s after {daemon} stopped")
-    else:
-        restart(stand, host.name, daemon)
-
-
-def hand_vip_to_first_balancer(stand: Stand, progress: Progress) -> None:
-    """The watchdog keeps its leader until that one fails; before a run, make the first balancer lead
-    again, as after a fresh start (its highest priority wins the election when the leader stops)."""
-    first = stand.plan.balancers[0].name
-    for holder in readiness.vip_holders(stand):
-        if holder != first:
-            progress(f"{holder} leads the watchdog: restarting its pgpool so that {first} leads again")
-            drain_vip(stand, holder, True)
-            drain_vip(stand, holder, False)
-    if not process.wait_until(lambda: readiness.vip_holders(stand) == [first], process.scaled(60), interval=0.2):
-        raise StandError(f"the VIP is held by {readiness.vip_holders(stand) or 'nobody'}, not {first}, after 60 s")
-
-
-# The load first (bench's Locust and probes, recorded by `bench run`), WAN delay lines last.
-STOP_ORDER = ("locust", "locust-worker", "probe",
-              "agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")  # fmt: skip
-
-
-def down(stand: Stand, progress: Progress, force: bool = False) -> float:
-    """Remove every trace of the stand, from its state file (or, with force, from its prefix)."""
-    started = time.monotonic()
-    check_prerequisites()
-    with command_lock(stand.command_lock_path, exclusive=True, what="`stand down`"):
-        return _down(stand, progress, force, started)
-
-
-def _down(stand: Stand, progress: Progress, force: bool, started: float) -> float:
-    state_file = stand.state_file
-    by_prefix = StandState(prefix=stand.plan.topology.prefix, topology="", namespaces=list(stand.plan.namespaces),
-                           root_links=[stand.plan.shell_ifname])  # fmt: skip
-    if state_file.exists():
-        try:
-            state = state_file.read()
-        except CorruptState as e:
-            progress(f"{e}: removing what the stand's prefix {stand.plan.topology.prefix!r} names instead")
-            state = by_prefix
-    elif force:
-        state = by_prefix
-    else:
-        progress("no stand is up (no state file); nothing to do")
-        return 0.0
-    if state.topology and state.topology != stand.plan.topology.source:
-        progress(f"note: the stand was started from {state.topology}")
-    for namespace in state.namespaces:
-        netns.signal_inside(namespace, signal.SIGCONT)  # a frozen host (node-freeze) must not hang teardown
-    by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else len(STOP_ORDER))
-    for record in by_order:
-        record.stop()
-    for namespace in state.namespaces:
-        _kill_what_runs_inside(namespace)
-    for ifname in state.root_links:
-        netns.remove_link(netns.ROOT, ifname)  # its routes go with it
-    for namespace in state.namespaces:
-        netns.remove(namespace)
-    shutil.rmtree(stand.layout.root, ignore_errors=True)
-    progress(f"stopped {len(state.processes)} processes, removed {len(state.namespaces)} namespaces")
-    return time.monotonic() - started
-
-
-def _kill_what_runs_inside(namespace: str) -> None:
-    """Anything still inside one of the stand's namespaces is the stand's own (found by the namespace, not
-    by name): SIGKILL each process directly, then wait until they are all gone."""
-    for pid in netns.processes_inside(namespace):
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-    if not process.wait_until(lambda: not _live(netns.processes_inside(namespace)), process.scaled(10)):
-        left = _live(netns.processes_inside(namespace))
-        raise StandError(f"processes still inside {namespace} 10 s after SIGKILL: {left}")
-
-
-def _live(pids: list[int]) -> list[int]:
-    """Those not yet zombies (a zombie's parent reaps it; it holds nothing)."""
-    return [pid for pid in pids if (stat := process.read_stat(pid)) is not None and stat.state != "Z"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from stand.topology import Host, Network, Topology
+from stand.model.topology import Host, Network, Topology
 
 ANYCAST = "anycast"
 KEEPALIVED = "keepalived"
@@ -67,7 +67,7 @@ class BridgePort:
 
 @dataclass(frozen=True)
 class DelayLine:
-    """A userspace delay line (stand/delayline.py) joining two interfaces of the switch namespace."""
+    """A userspace delay line (stand/programs/delayline.py) joining two interfaces of the switch namespace."""
 
     name: str
     a: str
@@ -79,7 +79,7 @@ class DelayLine:
 
     @property
     def options(self) -> list[str]:
-        """The command-line options of `python -m stand.delayline` for this line."""
+        """The command-line options of `python -m stand.programs.delayline` for this line."""
         options = ["--a", self.a, "--b", self.b]
         options += ["--delay-ms", f"{self.delay_ms:g}", "--jitter-ms", f"{self.jitter_ms:g}"]
         if self.loss_pct:

@@ -8,18 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import asyncpg
 
-from stand import netns, process
-from stand.credentials import CLIENT_USER
-from stand.daemons import psql_local, vtysh
-from stand.plan import ANYCAST, WATCHDOG, HostPlan
+from stand.linux import netns, process
+from stand.model.credentials import CLIENT_USER
+from stand.model.plan import ANYCAST, WATCHDOG, HostPlan
+from stand.runtime.daemons import psql_local, vtysh
+from stand.runtime.handle import Stand
 from stand.safety import BoundLoop, check_target
-
-if TYPE_CHECKING:
-    from stand.lifecycle import Stand
 
 READY_TIMEOUT = 90.0
 # What a probe of the running stand may meet while it settles; anything else is a bug, not a state.

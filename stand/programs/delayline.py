@@ -1,7 +1,7 @@
 """A userspace delay line: a cable with latency between two interfaces, for a kernel without netem.
 
 Runs as root in the namespace that holds both interfaces (the switch-side ends of two veths):
-``python -m stand.delayline --a IF --b IF --delay-ms D [--jitter-ms J] [--loss-pct L] [--one-way]
+``python -m stand.programs.delayline --a IF --b IF --delay-ms D [--jitter-ms J] [--loss-pct L] [--one-way]
 [--ready-file PATH] [--rt-priority P]``.
 Every Ethernet frame read on one interface leaves the other one D ms (plus a uniform jitter of at most
 J ms) later, in both directions, never ahead of the frame before it. It runs at realtime priority (as
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pyroute2.ethtool import Ethtool
 
-from stand import netns
+from stand.linux import netns
 
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
@@ -138,7 +138,7 @@ class Direction:
                     self.oversize_warned = True
                     print(
                         f"delayline: {self.name}: dropped a {len(frame)}-byte frame: turn off the offloads of "
-                        "both veth ends (stand.delayline.disable_offloads)",
+                        "both veth ends (stand.programs.delayline.disable_offloads)",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -197,8 +197,8 @@ def forward(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m stand.delayline``."""
-    parser = argparse.ArgumentParser(prog="python -m stand.delayline", description=__doc__.splitlines()[0])
+    """Entry point of ``python -m stand.programs.delayline``."""
+    parser = argparse.ArgumentParser(prog="python -m stand.programs.delayline", description=__doc__.splitlines()[0])
     parser.add_argument("--a", required=True, metavar="IFNAME", help="one interface (in this namespace)")
     parser.add_argument("--b", required=True, metavar="IFNAME", help="the other interface")
     parser.add_argument("--delay-ms", required=True, type=float, help="one-way delay of every frame")

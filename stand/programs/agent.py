@@ -1,6 +1,6 @@
 """Per-balancer health agent: announce the anycast address only while pgpool is alive, tell busy from dead.
 
-Runs as root inside the balancer's network namespace: ``python -m stand.agent CONFIG.json``.
+Runs as root inside the balancer's network namespace: ``python -m stand.programs.agent CONFIG.json``.
 It adds the anycast address to an interface when healthy and removes it when not;
 FRR (OSPF) sees the address come and go and announces or withdraws the route.
 
@@ -610,16 +610,16 @@ class HealthAgent:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m stand.agent CONFIG.json``."""
+    """Entry point of ``python -m stand.programs.agent CONFIG.json``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m stand.agent CONFIG.json", file=sys.stderr)
+        print("usage: python -m stand.programs.agent CONFIG.json", file=sys.stderr)
         return 2
     try:
         config = AgentConfig.from_file(args[0])
         asyncio.run(HealthAgent(config).run())
     except ConfigError as exc:
-        print(f"stand.agent: {exc}", file=sys.stderr)
+        print(f"stand.programs.agent: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -13,17 +13,14 @@ from pathlib import Path
 
 import jinja2
 
-from stand.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
-from stand.layout import DebianLayout, HostPaths, StandLayout
-from stand.plan import HostPlan, Plan
+from stand.model.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
+from stand.model.layout import DebianLayout, HostPaths, StandLayout
+from stand.model.plan import HostPlan, Plan
+from stand.model.system import ARPING, IP, PCP_PORT, POSTGRES_PORT
 
 TEMPLATES = Path(__file__).parent / "templates"
 BFD_PROFILE = "stand"
-POSTGRES_PORT = 5432
-PCP_PORT = 9898  # pgpool's default; its socket is in the balancer's pgpool run directory
 PCP_TIMEOUT_S = 1  # keepalived's check asks pgpool's PCP process when a new session is not taken in time
-IP = "/usr/sbin/ip"
-ARPING = "/usr/bin/arping"
 
 
 @dataclass(frozen=True)

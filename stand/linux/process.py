@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stand import netns
+from stand.linux import setns
 
 TIMEOUT_SCALE = float(os.environ.get("PGAB_TIMEOUT_SCALE", "1"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/PID/stat counts CPU time in these
@@ -140,7 +140,7 @@ def _preexec(namespace: str | None, user: str | None, nice: int = 0):
         for key in [key for key in os.environ if key.startswith("PG")]:
             del os.environ[key]
         if namespace is not None:
-            netns.enter(namespace)
+            setns.enter(namespace)
         if nice:
             os.nice(nice)
         if account is not None:

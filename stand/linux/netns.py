@@ -13,6 +13,8 @@ from typing import TypeVar
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from stand.linux import setns
+
 ROOT = None  # the machine's own namespace, where `stand` runs
 CURRENT = None  # whatever namespace the caller is in (the root one, for `stand` itself)
 T = TypeVar("T")
@@ -41,7 +43,7 @@ def remove(name: str) -> None:
 
 def enter(name: str) -> None:
     """Move the calling thread (or a freshly forked child) into a namespace."""
-    netns.setns(name, flags=0)
+    setns.enter(name)
 
 
 def run_inside(name: str, work: Callable[[], T]) -> T:

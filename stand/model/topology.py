@@ -13,9 +13,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from stand.errors import FieldReader, FileErrors, read_toml
+from stand.model.errors import FieldReader, FileErrors, read_toml
 
-BUILTIN_DIR = Path(__file__).parent / "topologies"
+BUILTIN_DIR = Path(__file__).parent.parent / "topologies"
 DEFAULT_TOPOLOGY = "seed"
 
 ROLES = ("router", "client", "primary", "replica", "balancer", "last-resort")

@@ -12,19 +12,16 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from stand import netns, process
-from stand.credentials import CLIENT_USER
-from stand.layout import HostPaths
-from stand.plan import HostPlan
-from stand.process import ProcessRecord
-from stand.state import StateFile
+from stand.linux import netns, process
+from stand.linux.process import ProcessRecord
+from stand.linux.state import StateFile
+from stand.model.credentials import CLIENT_USER, Credentials
+from stand.model.layout import HostPaths
+from stand.model.plan import HostPlan
+from stand.model.system import FRR_BIN, KEEPALIVED, PG_BIN, PGPOOL, PSQL
+from stand.runtime.handle import Stand, StandError
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-FRR_BIN = Path("/usr/lib/frr")
-PGPOOL = Path("/usr/sbin/pgpool")
-PSQL = "/usr/bin/psql"
-KEEPALIVED = "/usr/sbin/keepalived"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The control plane of every design (FRR, the health agent, keepalived) runs at this CPU priority: on real
 # hosts it would not share two cores with the load generator and the databases (docs/timers.md).
 CONTROL_PLANE_NICE = -10
@@ -197,7 +194,7 @@ class HealthAgent(Daemon):
     nice: int = CONTROL_PLANE_NICE
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "stand.agent", str(self.paths.agent_config)]
+        return [sys.executable, "-m", "stand.programs.agent", str(self.paths.agent_config)]
 
     def env(self) -> dict[str, str]:
         return {**super().env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
@@ -227,3 +224,43 @@ class Keepalived(Daemon):
 
     def is_ready(self) -> bool:
         return (self.paths.keepalived_dir / "vrrp.pid").exists()
+
+
+def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials | None = None) -> Daemon:
+    """The controller of one daemon of one host."""
+    paths = stand.layout.host(host.name)
+    if name == "pgpool":
+        credentials = credentials or stand.credentials()
+        return Pgpool(
+            host,
+            paths,
+            client_password=credentials.client_password,
+            database=stand.plan.topology.postgres.database,
+            port=stand.plan.topology.pgpool.port,
+            user=None if host.runs_watchdog else "postgres",  # the watchdog adds and removes the VIP itself
+            delegate_ip=stand.plan.topology.anycast if host.runs_watchdog else None,
+        )
+    if name == "agent":
+        return HealthAgent(host, paths)
+    if name == "keepalived":
+        return Keepalived(host, paths)
+    if name == "postgres":
+        return Postgres(host, paths)
+    frr = {d.name: d for d in frr_daemons(host, paths)}
+    if name in frr:
+        return frr[name]
+    raise StandError(f"{host.name} has no daemon {name!r}")
+
+
+def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:
+    """Start one daemon again (after a fault), once what is left of its last run is gone."""
+    host = stand.plan.host(host_name)
+    daemon = controller(stand, host, name)
+    previous = stand.state_file.read().process(host.name, name)
+    if previous is not None:
+        previous.stop()
+    for pid_file in daemon.pid_files():  # left by the dead one; its PID may linger as a zombie a while
+        pid_file.unlink(missing_ok=True)
+    record = daemon.start(stand.state_file)
+    daemon.wait_ready(record)
+    return record
