@@ -16,9 +16,10 @@ from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
-from stand.model.plan import MODES, UnknownMode
+from stand.model.plan import UnknownMode
 from stand.model.topology import Topology, TopologyError
 from stand.model.topology import load as load_topology
+from stand.modes import MODE_NAMES
 from stand.runtime import teardown
 from stand.runtime.daemons import DaemonFailed
 from stand.runtime.handle import StandError
@@ -43,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="one scenario in one mode, with load and faults; writes a results directory")
-    p.add_argument("--mode", required=True, help=f"one of {', '.join(MODES)}")
+    p.add_argument("--mode", required=True, help=f"one of {', '.join(MODE_NAMES)}")
     p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
 
     p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
-    p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODES)}")
+    p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODE_NAMES)}")
     p.add_argument("--scenario", action="append", help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with "
                    f"several sites: {', '.join(SITES_SCENARIOS)})")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -81,9 +82,9 @@ def first_line(error: Exception) -> str:
 
 
 def _check_modes(modes: list[str]) -> None:
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in MODE_NAMES]
     if unknown:
-        raise StandError(f"unknown mode {unknown[0]!r} (modes: {', '.join(MODES)})")
+        raise StandError(f"unknown mode {unknown[0]!r} (modes: {', '.join(MODE_NAMES)})")
 
 
 def default_scenarios(topology: Topology) -> tuple[str, ...]:

@@ -13,8 +13,8 @@ from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
 from reports.run_summary import RunSummary, summarize_run
 from stand.model.topology import load as load_topology
+from stand.modes import open_stand
 from stand.runtime import teardown
-from stand.runtime.handle import Stand
 
 
 def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress,
@@ -40,7 +40,7 @@ def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, pro
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
     except Exception:  # a stand that did not come up: `stand up` kept its logs beside the state directory
-        failure = Stand.of(load_topology(topology_name)).failure_logs
+        failure = open_stand(load_topology(topology_name)).failure_logs
         if failure.exists():
             shutil.copytree(failure, directory / "stand-logs", dirs_exist_ok=True)
             progress(f"the stand's logs are kept in {directory / 'stand-logs'}")

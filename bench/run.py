@@ -34,8 +34,10 @@ from stand.linux import process
 from stand.linux.process import CommandFailed
 from stand.linux.state import command_lock
 from stand.model import topology
-from stand.model.plan import WATCHDOG, HostPlan, Plan
-from stand.runtime import build, operations, readiness
+from stand.model.plan import HostPlan, Plan
+from stand.modes import open_stand
+from stand.modes import running as running_stand
+from stand.runtime import build, readiness
 from stand.runtime.handle import Stand, StandError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,9 +58,9 @@ def results_dir(root: Path, scenario: Scenario, mode: str) -> Path:
 def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None) -> tuple[Stand, bool]:
     """A running stand of that topology in `mode`: the one already up, or a new one (True: this call
     started it)."""
-    stand = Stand.of(topology.load(topology_name), mode)
+    stand = open_stand(topology.load(topology_name), mode)
     if stand.state_file.exists():
-        running = stand.as_running()
+        running = running_stand(stand)
         if running.plan.mode != mode:
             raise StandError(f"a stand is up in {running.plan.mode} mode: run `stand down` first, or use that mode")
         if running.plan.topology.source != stand.plan.topology.source:
@@ -100,8 +102,7 @@ def keep_evidence(stand: Stand, out: Path) -> Path:
 def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:
     """The run itself, while no `stand up` or `stand down` can start on the stand."""
     readiness.wait_settled(stand)
-    if stand.plan.mode == WATCHDOG:
-        operations.hand_vip_to_first_balancer(stand, progress)
+    stand.mode.before_run(stand, progress)
     (out / "scenario.toml").write_text(Path(scenario.source).read_text())
     faults = Faults(stand, out / "events.jsonl")
     active: list[Step] = []

@@ -19,6 +19,7 @@ import time
 from reports.health import false_changes, health_changes, read_decisions
 from stand.linux import process
 from stand.model import topology
+from stand.modes import open_stand
 from stand.runtime import build, readiness, teardown
 from stand.runtime.handle import Stand
 
@@ -58,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for mode in args.modes:
-        stand = Stand.of(topology.load("seed"), mode)
+        stand = open_stand(topology.load("seed"), mode)
         build.up(stand, lambda message: None)
         try:
             capacity, _ = pgbench(stand, 10, 16)

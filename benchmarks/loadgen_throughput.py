@@ -29,15 +29,15 @@ from loadgen.records import Record, RecordWriter, read_records
 from stand.client import from_running_stand
 from stand.linux import process
 from stand.model import topology
+from stand.modes import open_stand
 from stand.runtime import build, teardown
-from stand.runtime.handle import Stand
 from stand.safety import check_target
 
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP_S = 5  # Locust's start-up (imports, connections) is left out of its CPU per request
 # Every contender runs inside the seed's router, its SQL client (`ip netns exec` execs in place, so the PID
 # and its CPU are the contender's): inside the stand no route leads out, whatever a client's sockets do.
-INSIDE_THE_ROUTER = ["ip", "netns", "exec", Stand.of(topology.load("seed")).plan.shell_router.namespace]
+INSIDE_THE_ROUTER = ["ip", "netns", "exec", open_stand(topology.load("seed")).plan.shell_router.namespace]
 
 
 def without_libpq_settings() -> dict[str, str]:
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="every contender runs once per round; medians are shown")
     parser.add_argument("--processes", type=int, default=2, help="Locust processes (pgbench uses 2 threads)")
     args = parser.parse_args()
-    stand = Stand.of(topology.load("seed"))
+    stand = open_stand(topology.load("seed"))
     started_here = not stand.is_up()
     if started_here:
         build.up(stand, lambda message: None)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from stand.linux import netns, process
 from stand.model import topology
+from stand.modes import open_stand
 from stand.runtime import build, daemons, readiness, teardown
 from stand.runtime.handle import Stand
 
@@ -88,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=7)
     args = parser.parse_args()
-    stand = Stand.of(topology.load("seed"))
+    stand = open_stand(topology.load("seed"))
     quiet = lambda message: None
     up_seconds = build.up(stand, quiet)
     try:

@@ -16,7 +16,8 @@ from stand.linux.state import CorruptState, StandBusy
 from stand.model import topology
 from stand.model.credentials import Credentials
 from stand.model.layout import DebianLayout, StandLayout, state_dir
-from stand.model.plan import ANYCAST, MODES, UnknownMode, derive
+from stand.model.plan import UnknownMode
+from stand.modes import DEFAULT_MODE, MODE_NAMES, open_stand, plan_of, running
 from stand.render.configs import render_all
 from stand.runtime import build, readiness, teardown
 from stand.runtime.daemons import DaemonFailed
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="build the stand and wait until it answers SQL at the anycast address")
-    p.add_argument("--mode", default=ANYCAST, help=f"one of {', '.join(MODES)} (default {ANYCAST})")
+    p.add_argument("--mode", default=DEFAULT_MODE, help=f"one of {', '.join(MODE_NAMES)} (default {DEFAULT_MODE})")
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed stand in place for inspection")
     p.set_defaults(handler=cmd_up)
 
@@ -90,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stand(args, mode: str = ANYCAST) -> Stand:
+def _stand(args, mode: str = DEFAULT_MODE) -> Stand:
     try:
-        return Stand.of(topology.load(args.topology), mode)
+        return open_stand(topology.load(args.topology), mode)
     except UnknownMode as e:
         raise StandError(str(e)) from None
 
@@ -101,7 +102,7 @@ def _running(args) -> Stand:
     stand = _stand(args)
     if not stand.state_file.exists():
         raise StandError(f"no stand is up (nothing at {stand.layout.root}): run `stand up` first")
-    return stand.as_running()
+    return running(stand)
 
 
 class Progress:
@@ -140,22 +141,11 @@ def cmd_status(args) -> int:
             f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name
         ]
         present = "" if netns.exists(host.namespace) else " (namespace missing)"
-        extra = ""
-        if host.runs_agent:
-            agent = readiness.agent_status(stand, host.name)
-            extra = f" anycast:{'announced' if agent.get('announced') else 'withdrawn'}({agent.get('state')})"
-        elif stand.plan.has_vip and host.runs_pgpool:
-            extra = f" vip:{'held' if netns.has_address(host.namespace, stand.plan.topology.anycast.ip) else 'no'}"
+        extra = f" {stand.mode.balancer_status(stand, host)}" if host.is_balancer else ""
         addresses = " ".join(str(link.address) for link in host.links)
         print(f"  {host.name:<7} {addresses:<32} {' '.join(daemons)}{extra}{present}")
-    anycast = stand.plan.topology.anycast.ip
-    if stand.plan.mode == ANYCAST:
-        for router in stand.plan.routers:
-            hops = readiness.anycast_next_hops(stand, router)
-            names = [f"{hop} ({readiness.balancer_of_next_hop(stand, hop)})" for hop in hops]
-            print(f"next hops for {anycast} on {router.name}: {', '.join(names) or 'none'}")
-    else:
-        print(f"VIP {anycast} held by: {', '.join(readiness.vip_holders(stand)) or 'nobody'}")
+    for line in stand.mode.routing_status(stand):
+        print(line)
     replication = readiness.replication(stand)
     print("replication: " + (", ".join(f"{k} {v}" for k, v in sorted(replication.items())) or "no replica connected"))
     return 0
@@ -187,10 +177,7 @@ def cmd_drain(args) -> int:
     host = stand.plan.host(args.host)
     faults = Faults(stand)
     (faults.inject if args.drain else faults.undo)("drain", host.name)
-    if stand.plan.has_vip:
-        where = f"VIP held by: {', '.join(readiness.vip_holders(stand)) or 'nobody'}"
-    else:
-        where = f"next hops now: {', '.join(readiness.anycast_next_hops(stand)) or 'none'}"
+    where = "; ".join(stand.mode.routing_status(stand))
     print(f"{host.name}: {'drained' if args.drain else 'back in service'}; {where}")
     return 0
 
@@ -212,7 +199,7 @@ def cmd_fault(args) -> int:
 
 
 def cmd_render(args) -> int:
-    plan = derive(topology.load(args.topology))
+    plan = plan_of(topology.load(args.topology))
     layout = DebianLayout() if args.layout == "debian" else StandLayout(state_dir(plan.topology.prefix))
     files = render_all(plan, layout, Credentials.generate())
     for f in files:

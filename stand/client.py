@@ -11,9 +11,9 @@ from urllib.parse import unquote, urlsplit
 
 from stand.linux.state import StateFile
 from stand.model import topology
-from stand.model.credentials import CLIENT_USER
-from stand.model.layout import state_dir
-from stand.runtime.handle import Stand
+from stand.model.credentials import CLIENT_USER, Credentials
+from stand.model.layout import StandLayout, state_dir
+from stand.model.plan import namespace_of
 
 
 class NoStand(RuntimeError):
@@ -68,36 +68,35 @@ PGBENCH_ACCOUNTS_PER_SCALE = 100_000
 
 def from_running_stand(prefix: str = "pgab") -> ClientSettings:
     """Settings of the running stand with this prefix; NoStand if it is not up."""
-    state_file = StateFile(state_dir(prefix) / "state.json")
+    layout = StandLayout(state_dir(prefix))
+    state_file = StateFile(layout.state_file)
     if not state_file.exists():
-        raise NoStand(f"no stand is up (nothing at {state_file.path.parent}): run `stand up` first")
+        raise NoStand(f"no stand is up (nothing at {layout.root}): run `stand up` first")
     state = state_file.read()
-    stand = Stand.of(topology.load(state.topology))
-    credentials = stand.credentials()
-    t = stand.plan.topology
-    addresses = {str(link.address.ip): h.name for h in stand.plan.hosts for link in h.links}
-    addresses |= {str(h.host.loopback.ip): h.name for h in stand.plan.hosts}
-    addresses |= {str(t.anycast.ip): h.name for h in stand.plan.hosts if h.host.has("last-resort")}
+    t = topology.load(state.topology)
+    addresses = {str(i.address.ip): h.name for h in t.hosts for i in h.interfaces}
+    addresses |= {str(h.loopback.ip): h.name for h in t.hosts}
+    addresses |= {str(t.anycast.ip): h.name for h in t.hosts if h.has("last-resort")}
     return ClientSettings(
         host=str(t.anycast.ip),
         port=t.pgpool.port,
         user=CLIENT_USER,
-        password=credentials.client_password,
+        password=Credentials.load(layout.credentials_file).client_password,
         database=t.postgres.database,
         accounts=t.postgres.scale * PGBENCH_ACCOUNTS_PER_SCALE,
         hosts_by_address=addresses,
         namespaces=tuple(state.namespaces),
-        site=_site_here(stand),
+        site=_site_here(t),
     )
 
 
-def _site_here(stand: Stand) -> str:
+def _site_here(t: topology.Topology) -> str:
     """The site of the stand host whose network namespace this process is in; "main" elsewhere."""
     here = os.stat("/proc/self/ns/net").st_ino
-    for host in stand.plan.hosts:
+    for host in t.hosts:
         try:
-            if os.stat(f"/run/netns/{host.namespace}").st_ino == here:
-                return host.host.site
+            if os.stat(f"/run/netns/{namespace_of(t, host)}").st_ino == here:
+                return host.site
         except FileNotFoundError:
             continue
     return "main"

@@ -21,14 +21,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from stand.linux import netns, process
 from stand.model.credentials import MONITOR_USER
+from stand.model.daemons import FRR, DaemonKind
 from stand.model.plan import DelayLine, HostPlan, Link
 from stand.model.system import PCP_PORT, PG_BIN, POSTGRES_PORT
 from stand.programs import delayline
-from stand.runtime import build, daemons, operations, readiness
+from stand.runtime import build, daemons
 from stand.runtime.handle import Stand, StandError
 
 ENOENT = 2
-FRR_DAEMONS = ("zebra", "bfdd", "ospfd")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _kill_group(stand: Stand, host: HostPlan, daemon: str) -> None:
 
 
 def _require_balancer(host: HostPlan) -> None:
-    if not host.runs_pgpool:
+    if not host.is_balancer:
         raise StandError(f"{host.name} is not a balancer")
 
 
@@ -214,17 +214,17 @@ def node_thaw(stand: Stand, host: HostPlan) -> None:
 def frr_kill(stand: Stand, host: HostPlan) -> None:
     if not host.runs_frr:
         raise StandError(f"{host.name} runs no FRR")
-    for daemon in reversed(FRR_DAEMONS):
+    for daemon in reversed(FRR):
         _kill_group(stand, host, daemon)
 
 
 def frr_start(stand: Stand, host: HostPlan) -> None:
-    for daemon in FRR_DAEMONS:
+    for daemon in FRR:
         daemons.restart(stand, host.name, daemon)
 
 
 def backend_kill(stand: Stand, host: HostPlan) -> None:
-    if not host.runs_postgres:
+    if not host.runs(DaemonKind.POSTGRES):
         raise StandError(f"{host.name} runs no PostgreSQL")
     _kill_group(stand, host, "postgres")
 
@@ -348,20 +348,7 @@ def undrain(stand: Stand, host: HostPlan) -> None:
 
 def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
     _require_balancer(host)
-    if stand.plan.has_vip:
-        operations.drain_vip(stand, host.name, drained)
-        return
-    drain_file = stand.layout.host(host.name).drain_file
-    if drained:
-        drain_file.touch()
-    else:
-        drain_file.unlink(missing_ok=True)
-
-    def agent_agrees() -> bool:
-        return readiness.agent_status(stand, host.name).get("announced") is not drained
-
-    if not process.wait_until(agent_agrees, process.scaled(30)):
-        raise StandError(f"{host.name}: the health agent did not {'withdraw' if drained else 'announce'} in 30 s")
+    stand.mode.drain(stand, host, drained)
 
 
 # Their undo brings a network back: pgpool must take back the backends it detached meanwhile.

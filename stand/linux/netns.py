@@ -13,7 +13,7 @@ from typing import TypeVar
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from stand.linux import setns
+from stand.linux import syscalls
 
 ROOT = None  # the machine's own namespace, where `stand` runs
 CURRENT = None  # whatever namespace the caller is in (the root one, for `stand` itself)
@@ -43,7 +43,7 @@ def remove(name: str) -> None:
 
 def enter(name: str) -> None:
     """Move the calling thread (or a freshly forked child) into a namespace."""
-    setns.enter(name)
+    syscalls.enter_netns(name)
 
 
 def run_inside(name: str, work: Callable[[], T]) -> T:

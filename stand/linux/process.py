@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stand.linux import setns
+from stand.linux import syscalls
 
 TIMEOUT_SCALE = float(os.environ.get("PGAB_TIMEOUT_SCALE", "1"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/PID/stat counts CPU time in these
@@ -129,7 +129,7 @@ def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
         time.sleep(interval)
 
 
-def _preexec(namespace: str | None, user: str | None, nice: int = 0):
+def _preexec(namespace: str | None, user: str | None, nice: int = 0, private_ipc: bool = False):
     """Runs in the child after fork: enter the namespace, take the CPU priority (`nice`, which needs root
     when negative), then drop to the user. The stand's own commands
     (psql as postgres, createdb, pgbench) do not follow a shell's libpq settings (`eval $(stand env)`):
@@ -140,7 +140,9 @@ def _preexec(namespace: str | None, user: str | None, nice: int = 0):
         for key in [key for key in os.environ if key.startswith("PG")]:
             del os.environ[key]
         if namespace is not None:
-            setns.enter(namespace)
+            syscalls.enter_netns(namespace)
+        if private_ipc:
+            syscalls.unshare_ipc()
         if nice:
             os.nice(nice)
         if account is not None:
@@ -162,8 +164,10 @@ def spawn(
     env: dict[str, str] | None = None,
     stop_signal: signal.Signals = signal.SIGTERM,
     nice: int = 0,
+    private_ipc: bool = False,
 ) -> tuple[subprocess.Popen, ProcessRecord]:
-    """Start a long-running process in its own session, logging to `log`, at CPU priority `nice`."""
+    """Start a long-running process in its own session, logging to `log`, at CPU priority `nice`, with an IPC
+    namespace of its own if `private_ipc` (its shared memory then dies with it)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -172,7 +176,7 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_preexec(namespace, user, nice),
+            preexec_fn=_preexec(namespace, user, nice, private_ipc),
             env=env,
             cwd="/",
         )

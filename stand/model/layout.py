@@ -94,6 +94,14 @@ class StandLayout:
     def client_dir(self) -> Path:
         return self.root / "client"
 
+    @property
+    def credentials_file(self) -> Path:
+        return self.client_dir / "credentials.json"
+
+    @property
+    def client_passfile(self) -> Path:
+        return self.client_dir / "pgpass"
+
 
 @dataclass(frozen=True)
 class DebianLayout:

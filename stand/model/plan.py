@@ -8,13 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from stand.model.topology import Host, Network, Topology
+from stand.model.daemons import FRR, DaemonKind
+from stand.model.design import Design
+from stand.model.topology import Host, KeepalivedSettings, Network, Topology
 
-ANYCAST = "anycast"
-KEEPALIVED = "keepalived"
-KEEPALIVED_TUNED = "keepalived-tuned"
-WATCHDOG = "watchdog"
-MODES = (ANYCAST, KEEPALIVED, KEEPALIVED_TUNED, WATCHDOG)
 LAN_COST = 10
 RTT_COST_PER_MS = 10
 VRRP_TOP_PRIORITY = 150  # the first balancer is the VIP's first master; each next one 10 less
@@ -99,23 +96,30 @@ class HostPlan:
     host: Host
     namespace: str
     links: tuple[Link, ...]
-    runs_frr: bool  # routers, and hosts that announce the anycast address
+    daemons: tuple[DaemonKind, ...]  # in start order: FRR on routers and announcers, PostgreSQL, pgpool, companion
     static_routes: tuple[StaticRoute, ...]  # hosts on an OSPF network without FRR: the stand via its router
-    runs_postgres: bool
-    runs_pgpool: bool
     ospf_priority: int
     loopback_cost: int  # OSPF cost of `lo`, which carries the loopback and the anycast address
     sysctls: dict[str, str]
     data_network: str  # where pgpool reaches PostgreSQL and replicas stream
     announces_anycast: bool  # OSPF carries the anycast /32 from this host (anycast mode only)
-    runs_agent: bool  # the health agent: anycast mode's balancers
-    runs_keepalived: bool  # VRRP: the keepalived modes' balancers
-    runs_watchdog: bool  # pgpool's watchdog moves the VIP: the watchdog mode's balancers
+    pgpool_watchdog: bool  # pgpool's watchdog moves the VIP: the watchdog mode's balancers
     vrrp_priority: int
 
     @property
     def name(self) -> str:
         return self.host.name
+
+    def runs(self, kind: DaemonKind) -> bool:
+        return kind in self.daemons
+
+    @property
+    def runs_frr(self) -> bool:
+        return self.runs(DaemonKind.ZEBRA)
+
+    @property
+    def is_balancer(self) -> bool:
+        return self.runs(DaemonKind.PGPOOL)
 
     @property
     def data_address(self) -> IPv4Interface | None:
@@ -136,7 +140,7 @@ class HostPlan:
 @dataclass(frozen=True)
 class Plan:
     topology: Topology
-    mode: str
+    design: Design
     switch_namespace: str
     shell_ifname: str  # the root namespace's end of the shell link
     shell_router_ifname: str  # the router's end
@@ -145,6 +149,11 @@ class Plan:
     bridge_ports: tuple[BridgePort, ...]
     delay_lines: tuple[DelayLine, ...]
     vip_network: str  # the segment that carries the VIP in the VIP modes
+
+    @property
+    def mode(self) -> str:
+        """The design's name, as `--mode` takes it."""
+        return self.design.name
 
     def host(self, name: str) -> HostPlan:
         wanted = self.topology.host(name).name
@@ -190,23 +199,23 @@ class Plan:
 
     @property
     def balancers(self) -> tuple[HostPlan, ...]:
-        return tuple(h for h in self.hosts if h.runs_pgpool)
+        return tuple(h for h in self.hosts if h.is_balancer)
 
     @property
     def postgres_hosts(self) -> tuple[HostPlan, ...]:
         """The primary first, then the replicas."""
-        return tuple(sorted((h for h in self.hosts if h.runs_postgres), key=lambda h: not h.host.has("primary")))
+        running = (h for h in self.hosts if h.runs(DaemonKind.POSTGRES))
+        return tuple(sorted(running, key=lambda h: not h.host.has("primary")))
 
     @property
     def has_vip(self) -> bool:
         """A VIP design: one balancer at a time holds the anycast address, on the router's segment."""
-        return self.mode != ANYCAST
+        return self.design.holds_vip
 
     @property
-    def keepalived(self):
-        """The VRRP settings of this mode (keepalived modes only)."""
-        t = self.topology
-        return t.keepalived_tuned if self.mode == KEEPALIVED_TUNED else t.keepalived
+    def keepalived(self) -> KeepalivedSettings:
+        """The VRRP settings of this design (the deployed ones where the design runs no keepalived)."""
+        return self.design.vrrp_settings(self.topology) or self.topology.keepalived
 
     @property
     def stand_networks(self) -> tuple[IPv4Network, ...]:
@@ -234,22 +243,23 @@ class UnknownMode(ValueError):
     pass
 
 
-def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
-    """Compute every name and role of the stand from its topology, in one mode."""
-    if mode not in MODES:
-        raise UnknownMode(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+def namespace_of(topology: Topology, host: Host) -> str:
+    return f"{topology.prefix}-{host.name.lower()}"
+
+
+def derive(topology: Topology, design: Design) -> Plan:
+    """Compute every name and role of the stand from its topology, for one design under test."""
     networks = {n.name: n for n in topology.networks}
     vip_network = topology.vip_network or next(
         i.network for i in topology.host(topology.shell.router).interfaces if networks[i.network].ospf
     )
-    if mode != ANYCAST:
+    if design.holds_vip:
         apart = [h.name for h in topology.hosts if _on_vip_segment(h) and h.address_on(vip_network) is None]
         if apart:
-            raise UnknownMode(f"{mode} mode needs every balancer and router on the VIP's segment {vip_network!r}, "
+            raise UnknownMode(f"{design.name} mode needs every balancer and router on the VIP's segment {vip_network!r}, "
                               f"and {', '.join(apart)} are not (several sites need stand.vip_network set to a "
                               f"network stretched over them, as in the sites topology)")  # fmt: skip
     balancers = [h.name for h in topology.with_role("balancer")]
-    anycast = mode == ANYCAST
     hosts = []
     for host in topology.hosts:
         links = tuple(
@@ -267,15 +277,14 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
         )
         is_router = host.has("router")
         runs_frr = any(link.ospf for link in links) and (is_router or _announces(host))
+        daemons = _daemons(host, design, runs_frr)
         hosts.append(
             HostPlan(
                 host=host,
-                namespace=f"{topology.prefix}-{host.name.lower()}",
+                namespace=namespace_of(topology, host),
                 links=links,
-                runs_frr=runs_frr,
+                daemons=daemons,
                 static_routes=() if runs_frr else _routes_via_router(topology, host, links),
-                runs_postgres=host.has("primary") or host.has("replica"),
-                runs_pgpool=host.has("balancer"),
                 ospf_priority=(
                     ROUTER_PRIORITY if is_router else BALANCER_PRIORITY if host.has("balancer") else DEFAULT_PRIORITY
                 ),
@@ -284,17 +293,15 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
                 ),
                 sysctls={**HOST_SYSCTLS, **(ROUTER_SYSCTLS if is_router else {})},
                 data_network=topology.data_network,
-                announces_anycast=anycast and _announces(host),
-                runs_agent=anycast and host.has("balancer"),
-                runs_keepalived=mode in (KEEPALIVED, KEEPALIVED_TUNED) and host.has("balancer"),
-                runs_watchdog=mode == WATCHDOG and host.has("balancer"),
+                announces_anycast=not design.holds_vip and _announces(host),
+                pgpool_watchdog=design.pgpool_watchdog and host.has("balancer"),
                 vrrp_priority=VRRP_TOP_PRIORITY - 10 * balancers.index(host.name) if host.has("balancer") else 0,
             )
         )
     hops = [hop for net in topology.networks for hop in _stretch_hops(topology, net)]
     return Plan(
         topology=topology,
-        mode=mode,
+        design=design,
         switch_namespace=f"{topology.prefix}-switch",
         shell_ifname=f"{topology.prefix}-shell",
         shell_router_ifname="shell",
@@ -304,6 +311,14 @@ def derive(topology: Topology, mode: str = ANYCAST) -> Plan:
         delay_lines=(*_wan_lines(topology, hosts), *(hop.line for hop in hops)),
         vip_network=vip_network,
     )
+
+
+def _daemons(host: Host, design: Design, runs_frr: bool) -> tuple[DaemonKind, ...]:
+    """What the host runs, in start order."""
+    kinds = [*(FRR if runs_frr else ()), *([DaemonKind.POSTGRES] if host.has("primary") or host.has("replica") else [])]
+    if host.has("balancer"):
+        kinds += [DaemonKind.PGPOOL, *([design.balancer_companion] if design.balancer_companion else [])]
+    return tuple(kinds)
 
 
 def _announces(host: Host) -> bool:

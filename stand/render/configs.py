@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 
 from stand.model.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
+from stand.model.daemons import DaemonKind
 from stand.model.layout import DebianLayout, HostPaths, StandLayout
 from stand.model.plan import HostPlan, Plan
 from stand.model.system import ARPING, IP, PCP_PORT, POSTGRES_PORT
@@ -51,13 +52,13 @@ def render_all(plan: Plan, layout: StandLayout | DebianLayout, credentials: Cred
     files: list[RenderedFile] = []
     for host in plan.hosts:
         paths = layout.host(host.name)
-        if host.runs_postgres:
+        if host.runs(DaemonKind.POSTGRES):
             files += _postgres_files(env, plan, host, paths, layout, credentials)
-        if host.runs_pgpool:
+        if host.runs(DaemonKind.PGPOOL):
             files += _pgpool_files(env, plan, host, paths, credentials)
-        if host.runs_agent:
+        if host.runs(DaemonKind.AGENT):
             files += _agent_files(plan, host, paths, credentials)
-        if host.runs_keepalived:
+        if host.runs(DaemonKind.KEEPALIVED):
             files += _keepalived_files(env, plan, host, paths, credentials)
         if host.runs_frr:
             files += _frr_files(env, plan, host, paths, layout)
@@ -151,10 +152,10 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
         accounts=[(MONITOR_USER, hashlib.md5(credentials.monitor_password.encode()).hexdigest())]
     )
     conf_dir = paths.pgpool_conf_dir
-    owner = "root" if host.runs_watchdog else "postgres"  # pgpool runs as root there: nothing it reads is postgres's
+    owner = "root" if host.pgpool_watchdog else "postgres"  # pgpool runs as root there: nothing it reads is postgres's
     node_id = [RenderedFile(host.name, conf_dir / "pgpool_node_id", f"{plan.balancers.index(host)}\n", owner)]
     return [
-        *(node_id if host.runs_watchdog else []),
+        *(node_id if host.pgpool_watchdog else []),
         RenderedFile(host.name, conf_dir / "pgpool.conf", conf, owner),
         RenderedFile(host.name, conf_dir / "pool_hba.conf", hba, owner),
         RenderedFile(host.name, conf_dir / "pool_passwd", passwd, owner, 0o600),
@@ -165,7 +166,7 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
 def _watchdog_settings(plan: Plan, host: HostPlan) -> dict | None:
     """The watchdog section of pgpool.conf (watchdog mode): the peers, and the delegate IP on the segment
     the router is on, brought up and announced by gratuitous ARP like keepalived's VIP."""
-    if not host.runs_watchdog:
+    if not host.pgpool_watchdog:
         return None
     settings = plan.topology.watchdog
     segment = plan.vip_link(host)

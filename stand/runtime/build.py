@@ -13,12 +13,13 @@ from stand.linux import netns, process
 from stand.linux.files import write_atomically
 from stand.linux.state import UP, CorruptState, StandState, command_lock
 from stand.model.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER, Credentials
+from stand.model.daemons import FRR, DaemonKind
 from stand.model.plan import DelayLine, HostPlan
 from stand.model.system import PG_BIN
 from stand.programs import delayline
 from stand.render.configs import RenderedFile, render_all, slot_name
 from stand.runtime import readiness
-from stand.runtime.daemons import Daemon, Postgres, controller, frr_daemons, psql_local
+from stand.runtime.daemons import Daemon, controller, psql_local
 from stand.runtime.handle import Progress, Stand, StandError
 from stand.runtime.prerequisites import check_prerequisites
 from stand.runtime.teardown import down_under_lock
@@ -143,8 +144,6 @@ def build_network(stand: Stand, progress: Progress) -> None:
             netns.add_address(host.namespace, link.ifname, link.address)
         for route in host.static_routes:
             netns.add_route(host.namespace, route.destination, route.gateway, route.ifname)
-        if host.announces_anycast and not host.runs_agent:  # the last resort announces it for good
-            netns.add_address(host.namespace, "lo", plan.topology.anycast)
     shell = plan.topology.shell
     router = plan.shell_router
     # This machine reaches the anycast address through the shell link, and answers every address of the
@@ -159,9 +158,7 @@ def build_network(stand: Stand, progress: Progress) -> None:
     netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
     for prefix in routed:
         netns.add_route(netns.ROOT, prefix, shell.router_address.ip, plan.shell_ifname)
-    if plan.has_vip:  # every router reaches the VIP on its segment, by ARP
-        for each in plan.routers:
-            netns.add_link_route(each.namespace, plan.topology.anycast.network, plan.vip_link(each).ifname)
+    stand.mode.prepare_network(stand)
     progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
 
 
@@ -223,7 +220,7 @@ def _host_dirs(stand: Stand, host: HostPlan) -> None:
         (paths.pg_socket_dir, postgres),
         (paths.pgpool_run_dir, postgres),
         (paths.frr_run_dir, frr),
-        *([(paths.agent_dir, root)] if host.runs_agent else []),
+        *([(paths.agent_dir, root)] if host.runs(DaemonKind.AGENT) else []),
     ]:
         _make_dirs(directory, account)
 
@@ -235,9 +232,10 @@ def start_frr(stand: Stand, progress: Progress) -> list[tuple[Daemon, process.Pr
         _host_dirs(stand, host)
         if not host.runs_frr:
             continue
-        for daemon in frr_daemons(host, stand.layout.host(host.name)):
+        for kind in FRR:
+            daemon = controller(stand, host, kind)
             record = daemon.start(stand.state_file)
-            if daemon.name == "zebra":
+            if kind == DaemonKind.ZEBRA:
                 daemon.wait_ready(record)  # bfdd and ospfd connect to it
             started.append((daemon, record))
     progress(f"FRR started on {sum(h.runs_frr for h in stand.plan.hosts)} hosts")
@@ -250,7 +248,7 @@ def start_postgres(stand: Stand, credentials: Credentials, progress: Progress) -
     topology = stand.plan.topology
     paths = stand.layout.host(primary.name)
     _initdb(paths)
-    daemon = Postgres(primary, paths)
+    daemon = controller(stand, primary, DaemonKind.POSTGRES)
     daemon.wait_ready(daemon.start(stand.state_file))
     database = topology.postgres.database
     psql_local(paths, _roles_sql(credentials, database, [r.name for r in replicas]))
@@ -264,8 +262,7 @@ def start_postgres(stand: Stand, credentials: Credentials, progress: Progress) -
     progress(f"{primary.name}: primary up, pgbench dataset at scale {topology.postgres.scale}")
     for replica in replicas:
         _clone_replica(stand, replica, primary)
-        replica_paths = stand.layout.host(replica.name)
-        replica_daemon = Postgres(replica, replica_paths)
+        replica_daemon = controller(stand, replica, DaemonKind.POSTGRES)
         replica_daemon.wait_ready(replica_daemon.start(stand.state_file))
         progress(f"{replica.name}: replica started")
 
@@ -325,16 +322,14 @@ def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
 
 
 def start_balancers(stand: Stand, credentials: Credentials, progress: Progress) -> None:
-    """pgpool, then its health agent (anycast) or keepalived (keepalived modes), on every balancer
-    (in the watchdog mode, pgpool's own watchdog is the companion)."""
-    pgpools = [(host, controller(stand, host, "pgpool", credentials)) for host in stand.plan.balancers]
+    """pgpool, then the design's companion (the health agent, keepalived), on every balancer (in the
+    watchdog mode, pgpool's own watchdog is the companion)."""
+    companion = stand.mode.balancer_companion
+    pgpools = [(host, controller(stand, host, DaemonKind.PGPOOL, credentials)) for host in stand.plan.balancers]
     started = [(host, daemon, daemon.start(stand.state_file)) for host, daemon in pgpools]  # watchdogs meet
     for host, daemon, record in started:
         daemon.wait_ready(record)
-        companions = ["agent"] if host.runs_agent else ["keepalived"] if host.runs_keepalived else []
-        for name in companions:
-            companion = controller(stand, host, name, credentials)
-            companion.wait_ready(companion.start(stand.state_file))
-        progress(f"{host.name}: pgpool answering, {companions[0] if companions else 'its watchdog'} running")
-
-
+        if companion is not None:
+            daemon = controller(stand, host, companion, credentials)
+            daemon.wait_ready(daemon.start(stand.state_file))
+        progress(f"{host.name}: pgpool answering, {companion or 'its watchdog'} running")

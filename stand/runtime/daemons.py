@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -16,6 +17,7 @@ from stand.linux import netns, process
 from stand.linux.process import ProcessRecord
 from stand.linux.state import StateFile
 from stand.model.credentials import CLIENT_USER, Credentials
+from stand.model.daemons import FRR, DaemonKind
 from stand.model.layout import HostPaths
 from stand.model.plan import HostPlan
 from stand.model.system import FRR_BIN, KEEPALIVED, PG_BIN, PGPOOL, PSQL
@@ -46,6 +48,7 @@ class Daemon:
     polite_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 30.0
     nice: int = 0
+    private_ipc: bool = False  # System V shared memory of its own, gone with its last process (even SIGKILLed)
 
     @property
     def log(self) -> Path:
@@ -73,6 +76,7 @@ class Daemon:
             env=self.env(),
             stop_signal=self.polite_signal,
             nice=self.nice,
+            private_ipc=self.private_ipc,
         )
         state_file.record_process(record)
         return record
@@ -116,11 +120,6 @@ class FrrDaemon(Daemon):
         return (self.paths.frr_run_dir / f"{self.name}.vty").exists()
 
 
-def frr_daemons(host: HostPlan, paths: HostPaths) -> list[FrrDaemon]:
-    """In start order: zebra first (the others connect to it)."""
-    return [FrrDaemon(host, paths, name, nice=CONTROL_PLANE_NICE) for name in ("zebra", "bfdd", "ospfd")]
-
-
 def vtysh(host: HostPlan, paths: HostPaths, command: str) -> str:
     """One vtysh command against this host's FRR."""
     argv = ["vtysh", "--vty_socket", str(paths.frr_run_dir), "-c", command]
@@ -129,10 +128,11 @@ def vtysh(host: HostPlan, paths: HostPaths, command: str) -> str:
 
 @dataclass
 class Postgres(Daemon):
-    name: str = "postgres"
+    name: str = DaemonKind.POSTGRES
     user: str | None = "postgres"
     polite_signal: signal.Signals = signal.SIGINT  # fast shutdown: do not wait for pgpool's connections
     ready_timeout: float = 60.0
+    private_ipc: bool = True
 
     def argv(self) -> list[str]:
         return [str(PG_BIN / "postgres"), "-D", str(self.paths.pg_conf_dir)]
@@ -154,9 +154,10 @@ def psql_local(paths: HostPaths, sql: str, database: str = "postgres") -> str:
 
 @dataclass
 class Pgpool(Daemon):
-    name: str = "pgpool"
+    name: str = DaemonKind.PGPOOL
     user: str | None = "postgres"
     polite_signal: signal.Signals = signal.SIGINT  # fast shutdown
+    private_ipc: bool = True
     client_password: str = ""
     database: str = "postgres"
     port: int = 5432
@@ -190,7 +191,7 @@ class Pgpool(Daemon):
 
 @dataclass
 class HealthAgent(Daemon):
-    name: str = "agent"
+    name: str = DaemonKind.AGENT
     nice: int = CONTROL_PLANE_NICE
 
     def argv(self) -> list[str]:
@@ -207,7 +208,7 @@ class HealthAgent(Daemon):
 class Keepalived(Daemon):
     """VRRP for the keepalived modes: the parent and its VRRP child, each with a pid file."""
 
-    name: str = "keepalived"
+    name: str = DaemonKind.KEEPALIVED
     nice: int = CONTROL_PLANE_NICE  # its track script inherits it, as the agent's checks do
 
     def argv(self) -> list[str]:
@@ -226,30 +227,40 @@ class Keepalived(Daemon):
         return (self.paths.keepalived_dir / "vrrp.pid").exists()
 
 
-def controller(stand: Stand, host: HostPlan, name: str, credentials: Credentials | None = None) -> Daemon:
-    """The controller of one daemon of one host."""
-    paths = stand.layout.host(host.name)
-    if name == "pgpool":
-        credentials = credentials or stand.credentials()
-        return Pgpool(
-            host,
-            paths,
-            client_password=credentials.client_password,
-            database=stand.plan.topology.postgres.database,
-            port=stand.plan.topology.pgpool.port,
-            user=None if host.runs_watchdog else "postgres",  # the watchdog adds and removes the VIP itself
-            delegate_ip=stand.plan.topology.anycast if host.runs_watchdog else None,
-        )
-    if name == "agent":
-        return HealthAgent(host, paths)
-    if name == "keepalived":
-        return Keepalived(host, paths)
-    if name == "postgres":
-        return Postgres(host, paths)
-    frr = {d.name: d for d in frr_daemons(host, paths)}
-    if name in frr:
-        return frr[name]
-    raise StandError(f"{host.name} has no daemon {name!r}")
+Controller = Callable[[Stand, HostPlan, HostPaths, Credentials | None], Daemon]
+
+
+def _pgpool(stand: Stand, host: HostPlan, paths: HostPaths, credentials: Credentials | None) -> Daemon:
+    credentials = credentials or stand.credentials()
+    return Pgpool(
+        host,
+        paths,
+        client_password=credentials.client_password,
+        database=stand.plan.topology.postgres.database,
+        port=stand.plan.topology.pgpool.port,
+        user=None if host.pgpool_watchdog else "postgres",  # the watchdog adds and removes the VIP itself
+        delegate_ip=stand.plan.topology.anycast if host.pgpool_watchdog else None,
+    )
+
+
+def _frr(kind: DaemonKind) -> Controller:
+    return lambda stand, host, paths, credentials: FrrDaemon(host, paths, kind, nice=CONTROL_PLANE_NICE)
+
+
+CONTROLLERS: dict[DaemonKind, Controller] = {
+    **{kind: _frr(kind) for kind in FRR},
+    DaemonKind.POSTGRES: lambda stand, host, paths, credentials: Postgres(host, paths),
+    DaemonKind.PGPOOL: _pgpool,
+    DaemonKind.AGENT: lambda stand, host, paths, credentials: HealthAgent(host, paths),
+    DaemonKind.KEEPALIVED: lambda stand, host, paths, credentials: Keepalived(host, paths),
+}
+
+
+def controller(stand: Stand, host: HostPlan, kind: DaemonKind | str, credentials: Credentials | None = None) -> Daemon:
+    """The controller of one daemon of one host (credentials: those being set up, before they are saved)."""
+    if kind not in {k.value for k in host.daemons}:
+        raise StandError(f"{host.name} has no daemon {kind!r}")
+    return CONTROLLERS[DaemonKind(kind)](stand, host, stand.layout.host(host.name), credentials)
 
 
 def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from stand.linux.state import UP, StateFile
 from stand.model.credentials import Credentials
+from stand.model.design import Design
 from stand.model.layout import StandLayout, state_dir
-from stand.model.plan import ANYCAST, Plan, derive
+from stand.model.plan import HostPlan, Plan, derive
 from stand.model.topology import Topology
-from stand.model.topology import load as load_topology
 
 Progress = Callable[[str], None]
 
@@ -28,16 +28,15 @@ class Stand:
     layout: StandLayout
 
     @classmethod
-    def of(cls, topology: Topology, mode: str = ANYCAST) -> Stand:
+    def of(cls, topology: Topology, mode: Mode) -> Stand:
         return cls(derive(topology, mode), StandLayout(state_dir(topology.prefix)))
 
-    def as_running(self) -> Stand:
-        """This stand as its state file says it was started: that topology file, that mode."""
-        state = self.state_file.read()
-        if state.mode == self.plan.mode and state.topology in ("", self.plan.topology.source):
-            return self
-        topology = load_topology(state.topology) if state.topology else self.plan.topology
-        return Stand.of(topology, state.mode)
+    @property
+    def mode(self) -> Mode:
+        """The design under test (stand/modes/)."""
+        mode = self.plan.design
+        assert isinstance(mode, Mode), f"{mode!r} is a Design without behaviour"
+        return mode
 
     @property
     def state_file(self) -> StateFile:
@@ -55,14 +54,45 @@ class Stand:
 
     @property
     def credentials_file(self) -> Path:
-        return self.layout.client_dir / "credentials.json"
+        return self.layout.credentials_file
 
     @property
     def client_passfile(self) -> Path:
-        return self.layout.client_dir / "pgpass"
+        return self.layout.client_passfile
 
     def credentials(self) -> Credentials:
         return Credentials.load(self.credentials_file)
 
     def is_up(self) -> bool:
         return self.state_file.exists() and self.state_file.read().status == UP
+
+
+class Mode(Design):
+    """One design under test: its facts (`Design`, which the plan reads) and how a running stand of it
+    behaves. Each lives in a module of stand/modes/; nothing outside them asks which mode it is."""
+
+    def prepare_network(self, stand: Stand) -> None:
+        """Addresses and routes the design needs once the stand's network exists."""
+
+    def routing_ready(self, stand: Stand) -> tuple[str, Callable[[], bool]]:
+        """What `stand up` waits for before it queries the anycast address: a description and a check."""
+        raise NotImplementedError
+
+    def settled(self, stand: Stand) -> bool:
+        """Every balancer back in service, as before a run."""
+        raise NotImplementedError
+
+    def drain(self, stand: Stand, host: HostPlan, drained: bool) -> None:
+        """Planned maintenance of one balancer (drained), or its return to service."""
+        raise NotImplementedError
+
+    def before_run(self, stand: Stand, progress: Progress) -> None:
+        """What a run needs beyond a settled stand, so that its faults hit the balancers they name."""
+
+    def balancer_status(self, stand: Stand, host: HostPlan) -> str:
+        """A balancer's part in the design, for `stand status` (a short word or two)."""
+        return ""
+
+    def routing_status(self, stand: Stand) -> list[str]:
+        """Where the anycast address leads now, for `stand status` and `stand drain`."""
+        raise NotImplementedError

@@ -13,7 +13,7 @@ import asyncpg
 
 from stand.linux import netns, process
 from stand.model.credentials import CLIENT_USER
-from stand.model.plan import ANYCAST, WATCHDOG, HostPlan
+from stand.model.plan import HostPlan
 from stand.runtime.daemons import psql_local, vtysh
 from stand.runtime.handle import Stand
 from stand.safety import BoundLoop, check_target
@@ -122,20 +122,6 @@ def query_anycast_from_shell(stand: Stand) -> str:
         return runner.run(asyncio.wait_for(ask(), 20))
 
 
-def settled(stand: Stand) -> bool:
-    """Every balancer in service: all of them next hops (anycast), the first one holding the VIP
-    (keepalived, which hands it back by priority), or one holding it and every pgpool running (the
-    watchdog, which keeps its leader until that one fails)."""
-    plan = stand.plan
-    if plan.mode == ANYCAST:
-        return every_router_reaches_its_balancers(stand)
-    if plan.mode == WATCHDOG:
-        state = stand.state_file.read()
-        running = all((p := state.process(h.name, "pgpool")) is not None and p.is_running() for h in plan.balancers)
-        return running and len(vip_holders(stand)) == 1
-    return vip_holders(stand) == [plan.balancers[0].name]
-
-
 def every_router_reaches_its_balancers(stand: Stand) -> bool:
     """Anycast mode, healthy: each router's next hops are its own site's balancers, all of them."""
     plan = stand.plan
@@ -144,7 +130,7 @@ def every_router_reaches_its_balancers(stand: Stand) -> bool:
 
 def wait_settled(stand: Stand, timeout: float = 120.0) -> None:
     """Before a run: the stand back in its healthy state (a previous run's undo may still be settling)."""
-    if not process.wait_until(lambda: _try(lambda: settled(stand)), process.scaled(timeout), interval=0.2):
+    if not process.wait_until(lambda: _try(lambda: stand.mode.settled(stand)), process.scaled(timeout), interval=0.2):
         raise NotReady(f"stand not settled after {timeout:.0f} s ({describe(stand)})")
 
 
@@ -153,12 +139,7 @@ def wait_until_ready(stand: Stand, progress) -> None:
     plan = stand.plan
     replicas = {h.name for h in plan.postgres_hosts[1:]}
     ospf_peers = plan.ospf_peers_of(plan.shell_router)
-    if plan.mode == ANYCAST:
-        hops = sum(len(plan.anycast_next_hops_of(r)) for r in plan.routers)
-        routing = (f"{hops} next hops for {plan.topology.anycast.ip} on {len(plan.routers)} router(s)",
-                   lambda: every_router_reaches_its_balancers(stand))  # fmt: skip
-    else:
-        routing = (f"one balancer holding the VIP {plan.topology.anycast.ip}", lambda: len(vip_holders(stand)) == 1)
+    routing = stand.mode.routing_ready(stand)
     checks = [
         (f"{ospf_peers} OSPF neighbours full", lambda: sum(n.is_full for n in ospf_neighbors(stand)) == ospf_peers),
         routing,

@@ -9,12 +9,10 @@ import time
 
 from stand.linux import netns, process
 from stand.linux.state import CorruptState, StandState, command_lock
+from stand.model.daemons import STOP_ORDER
 from stand.runtime.handle import Progress, Stand, StandError
 from stand.runtime.prerequisites import check_prerequisites
 
-# The load first (bench's Locust and probes, recorded by `bench run`), WAN delay lines last.
-STOP_ORDER = ("locust", "locust-worker", "probe",
-              "agent", "keepalived", "pgpool", "postgres", "ospfd", "bfdd", "zebra")  # fmt: skip
 
 def down(stand: Stand, progress: Progress, force: bool = False) -> float:
     """Remove every trace of the stand, from its state file (or, with force, from its prefix)."""

@@ -11,6 +11,7 @@ import pytest
 
 from stand.linux import process
 from stand.model import topology
+from stand.modes import open_stand, running
 from stand.runtime import build, readiness
 from stand.runtime.handle import Stand
 
@@ -52,11 +53,11 @@ class Stands:
         self.reused = False
 
     def up(self, mode: str) -> Stand:
-        seed = Stand.of(topology.load("seed"), mode)
+        seed = open_stand(topology.load("seed"), mode)
         if self.mode == mode:
             return seed
         if self.mode is None and seed.state_file.exists():
-            if os.environ.get("PGAB_REUSE_STAND") == "1" and seed.as_running().plan.mode == mode:
+            if os.environ.get("PGAB_REUSE_STAND") == "1" and running(seed).plan.mode == mode:
                 self.mode, self.reused = mode, True  # a developer's own stand: use it, leave it up
                 return seed
             pytest.fail(f"a stand is already up at {seed.layout.root}: run `stand down` (or set PGAB_REUSE_STAND=1)")
@@ -72,7 +73,7 @@ class Stands:
     def down(self) -> None:
         if self.mode is None or self.reused:
             return
-        seed = Stand.of(topology.load("seed"), self.mode)
+        seed = open_stand(topology.load("seed"), self.mode)
         if self.request.session.testsfailed and seed.state_file.exists():
             build.keep_logs(seed, LOGS_ON_FAILURE)
             print(f"\n[stand] logs kept in {LOGS_ON_FAILURE}")

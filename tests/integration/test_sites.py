@@ -13,6 +13,7 @@ import pytest
 from stand.faults.primitives import Faults
 from stand.linux import process
 from stand.model import topology
+from stand.modes import open_stand
 from stand.runtime import readiness
 from stand.runtime.handle import Stand
 from tests.integration.conftest import stand_cli
@@ -58,7 +59,7 @@ class SitesStands:
             if result.returncode != 0:
                 pytest.fail(f"stand --topology sites up --mode {mode} failed:\n{result.stdout}\n{result.stderr}")
             self.mode = mode
-        return Stand.of(topology.load("sites"), mode)
+        return open_stand(topology.load("sites"), mode)
 
     def down(self) -> None:
         if self.mode is not None:

@@ -15,6 +15,7 @@ import pytest
 from stand.linux import netns, process
 from stand.linux.state import CorruptState
 from stand.model import topology
+from stand.modes import open_stand
 from stand.runtime.handle import Stand
 from stand.safety import UnsafeTarget, check_target
 from tests.integration.conftest import REPO, stand_cli
@@ -53,7 +54,7 @@ def test_stand_down_leaves_nothing_and_traffic_is_refused(last_stand):
 @pytest.fixture
 def no_stand_up():
     """These tests build stands of their own, after the shared one is gone."""
-    seed = Stand.of(topology.load("seed"))
+    seed = open_stand(topology.load("seed"))
     if seed.state_file.exists():
         pytest.fail("the shared stand is still up: these tests run after test_stand_down_leaves_nothing...")
     return seed

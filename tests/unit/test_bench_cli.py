@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from bench import cli, versions
+from stand.modes import open_stand, plan_of
 
 
 def test_versions_names_every_component(capsys, monkeypatch):
@@ -72,9 +73,8 @@ def test_meta_records_the_site_of_every_host():
 
     from bench.run import host_sites
     from stand.model import topology
-    from stand.model.plan import derive
-
-    plan = derive(topology.load("seed"))
+    
+    plan = plan_of(topology.load("seed"))
     assert host_sites(plan) == {name: "main" for name in
                                 ("FRR", "PgSQL1", "PgSQL2", "PgSQL3", "PgBAL1", "PgBAL2", "PgBAL3")}  # fmt: skip
     moved = replace(plan, hosts=tuple(replace(h, host=replace(h.host, site="msk")) if h.name == "PgBAL2" else h
@@ -85,10 +85,10 @@ def test_meta_records_the_site_of_every_host():
 def test_load_comes_from_the_shell_or_from_each_site_client_host():
     from bench.run import load_hosts
     from stand.model import topology
-    from stand.runtime.handle import Stand
+    from stand.modes import open_stand
 
-    assert load_hosts(Stand.of(topology.load("seed"))) == []  # the seed's client is its router: load from here
-    sites = [h.name for h in load_hosts(Stand.of(topology.load("sites")))]
+    assert load_hosts(open_stand(topology.load("seed"))) == []  # the seed's client is its router: load from here
+    sites = [h.name for h in load_hosts(open_stand(topology.load("sites")))]
     assert sites == ["CliMsk", "CliSpb", "CliEkb"]
 
 
@@ -110,13 +110,12 @@ def test_the_scenario_protocol_reaches_locust_and_the_probe(tmp_path, monkeypatc
     from bench import run
     from bench.scenario import load
     from stand.model import topology
-    from stand.runtime.handle import Stand
 
     spawned: dict[str, list[str]] = {}
     monkeypatch.setattr(run, "_spawn", lambda stand, host, name, argv, namespace, log: spawned.setdefault(name, argv))
     smoke = load("smoke")
     simple = replace(smoke, load=replace(smoke.load, protocol="simple"))
-    run.start_load(Stand.of(topology.load("seed")), simple, tmp_path)
+    run.start_load(open_stand(topology.load("seed")), simple, tmp_path)
     locust, probe = spawned["locust"], spawned["probe"]
     assert locust[locust.index("--pg-protocol") + 1] == "simple"
     assert probe[probe.index("--protocol") + 1] == "simple"

@@ -6,7 +6,7 @@ import pytest
 
 from stand.faults import primitives as faults
 from stand.model import topology
-from stand.model.plan import derive
+from stand.modes import plan_of
 
 
 def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeypatch, tmp_path):
@@ -14,7 +14,7 @@ def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeyp
     monkeypatch.setitem(faults.PRIMITIVES, "node-crash", (lambda stand, host: played.append(("crash", host.name)),
                                                           lambda stand, host: played.append(("return", host.name))))  # fmt: skip
     monkeypatch.setattr(faults, "reattach_backends", lambda stand: played.append(("reattach", None)))
-    stand = SimpleNamespace(plan=derive(topology.load("sites")))
+    stand = SimpleNamespace(plan=plan_of(topology.load("sites")))
     site = faults.Faults(stand, tmp_path / "events.jsonl")
 
     with site.together():
@@ -34,7 +34,7 @@ def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeyp
 def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatch):
     switched = []
     monkeypatch.setattr(faults.netns, "set_link", lambda namespace, ifname, up: switched.append((ifname, up)))
-    plan = derive(topology.load("sites"), "keepalived")
+    plan = plan_of(topology.load("sites"), "keepalived")
     stand = SimpleNamespace(plan=plan)
 
     faults.link_cut(stand, plan.host("RtSpb"), "spbmsk")
@@ -58,9 +58,10 @@ def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatc
 def test_a_fault_given_the_wrong_options_is_one_line_before_it_touches_anything(action, fault, params, message):
     from stand.faults.primitives import Faults
     from stand.model import topology
-    from stand.runtime.handle import Stand, StandError
+    from stand.modes import open_stand
+    from stand.runtime.handle import StandError
 
-    faults = Faults(Stand.of(topology.load("seed")), events_file=None)
+    faults = Faults(open_stand(topology.load("seed")), events_file=None)
     with pytest.raises(StandError) as refused:
         (faults.inject if action == "fault" else faults.undo)(fault, "PgBAL1", **params)
     assert str(refused.value) == message

@@ -5,9 +5,11 @@ import tomllib
 import pytest
 
 from stand.model import topology
-from stand.model.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, UnknownMode, derive
+from stand.model.daemons import DaemonKind
+from stand.model.plan import BALANCER_PRIORITY, ROUTER_PRIORITY, UnknownMode
+from stand.modes import plan_of
 
-PLAN = derive(topology.load("seed"))
+PLAN = plan_of(topology.load("seed"))
 
 
 def test_every_namespace_carries_the_prefix():
@@ -26,7 +28,7 @@ def test_link_names_fit_the_kernel_limit(host):
 
 
 def test_daemons_per_host():
-    runs = {h.name: (h.runs_frr, h.runs_postgres, h.runs_pgpool) for h in PLAN.hosts}
+    runs = {h.name: (h.runs_frr, h.runs(DaemonKind.POSTGRES), h.is_balancer) for h in PLAN.hosts}
     assert runs == {
         "FRR": (True, False, False),
         "PgSQL1": (True, True, False),
@@ -59,7 +61,7 @@ def test_clients_may_connect_only_from_the_stand():
     assert [str(n) for n in PLAN.stand_networks] == ["198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24", "198.18.3.0/30"]
 
 
-SITES = derive(topology.load("sites"))
+SITES = plan_of(topology.load("sites"))
 
 
 def test_sites_wan_links_cost_what_their_round_trip_says():
@@ -74,7 +76,7 @@ def test_each_site_router_reaches_anycast_through_its_own_balancer(router, balan
 
 
 def test_seed_router_reaches_every_balancer_and_has_every_ospf_host_as_neighbour():
-    seed = derive(topology.load("seed"))
+    seed = plan_of(topology.load("seed"))
     assert seed.anycast_next_hops_of(seed.shell_router) == ["198.18.1.94", "198.18.1.95", "198.18.1.96"]
     assert seed.ospf_peers_of(seed.shell_router) == 4
 
@@ -83,7 +85,7 @@ def test_a_site_balancer_reads_from_its_own_site_only():
     weights = {b.name: [SITES.backend_weight(b, pg) for pg in SITES.postgres_hosts] for b in SITES.balancers}
     assert [pg.name for pg in SITES.postgres_hosts] == ["PgMsk", "PgSpb", "PgEkb"]
     assert weights == {"BalSpb": [0, 1, 0], "BalMsk": [1, 0, 0], "BalEkb": [0, 0, 1]}
-    seed = derive(topology.load("seed"))
+    seed = plan_of(topology.load("seed"))
     assert {seed.backend_weight(b, pg) for b in seed.balancers for pg in seed.postgres_hosts} == {1}
 
 
@@ -96,14 +98,14 @@ def test_the_vip_modes_refuse_several_sites_without_a_stretched_segment():
     raw = tomllib.loads(topology.resolve_path("sites").read_text())
     del raw["stand"]["vip_network"]
     sites = topology.parse(raw)
-    assert derive(sites).mode == "anycast"
+    assert plan_of(sites).mode == "anycast"
     with pytest.raises(UnknownMode, match=r"keepalived mode needs every balancer and router on the VIP's segment "
                                           r"'msk', and RtSpb, BalSpb, RtEkb, BalEkb are not"):  # fmt: skip
-        derive(sites, "keepalived")
+        plan_of(sites, "keepalived")
 
 
 def test_the_stretched_segment_has_a_bridge_per_site_joined_by_delay_lines_with_the_wan_delays():
-    plan = derive(topology.load("sites"), "keepalived")
+    plan = plan_of(topology.load("sites"), "keepalived")
     assert [b for b in plan.bridges if b.startswith("vip")] == ["vip-msk", "vip-spb", "vip-ekb"]
     ports = {p.bridge_ifname: (p.bridge, p.wan) for p in plan.bridge_ports}
     assert ports == {"vip-spbmsk1": ("vip-msk", "spbmsk"), "vip-spbmsk3": ("vip-spb", "spbmsk"),
@@ -123,7 +125,7 @@ def test_the_stretched_segment_has_a_bridge_per_site_joined_by_delay_lines_with_
 
 
 def test_the_seed_vip_lives_on_the_routed_network():
-    seed = derive(topology.load("seed"), "keepalived")
+    seed = plan_of(topology.load("seed"), "keepalived")
     assert seed.vip_network == "routed" and seed.bridge_ports == () and seed.delay_lines == ()
     assert seed.bridges == ("base", "routed")
 
@@ -137,6 +139,6 @@ def test_only_routers_and_announcers_run_frr_the_others_route_through_their_site
         for prefix in ("198.18.10.0/24", "198.18.11.0/24", "198.18.20.0/30", "198.18.20.4/30", "198.18.20.8/30",
                        "198.18.21.0/24", "198.18.2.0/24", "198.18.3.0/30")  # fmt: skip
     }
-    seed = derive(topology.load("seed"))
+    seed = plan_of(topology.load("seed"))
     assert [h.name for h in seed.hosts if h.runs_frr] == ["FRR", "PgSQL1", "PgBAL1", "PgBAL2", "PgBAL3"]
     assert all(h.static_routes == () for h in seed.hosts)  # PgSQL2 and 3 are on the base network only

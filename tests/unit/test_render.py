@@ -13,7 +13,7 @@ import pytest
 from stand.model import topology
 from stand.model.credentials import Credentials
 from stand.model.layout import DebianLayout, StandLayout
-from stand.model.plan import derive
+from stand.modes import plan_of
 from stand.render.configs import render_all
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -25,7 +25,7 @@ LAYOUTS = {
 
 
 def rendered(layout_name: str) -> dict[Path, str]:
-    files = render_all(derive(topology.load("seed")), LAYOUTS[layout_name], CREDENTIALS)
+    files = render_all(plan_of(topology.load("seed")), LAYOUTS[layout_name], CREDENTIALS)
     return {Path(layout_name) / f.host / f.path.relative_to("/"): f.content for f in files}
 
 
@@ -48,7 +48,7 @@ KEEPALIVED_FILES = ("keepalived.conf", "check_pgpool.sh", "notify.sh")
 @pytest.mark.parametrize("mode", ["keepalived", "keepalived-tuned"])
 def test_keepalived_files_match_golden(mode):
     """PgBAL1's keepalived config, track script and notify script, in the stand's layout."""
-    files = render_all(derive(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
+    files = render_all(plan_of(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
     chosen = {f.path.name: f.content for f in files if f.host == "PgBAL1" and f.path.name in KEEPALIVED_FILES}
     assert sorted(chosen) == sorted(KEEPALIVED_FILES)
     for name, content in chosen.items():
@@ -62,7 +62,7 @@ def test_keepalived_files_match_golden(mode):
 def test_every_value_a_generated_script_gets_is_quoted():
     """A state directory with a space and a quote in its path still gives scripts that run as written."""
     odd = StandLayout(Path("/var/lib/pgab it's here"))
-    files = render_all(derive(topology.load("seed"), "keepalived"), odd, CREDENTIALS)
+    files = render_all(plan_of(topology.load("seed"), "keepalived"), odd, CREDENTIALS)
     check = next(f.content for f in files if f.host == "PgBAL1" and f.path.name == "check_pgpool.sh")
     assert "PGPASSFILE='/var/lib/pgab it'\"'\"'s here/hosts/PgBAL1/keepalived/pgpass'" in check
 
@@ -97,7 +97,7 @@ def test_no_trust_authentication_anywhere():
 def test_watchdog_mode_moves_the_vip_with_pgpool_itself():
     """Each balancer's pgpool runs its watchdog with the same peer list, its own node id, and
     commands that put the VIP on the router's segment; no agent, no keepalived, no OSPF anycast."""
-    files = render_all(derive(topology.load("seed"), "watchdog"), LAYOUTS["stand"], CREDENTIALS)
+    files = render_all(plan_of(topology.load("seed"), "watchdog"), LAYOUTS["stand"], CREDENTIALS)
     by_name = {(f.host, f.path.name): f.content for f in files}
     assert [by_name[(b, "pgpool_node_id")] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == ["0\n", "1\n", "2\n"]
     conf = by_name[("PgBAL2", "pgpool.conf")]
@@ -129,7 +129,7 @@ def test_every_pgpool_setting_is_one_the_installed_pgpool_knows(mode):
     name left every pgpool on the shared default, /var/run/postgresql)."""
     known = {re.sub(r"\d+$", "", m.group(1)).lower()
              for m in re.finditer(r"^#?\s*([A-Za-z_]+\d*)\s*=", PGPOOL_SAMPLE.read_text(), re.MULTILINE)}  # fmt: skip
-    files = render_all(derive(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
+    files = render_all(plan_of(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
     conf = next(f.content for f in files if f.path.name == "pgpool.conf")
     used = {re.sub(r"\d+$", "", m.group(1)).lower() for m in re.finditer(r"^([A-Za-z_]+\d*)\s*=", conf, re.MULTILINE)}
     assert used - known == set()
@@ -138,8 +138,8 @@ def test_every_pgpool_setting_is_one_the_installed_pgpool_knows(mode):
 
 def test_in_the_watchdog_mode_pgpool_reads_only_files_of_roots():
     """pgpool runs as root there (it brings the VIP up): no file it reads may be postgres's to change."""
-    files = render_all(derive(topology.load("seed"), "watchdog"), LAYOUTS["stand"], CREDENTIALS)
+    files = render_all(plan_of(topology.load("seed"), "watchdog"), LAYOUTS["stand"], CREDENTIALS)
     pgpool_files = [f for f in files if "pgpool" in f.path.parts and f.host == "PgBAL1"]
     assert pgpool_files and {f.owner for f in pgpool_files} == {"root"}
-    anycast = render_all(derive(topology.load("seed")), LAYOUTS["stand"], CREDENTIALS)
+    anycast = render_all(plan_of(topology.load("seed")), LAYOUTS["stand"], CREDENTIALS)
     assert {f.owner for f in anycast if "pgpool" in f.path.parts} == {"postgres"}

@@ -34,10 +34,11 @@ def test_a_stand_whose_prefix_this_machine_already_routes_is_refused(monkeypatch
 
     from stand.linux import netns
     from stand.model import topology
+    from stand.modes import open_stand
     from stand.runtime import build
-    from stand.runtime.handle import Stand, StandError
+    from stand.runtime.handle import StandError
 
-    stand = Stand.of(topology.load("seed"))
+    stand = open_stand(topology.load("seed"))
     taken = [(IPv4Network("0.0.0.0/1"), "eth0"), (IPv4Network("198.18.1.128/25"), "wg0")]
     monkeypatch.setattr(netns, "routes", lambda namespace: taken)
     with pytest.raises(StandError, match=r"prefix 198.18.1.0/24 overlaps this machine's route to 198.18.1.128/25 "

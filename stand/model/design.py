@@ -1,0 +1,22 @@
+"""What the plan and the templates need to know of a design under test; stand/modes/ adds how each behaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stand.model.daemons import DaemonKind
+from stand.model.topology import KeepalivedSettings, Topology
+
+
+@dataclass(frozen=True)
+class Design:
+    """The facts of one design: who holds the anycast address and which daemon keeps it there."""
+
+    name: str
+    holds_vip: bool  # one balancer at a time holds the anycast address as a VIP on the routers' segment
+    balancer_companion: DaemonKind | None  # started after pgpool on every balancer (the agent, keepalived), or none
+    pgpool_watchdog: bool = False  # pgpool's own watchdog moves the VIP (pgpool runs as root to do so)
+
+    def vrrp_settings(self, topology: Topology) -> KeepalivedSettings | None:
+        """The topology's VRRP settings that this design uses (keepalived's designs only)."""
+        return None
