@@ -73,7 +73,7 @@ def from_running_stand(prefix: str = "pgab") -> ClientSettings:
     if not state_file.exists():
         raise NoStand(f"no stand is up (nothing at {layout.root}): run `stand up` first")
     state = state_file.read()
-    t = topology.load(state.topology)
+    t = topology.running_topology(layout.topology_snapshot, state.topology)
     addresses = {str(i.address.ip): h.name for h in t.hosts for i in h.interfaces}
     addresses |= {str(h.loopback.ip): h.name for h in t.hosts}
     addresses |= {str(t.anycast.ip): h.name for h in t.hosts if h.has("last-resort")}

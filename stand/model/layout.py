@@ -91,6 +91,11 @@ class StandLayout:
         return self.root / "state.json"
 
     @property
+    def topology_snapshot(self) -> Path:
+        """The topology as `stand up` read it: what the running stand is, whatever its file says since."""
+        return self.root / "topology.toml"
+
+    @property
     def client_dir(self) -> Path:
         return self.root / "client"
 

@@ -243,6 +243,16 @@ def load(name_or_path: str | None = None) -> Topology:
     return parse(raw, str(path))
 
 
+def load_snapshot(snapshot: Path, source: str) -> Topology:
+    """A running stand's topology from the copy `stand up` kept (`source`: the file it was read from)."""
+    return parse(read_toml(snapshot, TopologyError, "the snapshot of a running stand"), source)
+
+
+def running_topology(snapshot: Path, source: str) -> Topology:
+    """The snapshot if the stand kept one (stands up since it was introduced), else the file it came from."""
+    return load_snapshot(snapshot, source) if snapshot.exists() else load(source or None)
+
+
 def parse(raw: dict[str, Any], source: str = "<topology>") -> Topology:
     """Turn a parsed TOML document into a Topology, collecting every error."""
     errors: list[str] = []

@@ -7,8 +7,7 @@ import importlib
 import pkgutil
 
 from stand.model.plan import Plan, UnknownMode, derive
-from stand.model.topology import Topology
-from stand.model.topology import load as load_topology
+from stand.model.topology import Topology, running_topology
 from stand.runtime.handle import Mode, Stand
 
 DEFAULT_MODE = "anycast"
@@ -43,9 +42,7 @@ def open_stand(topology: Topology, mode: str = DEFAULT_MODE) -> Stand:
 
 
 def running(stand: Stand) -> Stand:
-    """This stand as its state file says it was started: that topology file, that mode."""
+    """This stand as it was started: the topology `stand up` read (its snapshot), in that mode."""
     state = stand.state_file.read()
-    if state.mode == stand.plan.mode and state.topology in ("", stand.plan.topology.source):
-        return stand
-    topology = load_topology(state.topology) if state.topology else stand.plan.topology
-    return open_stand(topology, state.mode)
+    source = state.topology or stand.plan.topology.source
+    return open_stand(running_topology(stand.layout.topology_snapshot, source), state.mode)

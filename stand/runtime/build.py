@@ -110,6 +110,8 @@ def create_state(stand: Stand, credentials: Credentials) -> None:
     stand.state_file.write(
         StandState(prefix=stand.plan.topology.prefix, topology=stand.plan.topology.source, mode=stand.plan.mode)
     )
+    source = Path(stand.plan.topology.source)
+    write_atomically(stand.layout.topology_snapshot, source.read_text(), mode=0o644)  # what the stand is, from now on
     stand.credentials_file.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(stand.credentials_file, credentials.to_json())
     passfile = f"*:{stand.plan.topology.pgpool.port}:*:{CLIENT_USER}:{credentials.client_password}\n"
