@@ -29,7 +29,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
-from stand.faults.primitives import Faults
+from stand.faults.player import Faults
 from stand.linux import process
 from stand.linux.process import CommandFailed
 from stand.linux.state import command_lock

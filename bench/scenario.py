@@ -27,7 +27,7 @@ by name (`load("balancer-crash")`), any other file by path.
     [[timeline]]                     # optional: no steps = a baseline run without faults
     at_s = 10                        # seconds from the start: 0 <= at_s < duration_s
     action = "fault"                 # "fault" injects it, "undo" takes it back
-    fault = "node-crash"             # one of FAULTS (below)
+    fault = "node-crash"             # one of stand.faults.registry.FAULTS
     target = "PgBAL1"                # a host of the stand (any case)
 
     [[timeline]]
@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stand.faults.registry import FAULTS
 from stand.model.errors import FieldReader, FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
@@ -84,71 +85,6 @@ TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
 LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms", "stages")
 STAGE_FIELDS = ("at_s", "users")
 STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
-
-
-@dataclass(frozen=True)
-class FaultKind:
-    """What a fault does, which params it takes, and which hosts it makes sense on."""
-
-    description: str
-    undo: str  # what its `undo` step does
-    required: tuple[str, ...] = ()  # params a `fault` step must give; they also identify it for its undo
-    optional: tuple[str, ...] = ()
-    needs_one_optional: bool = False  # at least one of `optional` must be given
-    roles: tuple[str, ...] = ()  # the target must have one of these roles; () = any host
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        return self.required + self.optional
-
-
-FAULTS: dict[str, FaultKind] = {
-    "pgpool-kill": FaultKind(
-        "SIGKILL pgpool on a balancer (its parent and every child)",
-        undo="start pgpool again",
-        roles=("balancer",),
-    ),
-    "pgpool-stop": FaultKind(
-        "graceful stop of pgpool on a balancer (its own shutdown, not a kill)",
-        undo="start pgpool again",
-        roles=("balancer",),
-    ),
-    "node-crash": FaultKind(
-        "every link of a host goes down at once, as if it lost power",
-        undo="bring its links up again",
-    ),
-    "node-freeze": FaultKind(
-        "SIGSTOP every process of a host: links stay up, nothing answers",
-        undo="SIGCONT them",
-    ),
-    "frr-kill": FaultKind(
-        "SIGKILL the FRR daemons (zebra, bfdd, ospfd) of a host",
-        undo="start FRR again",
-        roles=("router", "balancer", "last-resort"),
-    ),
-    "backend-kill": FaultKind(
-        "kill PostgreSQL on a PgSQL host (SIGKILL, no shutdown)",
-        undo="start PostgreSQL again",
-        roles=("primary", "replica"),
-    ),
-    "link-cut": FaultKind(
-        "one link of a host goes down (params: network)",
-        undo="bring the link up again",
-        required=("network",),
-    ),
-    "link-netem": FaultKind(
-        "delay and/or loss on one link of a host (params: network, delay_ms, loss_pct)",
-        undo="remove the delay and loss",
-        required=("network",),
-        optional=("delay_ms", "loss_pct"),
-        needs_one_optional=True,
-    ),
-    "drain": FaultKind(
-        "planned maintenance of a balancer: take it out of service on purpose",
-        undo="put it back in service",
-        roles=("balancer",),
-    ),
-}
 
 
 class ScenarioError(FileErrors):

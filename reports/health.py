@@ -35,7 +35,7 @@ FAILED_CHECK_STATES = {("agent", "down"), ("keepalived", "FAULT")}
 CHECK_EVIDENCE = ("errors", "unresponsive", "vrrp")
 GRACE_S = 5.0
 # The undo of these faults brings a network back, and then every pgpool takes back the backends it detached
-# (stand.faults.primitives.REATTACHES, kept in step by a test): a failback that restarts pgpool's children and takes
+# (stand.faults.registry's `reattaches`, kept in step by a test): a failback that restarts pgpool's children and takes
 # 10 s or more here. Health decisions during that repair are still the fault's.
 REATTACH_FAULTS = ("node-crash", "link-cut", "link-netem")
 REATTACH_GRACE_S = 20.0

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from stand.faults.primitives import PRIMITIVES, Faults
+from stand.faults.player import Faults
+from stand.faults.registry import FAULTS
 from stand.linux import netns
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
@@ -184,8 +185,8 @@ def cmd_drain(args) -> int:
 
 def cmd_fault(args) -> int:
     if args.list:
-        for name in PRIMITIVES:
-            print(name)
+        for fault in FAULTS.values():
+            print(f"{fault.name:<13} {fault.description}; undo: {fault.undo_description}")
         return 0
     if not args.fault or not args.host:
         raise StandError("stand fault FAULT HOST [--network NET] [--delay-ms MS] [--loss-pct PCT] (or --undo, --list)")

@@ -1,19 +1,14 @@
-"""Fault primitives on a running stand, each with its undo, built from the daemon controllers.
-
-Every fault and undo is logged as an event (JSON lines) with a wall-clock timestamp in µs, on the
-same clock as the request records, taken just before the fault takes effect.
-"""
+"""Fault primitives on a running stand, and their undos, built from the daemon controllers and the
+stand's links. Each takes the stand and the target host (and the fault's params); stand/faults/registry.py
+names them."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -38,66 +33,6 @@ class FaultEvent:
     fault: str
     target: str
     params: dict = field(default_factory=dict)
-
-
-class Faults:
-    """Inject and undo faults on one running stand, logging each as an event.
-
-    Undoing a fault that cut a network (`REATTACHES`) ends with every pgpool taking back the backends it
-    detached meanwhile, which takes seconds; steps played `together()` do that once, after the last one,
-    so that a whole site returns at once."""
-
-    def __init__(self, stand: Stand, events_file: Path | None = None):
-        self.stand = stand
-        self.events_file = events_file or stand.layout.root / "events.jsonl"
-        self._together = False
-        self._reattach_due = False
-
-    @contextmanager
-    def together(self) -> Iterator[None]:
-        self._together = True
-        try:
-            yield
-        finally:
-            self._together = False
-            if self._reattach_due:
-                self._reattach_due = False
-                reattach_backends(self.stand)
-
-    def inject(self, fault: str, target: str, **params) -> FaultEvent:
-        return self._play("fault", fault, target, params)
-
-    def undo(self, fault: str, target: str, **params) -> FaultEvent:
-        return self._play("undo", fault, target, params)
-
-    def _play(self, action: str, fault: str, target: str, params: dict) -> FaultEvent:
-        if fault not in PRIMITIVES:
-            raise StandError(f"unknown fault {fault!r} (faults: {', '.join(PRIMITIVES)})")
-        host = self.stand.plan.host(target)
-        inject, undo = PRIMITIVES[fault]
-        primitive = inject if action == "fault" else undo
-        _check_params(fault, action, primitive, params)
-        event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params)
-        primitive(self.stand, host, **params)
-        with open(self.events_file, "a") as f:
-            f.write(json.dumps(asdict(event)) + "\n")
-        if action == "undo" and fault in REATTACHES:
-            if self._together:
-                self._reattach_due = True
-            else:
-                reattach_backends(self.stand)
-        return event
-
-
-def _check_params(fault: str, action: str, primitive: Callable[..., None], params: dict) -> None:
-    """The options a fault (or its undo) takes, before it touches anything: one line naming what is wrong."""
-    takes = list(inspect.signature(primitive).parameters.values())[2:]  # after the stand and the host
-    missing = [p.name for p in takes if p.default is inspect.Parameter.empty and p.name not in params]
-    unknown = [name for name in params if name not in {p.name for p in takes}]
-    if missing or unknown:
-        options = ", ".join(f"--{p.name.replace('_', '-')}" for p in takes) or "no options"
-        what = f"needs --{missing[0].replace('_', '-')}" if missing else f"takes no --{unknown[0].replace('_', '-')}"
-        raise StandError(f"{'the undo of ' if action == 'undo' else ''}{fault} {what} (it takes: {options})")
 
 
 def read_events(path: Path) -> list[FaultEvent]:
@@ -349,19 +284,3 @@ def undrain(stand: Stand, host: HostPlan) -> None:
 def _set_drained(stand: Stand, host: HostPlan, drained: bool) -> None:
     _require_balancer(host)
     stand.mode.drain(stand, host, drained)
-
-
-# Their undo brings a network back: pgpool must take back the backends it detached meanwhile.
-REATTACHES = ("node-crash", "link-cut", "link-netem")
-Primitive = Callable[..., None]
-PRIMITIVES: dict[str, tuple[Primitive, Primitive]] = {
-    "pgpool-kill": (pgpool_kill, pgpool_start),
-    "pgpool-stop": (pgpool_stop, pgpool_start),
-    "node-crash": (node_crash, node_return),
-    "node-freeze": (node_freeze, node_thaw),
-    "frr-kill": (frr_kill, frr_start),
-    "backend-kill": (backend_kill, backend_start),
-    "link-cut": (link_cut, link_restore),
-    "link-netem": (link_netem, link_clear),
-    "drain": (drain, undrain),
-}

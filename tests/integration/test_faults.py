@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from stand.faults.primitives import Faults, read_events
+from stand.faults.player import Faults
+from stand.faults.primitives import read_events
 from stand.linux import process
 from stand.runtime import readiness
 from stand.runtime.handle import StandError

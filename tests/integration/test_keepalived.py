@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from stand.faults.primitives import Faults
+from stand.faults.player import Faults
 from stand.linux import process
 from stand.runtime import readiness
 from tests.integration.conftest import served_by

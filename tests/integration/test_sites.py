@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from stand.faults.primitives import Faults
+from stand.faults.player import Faults
 from stand.linux import process
 from stand.model import topology
 from stand.modes import open_stand

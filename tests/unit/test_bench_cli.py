@@ -17,13 +17,6 @@ def test_versions_names_every_component(capsys, monkeypatch):
     assert found["suite"] != ""
 
 
-def test_every_scenario_fault_is_a_stand_primitive():
-    from bench.scenario import FAULTS
-    from stand.faults.primitives import PRIMITIVES
-
-    assert set(FAULTS) == set(PRIMITIVES)
-
-
 def test_a_bad_scenario_file_is_rejected_with_every_error(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(

@@ -1,21 +1,26 @@
 """How Faults plays steps (the primitives themselves act on a real stand: tests/integration)."""
 
+import inspect
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
+from stand.faults import player
 from stand.faults import primitives as faults
+from stand.faults.registry import FAULTS
 from stand.model import topology
 from stand.modes import plan_of
 
 
 def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeypatch, tmp_path):
     played = []
-    monkeypatch.setitem(faults.PRIMITIVES, "node-crash", (lambda stand, host: played.append(("crash", host.name)),
-                                                          lambda stand, host: played.append(("return", host.name))))  # fmt: skip
-    monkeypatch.setattr(faults, "reattach_backends", lambda stand: played.append(("reattach", None)))
+    crash = replace(FAULTS["node-crash"], inject=lambda stand, host: played.append(("crash", host.name)),
+                    undo=lambda stand, host: played.append(("return", host.name)))
+    monkeypatch.setitem(FAULTS, "node-crash", crash)
+    monkeypatch.setattr(player, "reattach_backends", lambda stand: played.append(("reattach", None)))
     stand = SimpleNamespace(plan=plan_of(topology.load("sites")))
-    site = faults.Faults(stand, tmp_path / "events.jsonl")
+    site = player.Faults(stand, tmp_path / "events.jsonl")
 
     with site.together():
         for host in ("RtSpb", "PgSpb", "BalSpb"):
@@ -56,7 +61,7 @@ def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatc
      "the undo of link-netem takes no --delay-ms (it takes: --network)"),
 ])  # fmt: skip
 def test_a_fault_given_the_wrong_options_is_one_line_before_it_touches_anything(action, fault, params, message):
-    from stand.faults.primitives import Faults
+    from stand.faults.player import Faults
     from stand.model import topology
     from stand.modes import open_stand
     from stand.runtime.handle import StandError
@@ -65,3 +70,15 @@ def test_a_fault_given_the_wrong_options_is_one_line_before_it_touches_anything(
     with pytest.raises(StandError) as refused:
         (faults.inject if action == "fault" else faults.undo)(fault, "PgBAL1", **params)
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=lambda f: f.name)
+def test_each_faults_params_are_those_its_primitives_take(fault):
+    """The registry's params (what the scenario loader checks) are the primitive's own keyword arguments
+    (what `stand fault` checks); an undo takes only those that identify the fault."""
+
+    def takes(primitive) -> list[str]:
+        return list(inspect.signature(primitive).parameters)[2:]  # after the stand and the host
+
+    assert takes(fault.inject) == list(fault.params)
+    assert takes(fault.undo) == list(fault.required)

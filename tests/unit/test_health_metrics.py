@@ -71,9 +71,9 @@ def test_after_a_network_returns_pgpools_repair_is_the_faults_for_20_s(t_s, fals
 
 def test_the_faults_that_reattach_are_the_stands():
     from reports.health import REATTACH_FAULTS
-    from stand.faults.primitives import REATTACHES
+    from stand.faults.registry import FAULTS
 
-    assert REATTACH_FAULTS == REATTACHES
+    assert REATTACH_FAULTS == tuple(f.name for f in FAULTS.values() if f.reattaches)
 
 
 def test_a_fault_on_a_backend_explains_any_balancer():

@@ -182,7 +182,7 @@ def test_every_fault_has_a_one_line_description():
     }  # fmt: skip
     for kind in FAULTS.values():
         assert kind.description and "\n" not in kind.description
-        assert kind.undo and "\n" not in kind.undo
+        assert kind.undo_description and "\n" not in kind.undo_description
     assert FAULTS["link-cut"].required == ("network",)
     assert FAULTS["link-netem"].params == ("network", "delay_ms", "loss_pct")
 
