@@ -146,8 +146,14 @@ def test_killed_pgpool_and_postgres_leave_no_shared_memory(stand, tmp_path):
         record = state.process(host, daemon)
         assert os.stat(f"/proc/{record.pid}/ns/ipc").st_ino != ours, f"{host}'s {daemon} shares this IPC namespace"
     faults = Faults(stand, tmp_path / "events.jsonl")
-    for fault, target in [("pgpool-kill", "PgBAL1"), ("backend-kill", "PgSQL2")]:
-        faults.inject(fault, target)
-        faults.undo(fault, target)
-    wait_for(lambda: readiness.every_router_reaches_its_balancers(stand), "every balancer a next hop again")
+    faults.inject("pgpool-kill", "PgBAL1")
+    faults.undo("pgpool-kill", "PgBAL1")
+    wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, "PgBAL1 a next hop again")
+    faults.inject("backend-kill", "PgSQL2")
+    try:
+        wait_for(lambda: every_balancer_sees(stand, "198.18.0.92", "down"), "every pgpool detaches PgSQL2")
+    finally:
+        faults.undo("backend-kill", "PgSQL2")
+    wait_for(lambda: every_balancer_sees(stand, "198.18.0.92", "up"), "every pgpool attaches PgSQL2")
+    wait_for(lambda: readiness.replication(stand) == {"PgSQL2": "streaming", "PgSQL3": "streaming"}, "replicas stream")
     assert shared_memory_of_this_namespace() - before == set()
