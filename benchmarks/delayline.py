@@ -24,7 +24,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from stand.linux import netns, process
-from stand.programs.delayline import disable_offloads
+from stand.linux.netns import disable_offloads
 
 REPO = Path(__file__).resolve().parent.parent
 HOST_A, HOST_B, SWITCH = "pgdl-bench-a", "pgdl-bench-b", "pgdl-bench-sw"

@@ -19,7 +19,6 @@ from stand.model.credentials import MONITOR_USER
 from stand.model.daemons import FRR, DaemonKind
 from stand.model.plan import DelayLine, HostPlan, Link
 from stand.model.system import PCP_PORT, PG_BIN, POSTGRES_PORT
-from stand.programs import delayline
 from stand.runtime import build, daemons
 from stand.runtime.handle import Stand, StandError
 
@@ -231,9 +230,9 @@ def link_netem(stand: Stand, host: HostPlan, network: str, delay_ms: float = 0, 
                          f"already runs through a delay line (set its delay_ms in the topology instead)")  # fmt: skip
     splice = _netem_splice(stand, host, link, delay_ms, loss_pct)
     switch = stand.plan.switch_namespace
-    delayline.disable_offloads(host.namespace, link.ifname)  # the line forwards wire-size frames only
+    netns.disable_offloads(host.namespace, link.ifname)  # the line forwards wire-size frames only
     netns.add_veth(switch, splice.bridge_port, switch, splice.line.b)
-    delayline.disable_offloads(switch, splice.bridge_port)  # what other hosts send is cut to size here
+    netns.disable_offloads(switch, splice.bridge_port)  # what other hosts send is cut to size here
     build.start_delay_line(stand, splice.line)  # reads the host's frames; its own go nowhere yet
     netns.detach_from_bridge(switch, link.switch_ifname)
     netns.attach_to_bridge(switch, splice.bridge_port, link.bridge)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pyroute2 import IPRoute, netns
+from pyroute2.ethtool import Ethtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 from stand.linux import syscalls
@@ -218,3 +219,27 @@ def signal_inside(name: str, sig: int) -> None:
 def has_address(namespace: str | None, address: IPv4Address) -> bool:
     with _ipr(namespace) as ipr:
         return any(a.get("IFA_ADDRESS") == str(address) for a in ipr.addr("dump"))
+
+
+def _is_offload(feature: str) -> bool:
+    """Features that let a veth end hand over more than one wire frame, or a frame without its checksum."""
+    return feature.startswith("tx-checksum") or "segmentation" in feature or "gso" in feature or "gro" in feature
+
+
+def disable_offloads(namespace: str | None, ifname: str) -> None:
+    """Turn off segmentation (TSO/GSO), receive coalescing (GRO) and checksum offloads of an interface,
+    like `ethtool -K IF tso off gso off gro off tx off`, so that its frames can be sent on as they are."""
+
+    def disable() -> list[str]:
+        with Ethtool() as ethtool:
+            features = ethtool.get_features(ifname)
+            for feature in features.features.values():
+                if _is_offload(feature.name) and feature.available:
+                    feature.enable = False
+            ethtool.set_features(ifname, features)
+            after = ethtool.get_features(ifname).features.values()
+            return [f.name for f in after if _is_offload(f.name) and f.enable]
+
+    left_on = disable() if namespace is None else run_inside(namespace, disable)
+    if left_on:
+        raise OSError(f"{ifname}: offloads stay on: {', '.join(left_on)}")

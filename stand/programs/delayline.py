@@ -25,8 +25,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-from pyroute2.ethtool import Ethtool
-
 from stand.linux import netns
 
 SOL_PACKET = 263
@@ -43,30 +41,6 @@ PORT_GONE = (errno.ENXIO, errno.ENODEV)  # a send on a socket whose interface wa
 
 class PortGone(Exception):
     """An interface of the line was deleted (its veth pair went with a namespace)."""
-
-
-def _is_offload(feature: str) -> bool:
-    """Features that let a veth end hand over more than one wire frame, or a frame without its checksum."""
-    return feature.startswith("tx-checksum") or "segmentation" in feature or "gso" in feature or "gro" in feature
-
-
-def disable_offloads(namespace: str | None, ifname: str) -> None:
-    """Turn off segmentation (TSO/GSO), receive coalescing (GRO) and checksum offloads of an interface,
-    like `ethtool -K IF tso off gso off gro off tx off`, so that its frames can be sent on as they are."""
-
-    def disable() -> list[str]:
-        with Ethtool() as ethtool:
-            features = ethtool.get_features(ifname)
-            for feature in features.features.values():
-                if _is_offload(feature.name) and feature.available:
-                    feature.enable = False
-            ethtool.set_features(ifname, features)
-            after = ethtool.get_features(ifname).features.values()
-            return [f.name for f in after if _is_offload(f.name) and f.enable]
-
-    left_on = disable() if namespace is None else netns.run_inside(namespace, disable)
-    if left_on:
-        raise OSError(f"{ifname}: offloads stay on: {', '.join(left_on)}")
 
 
 def open_port(ifname: str) -> socket.socket:
@@ -138,7 +112,7 @@ class Direction:
                     self.oversize_warned = True
                     print(
                         f"delayline: {self.name}: dropped a {len(frame)}-byte frame: turn off the offloads of "
-                        "both veth ends (stand.programs.delayline.disable_offloads)",
+                        "both veth ends (stand.linux.netns.disable_offloads)",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -173,7 +147,7 @@ def forward(
             socket.if_nametoindex(ifname)
         except OSError:
             raise OSError(f"no interface {ifname!r} in this namespace") from None
-        disable_offloads(netns.CURRENT, ifname)
+        netns.disable_offloads(netns.CURRENT, ifname)
     port_a, port_b = open_port(a), open_port(b)
     if rt_priority:
         realtime(rt_priority)

@@ -16,7 +16,6 @@ from stand.model.credentials import CLIENT_USER, MONITOR_USER, REPLICATION_USER,
 from stand.model.daemons import FRR, DaemonKind
 from stand.model.plan import DelayLine, HostPlan
 from stand.model.system import PG_BIN
-from stand.programs import delayline
 from stand.render.configs import RenderedFile, render_all, slot_name
 from stand.runtime import readiness
 from stand.runtime.daemons import Daemon, controller, psql_local
@@ -132,15 +131,15 @@ def build_network(stand: Stand, progress: Progress) -> None:
         netns.add_veth(switch, port.bridge_ifname, switch, port.line_ifname)
         netns.attach_to_bridge(switch, port.bridge_ifname, port.bridge)
         for ifname in (port.bridge_ifname, port.line_ifname):
-            delayline.disable_offloads(switch, ifname)
+            netns.disable_offloads(switch, ifname)
     for host in plan.hosts:
         netns.set_sysctls(host.namespace, host.sysctls)
         netns.add_address(host.namespace, "lo", host.host.loopback)
         for link in host.links:
             netns.add_veth(switch, link.switch_ifname, host.namespace, link.ifname)
             if link.delayed:
-                delayline.disable_offloads(host.namespace, link.ifname)
-                delayline.disable_offloads(switch, link.switch_ifname)
+                netns.disable_offloads(host.namespace, link.ifname)
+                netns.disable_offloads(switch, link.switch_ifname)
             if link.bridge:  # a WAN link's two ends are joined by a delay line instead
                 netns.attach_to_bridge(switch, link.switch_ifname, link.bridge)
             netns.add_address(host.namespace, link.ifname, link.address)

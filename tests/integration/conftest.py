@@ -2,6 +2,7 @@
 only when a test asks for it, and removed at the end."""
 
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -44,6 +45,15 @@ def pytest_collection_modifyitems(items):
     items.sort(key=order)
 
 
+def shared_memory_of_the_stands_users() -> set[str]:
+    """System V segments of this machine's IPC namespace, and the POSIX ones PostgreSQL's user has in /dev/shm
+    (a browser's own come and go there)."""
+    rows = [line.split() for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
+    postgres = pwd.getpwnam("postgres").pw_uid
+    posix = [p for p in Path("/dev/shm").iterdir() if p.stat().st_uid == postgres]
+    return {f"System V segment {row[1]} ({row[3]} bytes, by PID {row[6]})" for row in rows} | {str(p) for p in posix}
+
+
 class Stands:
     """At most one stand up at a time, in the mode the current test wants."""
 
@@ -51,6 +61,7 @@ class Stands:
         self.request = request
         self.mode: str | None = None
         self.reused = False
+        self.shared_memory_before = shared_memory_of_the_stands_users()  # before any stand of this run
 
     def up(self, mode: str) -> Stand:
         seed = open_stand(topology.load("seed"), mode)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from stand.linux import netns, process
-from stand.programs.delayline import disable_offloads
+from stand.linux.netns import disable_offloads
 
 pytestmark = pytest.mark.integration
 

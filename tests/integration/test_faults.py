@@ -129,31 +129,13 @@ def test_unknown_fault_and_wrong_target_are_refused(stand, tmp_path):
     assert read_events(tmp_path / "events.jsonl") == []
 
 
-def shared_memory_of_this_namespace() -> set[str]:
-    """System V segments of the root IPC namespace (shmid and creator), and POSIX ones in /dev/shm."""
-    rows = [line.split() for line in open("/proc/sysvipc/shm").read().splitlines()[1:]]
-    return {f"shm {row[1]} by {row[6]}" for row in rows} | {f"/dev/shm/{name}" for name in os.listdir("/dev/shm")}
 
-
-def test_killed_pgpool_and_postgres_leave_no_shared_memory(stand, tmp_path):
-    """pgpool's 135 MB segment outlived every SIGKILLed pgpool (hundreds leaked until the machine ran out
-    of memory); each pgpool and PostgreSQL now has an IPC namespace of its own, which the kernel frees
-    with its last process, and PostgreSQL's dynamic segments live there too (System V, not /dev/shm)."""
-    before = shared_memory_of_this_namespace()
+def test_pgpool_and_postgres_have_ipc_namespaces_of_their_own(stand):
+    """pgpool's 135 MB System V segment outlived every SIGKILLed pgpool (377 leaked here until the machine ran
+    out of memory): each pgpool and PostgreSQL runs in an IPC namespace of its own, which the kernel frees
+    with its last process. That nothing is left after a whole run: test_teardown."""
     ours = os.stat("/proc/self/ns/ipc").st_ino
     state = stand.state_file.read()
     for host, daemon in [("PgBAL1", "pgpool"), ("PgSQL2", "postgres")]:
         record = state.process(host, daemon)
         assert os.stat(f"/proc/{record.pid}/ns/ipc").st_ino != ours, f"{host}'s {daemon} shares this IPC namespace"
-    faults = Faults(stand, tmp_path / "events.jsonl")
-    faults.inject("pgpool-kill", "PgBAL1")
-    faults.undo("pgpool-kill", "PgBAL1")
-    wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, "PgBAL1 a next hop again")
-    faults.inject("backend-kill", "PgSQL2")
-    try:
-        wait_for(lambda: every_balancer_sees(stand, "198.18.0.92", "down"), "every pgpool detaches PgSQL2")
-    finally:
-        faults.undo("backend-kill", "PgSQL2")
-    wait_for(lambda: every_balancer_sees(stand, "198.18.0.92", "up"), "every pgpool attaches PgSQL2")
-    wait_for(lambda: readiness.replication(stand) == {"PgSQL2": "streaming", "PgSQL3": "streaming"}, "replicas stream")
-    assert shared_memory_of_this_namespace() - before == set()

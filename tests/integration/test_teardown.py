@@ -18,7 +18,7 @@ from stand.model import topology
 from stand.modes import open_stand
 from stand.runtime.handle import Stand
 from stand.safety import UnsafeTarget, check_target
-from tests.integration.conftest import REPO, stand_cli
+from tests.integration.conftest import REPO, shared_memory_of_the_stands_users, stand_cli
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def last_stand(stands):
     stands.mode = None
 
 
-def test_stand_down_leaves_nothing_and_traffic_is_refused(last_stand):
+def test_stand_down_leaves_nothing_and_traffic_is_refused(last_stand, stands):
     stand = last_stand
     processes = stand.state_file.read().processes
     assert processes, "the stand recorded no process"
@@ -44,6 +44,8 @@ def test_stand_down_leaves_nothing_and_traffic_is_refused(last_stand):
                                        text=True, check=True).stdout)  # fmt: skip
     assert [r for r in routes if r.get("dst", "").startswith("198.18.")] == []
     assert not stand.layout.root.exists()
+    # every pgpool and PostgreSQL this run killed (faults, teardown) took its shared memory with it
+    assert shared_memory_of_the_stands_users() - stands.shared_memory_before == set()
     with pytest.raises(UnsafeTarget, match="refusing to send traffic to 198.18.2.0: no stand is running"):
         check_target("198.18.2.0")
     again = stand_cli("down")

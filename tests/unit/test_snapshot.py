@@ -1,7 +1,7 @@
 """A running stand is what `stand up` read: its topology snapshot, not the topology file as it is now."""
 
 from stand import client
-from stand.linux.state import StandState, StateFile
+from stand.linux.state import StandState
 from stand.model import topology
 from stand.model.credentials import Credentials
 from stand.modes import open_stand, running
