@@ -40,7 +40,11 @@ class Neighbor:
 def ospf_neighbors(stand: Stand, router: HostPlan | None = None) -> list[Neighbor]:
     """OSPF neighbours of a router (the shell router by default)."""
     router = router or stand.plan.shell_router
-    data = json.loads(vtysh(router, stand.layout.host(router.name), "show ip ospf neighbor json") or "{}")
+    return parse_neighbors(json.loads(vtysh(router, stand.layout.host(router.name), "show ip ospf neighbor json") or "{}"))
+
+
+def parse_neighbors(data: dict) -> list[Neighbor]:
+    """The neighbours in FRR's `show ip ospf neighbor json`."""
     neighbors = []
     for router_id, entries in data.get("neighbors", {}).items():
         for entry in entries:
@@ -53,6 +57,12 @@ def anycast_next_hops(stand: Stand, router: HostPlan | None = None) -> list[str]
     router = router or stand.plan.shell_router
     prefix = str(stand.plan.topology.anycast.network)
     data = json.loads(vtysh(router, stand.layout.host(router.name), f"show ip route {prefix} json") or "{}")
+    return parse_installed_next_hops(data, prefix)
+
+
+def parse_installed_next_hops(data: dict, prefix: str) -> list[str]:
+    """The next hops, sorted, of the selected and installed route to `prefix` in FRR's `show ip route PREFIX
+    json` that are in the kernel's FIB (a next hop FRR knows but could not install does not carry traffic)."""
     hops = []
     for route in data.get(prefix, []):
         if route.get("selected") and route.get("installed"):

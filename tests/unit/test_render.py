@@ -24,19 +24,24 @@ LAYOUTS = {
 }
 
 
-def rendered(layout_name: str) -> dict[Path, str]:
-    files = render_all(plan_of(topology.load("seed")), LAYOUTS[layout_name], CREDENTIALS)
-    return {Path(layout_name) / f.host / f.path.relative_to("/"): f.content for f in files}
+# golden folder: (topology, layout); the three sites in the stand's layout, as `stand up` writes them
+GOLDEN_SETS = {"stand": ("seed", "stand"), "debian": ("seed", "debian"), "sites": ("sites", "stand")}
 
 
-@pytest.mark.parametrize("layout_name", LAYOUTS)
-def test_rendered_files_match_golden(layout_name):
-    files = rendered(layout_name)
+def rendered(golden_set: str) -> dict[Path, str]:
+    topology_name, layout_name = GOLDEN_SETS[golden_set]
+    files = render_all(plan_of(topology.load(topology_name)), LAYOUTS[layout_name], CREDENTIALS)
+    return {Path(golden_set) / f.host / f.path.relative_to("/"): f.content for f in files}
+
+
+@pytest.mark.parametrize("golden_set", GOLDEN_SETS)
+def test_rendered_files_match_golden(golden_set):
+    files = rendered(golden_set)
     if os.environ.get("UPDATE_GOLDEN"):
         for relative, content in files.items():
             (GOLDEN / relative).parent.mkdir(parents=True, exist_ok=True)
             (GOLDEN / relative).write_text(content)
-    expected = {p.relative_to(GOLDEN): p.read_text() for p in (GOLDEN / layout_name).rglob("*") if p.is_file()}
+    expected = {p.relative_to(GOLDEN): p.read_text() for p in (GOLDEN / golden_set).rglob("*") if p.is_file()}
     assert sorted(files) == sorted(expected)
     for relative, content in files.items():
         assert content == expected[relative], f"{relative} differs from its golden file"
