@@ -65,17 +65,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadgen.client import EXTENDED, MODES, PROTOCOLS, WORKLOADS
 from stand.faults.registry import FAULTS
 from stand.model.errors import FieldReader, FileErrors, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
-PERSISTENT = "persistent"  # same spelling as loadgen.client (a test keeps them in step)
-PER_QUERY = "per-query"
-MODES = (PERSISTENT, PER_QUERY)
-EXTENDED, SIMPLE = "extended", "simple"  # loadgen.client's protocols (a test keeps them in step)
-PROTOCOLS = (EXTENDED, SIMPLE)
-TAGS = ("point", "mix")  # loadgen.client.WORKLOADS
+TAGS = tuple(WORKLOADS)  # Locust's --tags: the loadgen's workloads
 FAULT, UNDO = "fault", "undo"
 ACTIONS = (FAULT, UNDO)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # full-string matches: it names files

@@ -168,13 +168,6 @@ def test_smoke_is_short_and_light():
     assert [(s.at_s, s.action) for s in smoke.timeline] == [(6, "fault"), (12, "undo")]
 
 
-def test_modes_protocols_and_tags_are_the_loadgens():
-    client = pytest.importorskip("loadgen.client")
-    assert scenario.MODES == client.MODES
-    assert scenario.PROTOCOLS == client.PROTOCOLS
-    assert set(scenario.TAGS) == set(client.WORKLOADS)
-
-
 def test_every_fault_has_a_one_line_description():
     assert set(FAULTS) == {
         "pgpool-kill", "pgpool-stop", "node-crash", "node-freeze", "frr-kill",
