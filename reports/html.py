@@ -26,7 +26,6 @@ from loadgen.records import OK, read_records
 from reports.health import health_changes, read_decisions
 from reports.metrics import (
     FAILED_OUTCOMES,
-    FaultEvent,
     FaultMetrics,
     SiteLocality,
     Summary,
@@ -37,7 +36,7 @@ from reports.metrics import (
     phases,
     summary,
 )
-from stand.faults.primitives import read_events
+from stand.model.events import FaultEvent, read_events
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_FILE = "report.html"
@@ -109,10 +108,7 @@ class Plot(NamedTuple):
 def load_run(results_dir: Path) -> Run:
     """The meta data, request and probe records and fault events of a results directory."""
     meta = json.loads((results_dir / "meta.json").read_text())
-    events: list[FaultEvent] = [
-        {"t_us": e.t_us, "action": e.action, "fault": e.fault, "target": e.target}
-        for e in sorted(read_events(results_dir / "events.jsonl"), key=lambda e: e.t_us)
-    ]
+    events = sorted(read_events(results_dir / "events.jsonl"), key=lambda e: e.t_us)
     return Run(results_dir, meta, read_records(results_dir / "records"), read_records(results_dir / "probe", "probe"),
                events, read_decisions(results_dir / "health.jsonl"))  # fmt: skip
 
@@ -175,8 +171,8 @@ def _floats(values: np.ndarray) -> list[float | None]:
 
 def event_markers(events: Sequence[FaultEvent], started_us: int) -> list[Marker]:
     """Every fault and undo at its second since the run's start."""
-    return [Marker(t_s=(e["t_us"] - started_us) / 1e6, action=e["action"],
-                   label=f"{'undo ' if e['action'] == 'undo' else ''}{e['fault']} {e['target']}")
+    return [Marker(t_s=(e.t_us - started_us) / 1e6, action=e.action,
+                   label=f"{'undo ' if e.action == 'undo' else ''}{e.fault} {e.target}")
             for e in events]  # fmt: skip
 
 
@@ -185,8 +181,8 @@ def fault_keys(events: Sequence[FaultEvent]) -> list[str]:
     seen: list[tuple[str, str]] = []
     keys = []
     for event in events:
-        if event["action"] == "fault":
-            pair = (event["fault"], event["target"])
+        if event.action == "fault":
+            pair = (event.fault, event.target)
             repeat = seen.count(pair)
             seen.append(pair)
             keys.append(f"{pair[0]} {pair[1]}" + (f" #{repeat + 1}" if repeat else ""))

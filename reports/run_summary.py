@@ -10,7 +10,7 @@ from pathlib import Path
 from loadgen.records import read_records
 from reports.health import HealthChange, false_changes, health_changes, read_decisions
 from reports.metrics import balancer_share, fault_report, summary
-from stand.faults.primitives import read_events
+from stand.model.events import read_events
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ def summarize_run(directory: Path) -> RunSummary:
     meta = json.loads((directory / "meta.json").read_text())
     requests = read_records(directory / "records")
     probe = read_records(directory / "probe", "probe")
-    events = [
-        {"t_us": e.t_us, "action": e.action, "fault": e.fault, "target": e.target}
-        for e in read_events(directory / "events.jsonl")
-    ]
+    events = read_events(directory / "events.jsonl")
     start, end = meta["started_us"], meta["ended_us"]
     totals = summary(requests, start, end)
     faults = [

@@ -7,13 +7,12 @@ same clock as the request records, taken just before the fault takes effect.
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -21,6 +20,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from stand.linux import netns, process
 from stand.model.credentials import MONITOR_USER
+from stand.model.events import FaultEvent, append_event
+from stand.model.events import read_events as read_events  # re-exported: the tests read Faults' log so
 from stand.model.plan import DelayLine, HostPlan, Link
 from stand.model.system import PCP_PORT, PG_BIN, POSTGRES_PORT
 from stand.programs import delayline
@@ -29,15 +30,6 @@ from stand.runtime.handle import Stand, StandError
 
 ENOENT = 2
 FRR_DAEMONS = ("zebra", "bfdd", "ospfd")
-
-
-@dataclass(frozen=True)
-class FaultEvent:
-    t_us: int
-    action: str  # "fault" or "undo"
-    fault: str
-    target: str
-    params: dict = field(default_factory=dict)
 
 
 class Faults:
@@ -79,8 +71,7 @@ class Faults:
         _check_params(fault, action, primitive, params)
         event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params)
         primitive(self.stand, host, **params)
-        with open(self.events_file, "a") as f:
-            f.write(json.dumps(asdict(event)) + "\n")
+        append_event(self.events_file, event)
         if action == "undo" and fault in REATTACHES:
             if self._together:
                 self._reattach_due = True
@@ -98,12 +89,6 @@ def _check_params(fault: str, action: str, primitive: Callable[..., None], param
         options = ", ".join(f"--{p.name.replace('_', '-')}" for p in takes) or "no options"
         what = f"needs --{missing[0].replace('_', '-')}" if missing else f"takes no --{unknown[0].replace('_', '-')}"
         raise StandError(f"{'the undo of ' if action == 'undo' else ''}{fault} {what} (it takes: {options})")
-
-
-def read_events(path: Path) -> list[FaultEvent]:
-    if not path.exists():
-        return []
-    return [FaultEvent(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _record(stand: Stand, host: HostPlan, daemon: str) -> process.ProcessRecord:
