@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.results import RunDir
 from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
 from reports.run_summary import RunSummary, summarize_run
@@ -31,7 +32,7 @@ def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, pro
                     progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")
                     out = run(stand, scenario, results_dir(directory, scenario, mode), progress)
                     summaries.append(summarize_run(out))
-                    if json.loads((out / "meta.json").read_text())["interrupted"]:
+                    if RunDir(out).read_meta().interrupted:
                         raise Interrupted(directory)
             finally:
                 if started_here:

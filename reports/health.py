@@ -22,14 +22,13 @@ Definitions (docs/metrics.md):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.results import read_decisions as read_decisions  # re-exported: benchmarks/ read a stand's decisions so
 from loadgen.records import OK
 from stand.model.events import FaultEvent, as_fault_events
 
@@ -69,13 +68,6 @@ class HealthChange:
         back (keepalived's preemption): the design's return, never a false failover by itself."""
         handover = self.source == "keepalived" and not self.failed_check
         return not self.explained_by and (self.failed_check or (self.withdrawal and not handover))
-
-
-def read_decisions(path: Path) -> list[dict]:
-    """The decisions of a results directory's `health.jsonl` (none for runs from before it existed)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def health_changes(decisions: Iterable[dict], events: Sequence[FaultEvent | Mapping[str, Any]],

@@ -22,8 +22,9 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from loadgen.records import OK, read_records
-from reports.health import health_changes, read_decisions
+from bench.results import Run, RunMeta, complete_runs, load_run
+from loadgen.records import OK
+from reports.health import health_changes
 from reports.metrics import (
     FAILED_OUTCOMES,
     FaultMetrics,
@@ -36,7 +37,7 @@ from reports.metrics import (
     phases,
     summary,
 )
-from stand.model.events import FaultEvent, read_events
+from stand.model.events import FaultEvent
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_FILE = "report.html"
@@ -55,17 +56,6 @@ CLAIMS = (  # the seed's claims 1, 2 and 3 about VIP designs (shared/SEED.md)
 )
 
 View = dict[str, Any]
-
-
-class Run(NamedTuple):
-    """Everything a report reads from one results directory."""
-
-    directory: Path
-    meta: dict[str, Any]
-    requests: pd.DataFrame
-    probe: pd.DataFrame
-    events: list[FaultEvent]
-    decisions: list[dict]  # the balancers' health decisions (health.jsonl)
 
 
 class Marker(TypedDict):
@@ -105,14 +95,6 @@ class Plot(NamedTuple):
 # Loading
 
 
-def load_run(results_dir: Path) -> Run:
-    """The meta data, request and probe records and fault events of a results directory."""
-    meta = json.loads((results_dir / "meta.json").read_text())
-    events = sorted(read_events(results_dir / "events.jsonl"), key=lambda e: e.t_us)
-    return Run(results_dir, meta, read_records(results_dir / "records"), read_records(results_dir / "probe", "probe"),
-               events, read_decisions(results_dir / "health.jsonl"))  # fmt: skip
-
-
 def site_parts(requests: pd.DataFrame, probe: pd.DataFrame) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
     """(site, requests, probe): the whole run first (named after its site when there is only one),
     then each site when the records come from several."""
@@ -129,12 +111,12 @@ def site_parts(requests: pd.DataFrame, probe: pd.DataFrame) -> list[tuple[str, p
 def per_second_series(run: Run) -> View:
     """Per second of the run: p50 and p99 of ok latencies, ok and failed requests per second, and
     each balancer's share of the ok requests (0 where a second has none)."""
-    started_us = run.meta["started_us"]
-    duration_s = (run.meta["ended_us"] - started_us) / 1e6
+    started_us = run.meta.started_us
+    duration_s = (run.meta.ended_us - started_us) / 1e6
     bins = max(0, math.ceil(duration_s))
     start_us = run.requests["start_us"].to_numpy(dtype=np.int64)
     second = (start_us - started_us) // 1_000_000
-    inside = (start_us >= started_us) & (start_us < run.meta["ended_us"])
+    inside = (start_us >= started_us) & (start_us < run.meta.ended_us)
     ok = (run.requests["outcome"] == OK).to_numpy(dtype=bool)
     served = inside & ok
     seconds_long = np.clip(duration_s - np.arange(bins), 0, 1)  # the last second may be cut short
@@ -213,14 +195,13 @@ def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) ->
     }  # fmt: skip
 
 
-def host_sites(meta: Mapping[str, Any], requests: pd.DataFrame) -> dict[str, str] | None:
+def host_sites(meta: RunMeta, requests: pd.DataFrame) -> dict[str, str] | None:
     """meta.json's host -> site mapping when the run spans more than one site (the hosts' sites and the
     clients' sites together); None for a single site, or for older results that do not record it."""
-    sites = meta.get("sites")
-    if not isinstance(sites, Mapping):
+    if meta.sites is None:
         return None
-    every_site = set(sites.values()) | set(requests["site"].dropna())
-    return dict(sites) if len(every_site) > 1 else None
+    every_site = set(meta.sites.values()) | set(requests["site"].dropna())
+    return dict(meta.sites) if len(every_site) > 1 else None
 
 
 def locality_row(labels: Sequence[str], figures: SiteLocality, sites: Mapping[str, str]) -> View:
@@ -381,7 +362,7 @@ def run_view(results_dir: Path) -> View:
 def _run_view(run: Run, series: View, scale: Scale) -> View:
     """The view model of a loaded run, its charts drawn on `scale`."""
     meta = run.meta
-    started_us, ended_us = meta["started_us"], meta["ended_us"]
+    started_us, ended_us = meta.started_us, meta.ended_us
     markers = event_markers(run.events, started_us)
     keys = fault_keys(run.events)
     headline_rows, failover_rows = [], []
@@ -399,11 +380,11 @@ def _run_view(run: Run, series: View, scale: Scale) -> View:
                         for f in locality(run.requests, sites, before.start_us, before.end_us)]  # fmt: skip
     balancers = balancer_share(run.requests, started_us, ended_us)
     backends = backend_share(run.requests, started_us, ended_us)
-    scenario = meta["scenario"]
+    scenario = meta.scenario
     return {
-        "title": f"{scenario['name']} in {meta['mode']} mode",
+        "title": f"{scenario['name']} in {meta.mode} mode",
         "directory": run.directory.name,
-        "mode": meta["mode"],
+        "mode": meta.mode,
         "scenario_name": scenario["name"],
         "sites": [row["site"] for row in headline_rows],
         "headline": {"first_column": "site", "outcomes": list(FAILED_OUTCOMES), "faults": keys, "rows": headline_rows},
@@ -430,19 +411,19 @@ def _run_view(run: Run, series: View, scale: Scale) -> View:
 def health_view(run: Run) -> View:
     """The run's health decisions that changed something, each marked false or with what explains it."""
     meta = run.meta
-    started_us = meta["started_us"]
-    changes = health_changes(run.decisions, run.events, meta.get("balancers", ()), started_us, meta["ended_us"],
-                             run.requests, vip_mode=meta.get("vip_mode", False))  # fmt: skip
+    started_us = meta.started_us
+    changes = health_changes(run.decisions, run.events, meta.balancers, started_us, meta.ended_us, run.requests,
+                             vip_mode=meta.vip_mode)  # fmt: skip
     rows = [{"at_s": (c.t_us - started_us) / 1e6, "host": c.host, "source": c.source, "state": c.state,
              "evidence": c.evidence, "reason": c.reason, "false": c.false, "explained_by": c.explained_by,
              "served_ok_before": c.served_ok_before} for c in changes]  # fmt: skip
     return {"recorded": bool(run.decisions), "rows": rows, "false": sum(c.false for c in changes),
-            "what": "false failovers" if meta.get("vip_mode") else "false withdrawals"}  # fmt: skip
+            "what": "false failovers" if meta.vip_mode else "false withdrawals"}  # fmt: skip
 
 
-def about_run(meta: Mapping[str, Any]) -> View:
+def about_run(meta: RunMeta) -> View:
     """Scenario, run, settings and versions, as tables of printable values."""
-    scenario = meta["scenario"]
+    scenario = meta.scenario
     return {
         "scenario": {
             "name": scenario["name"], "description": scenario["description"],
@@ -452,14 +433,14 @@ def about_run(meta: Mapping[str, Any]) -> View:
                          for step in scenario["timeline"]],
         },
         "run": [
-            ["mode", meta["mode"]],
-            ["started", datetime.fromtimestamp(meta["started_us"] / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")],
-            ["length", f"{(meta['ended_us'] - meta['started_us']) / 1e6:.1f} s"],
-            ["interrupted", "yes" if meta["interrupted"] else "no"],
-            ["topology", Path(str(meta["topology"])).name],
+            ["mode", meta.mode],
+            ["started", datetime.fromtimestamp(meta.started_us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")],
+            ["length", f"{(meta.ended_us - meta.started_us) / 1e6:.1f} s"],
+            ["interrupted", "yes" if meta.interrupted else "no"],
+            ["topology", Path(str(meta.topology)).name],
         ],
-        "settings": flatten(meta["settings"]),
-        "versions": flatten(meta["versions"]),
+        "settings": flatten(meta.settings),
+        "versions": flatten(meta.versions),
     }  # fmt: skip
 
 
@@ -479,16 +460,16 @@ def comparison_view(run_dirs: list[Path]) -> View:
     the verdict on each of the seed's claims with the figures measured."""
     runs = [load_run(d) for d in run_dirs]
     series = [per_second_series(run) for run in runs]
-    names = list(dict.fromkeys(run.meta["scenario"]["name"] for run in runs))
+    names = list(dict.fromkeys(run.meta.scenario["name"] for run in runs))
     views_by_scenario = {}
     for name in names:
-        chosen = [i for i, run in enumerate(runs) if run.meta["scenario"]["name"] == name]
+        chosen = [i for i, run in enumerate(runs) if run.meta.scenario["name"] == name]
         scale = common_scale([scale_of(series[i]) for i in chosen])
         views_by_scenario[name] = [_run_view(runs[i], series[i], scale) for i in chosen]
     every_balancer = sorted({b for views in views_by_scenario.values() for v in views for b in v["balancer_share"]})
     multi_site = any(len(v["sites"]) > 1 for views in views_by_scenario.values() for v in views)
     scenarios = [scenario_section(views, every_balancer, multi_site) for views in views_by_scenario.values()]
-    modes = list(dict.fromkeys(run.meta["mode"] for run in runs))
+    modes = list(dict.fromkeys(run.meta.mode for run in runs))
     return {
         "title": f"Comparison: {' vs '.join(modes)}" if modes else "Comparison: no complete run",
         "directory": run_dirs[0].parent.name if run_dirs else "",
@@ -702,7 +683,6 @@ def write_run_report(results_dir: Path) -> Path:
 
 def write_comparison_report(compare_dir: Path) -> Path:
     """compare_dir/report.html from every results directory in it that has its meta.json."""
-    run_dirs = sorted(d for d in compare_dir.iterdir() if (d / "meta.json").is_file())
     path = compare_dir / REPORT_FILE
-    path.write_text(render_comparison(comparison_view(run_dirs)), encoding="utf-8")
+    path.write_text(render_comparison(comparison_view(complete_runs(compare_dir))), encoding="utf-8")
     return path
