@@ -138,7 +138,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
         interrupted=interrupted,
         versions=versions(),
         topology=stand.plan.topology.source,
-        sites=host_sites(stand.plan),
+        sites=sites_of_hosts(stand.plan),
         balancers=tuple(h.name for h in stand.plan.balancers),
         vip_mode=stand.plan.has_vip,
         settings={
@@ -233,7 +233,7 @@ def collect_health_decisions(stand: Stand, out: Path, until_us: int) -> None:
     out.write_text("".join(json.dumps(d) + "\n" for d in decisions))
 
 
-def host_sites(plan: Plan) -> dict[str, str]:
+def sites_of_hosts(plan: Plan) -> dict[str, str]:
     """Host name -> site name for every host of the plan, as meta.json's "sites" records it."""
     return {h.name: h.host.site for h in plan.hosts}
 

@@ -195,9 +195,10 @@ def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) ->
     }  # fmt: skip
 
 
-def host_sites(meta: RunMeta, requests: pd.DataFrame) -> dict[str, str] | None:
-    """meta.json's host -> site mapping when the run spans more than one site (the hosts' sites and the
-    clients' sites together); None for a single site, or for older results that do not record it."""
+def locality_sites(meta: RunMeta, requests: pd.DataFrame) -> dict[str, str] | None:
+    """The host -> site mapping to measure locality with: meta.json's, when the run spans more than one site
+    (the hosts' sites and the clients' sites together); None for a single site, or for older results that
+    do not record it."""
     if meta.sites is None:
         return None
     every_site = set(meta.sites.values()) | set(requests["site"].dropna())
@@ -372,7 +373,7 @@ def _run_view(run: Run, series: View, scale: Scale) -> View:
         headline_rows.append(headline_row(site, summary(requests, started_us, ended_us), rows))
         failover_rows += rows
     before = phases(run.events, started_us, ended_us)[0]
-    sites = host_sites(meta, run.requests)
+    sites = locality_sites(meta, run.requests)
     local_rows = local_before = None
     if sites is not None:
         local_rows = [locality_row([f.site], f, sites) for f in locality(run.requests, sites, started_us, ended_us)]
