@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from bench.results import RunDir, RunMeta, complete_runs, load_run
-from reports.html import render_run, run_view
+from reports.html import render_run
 from reports.run_summary import summarize_run
+from reports.views import run_view
 from stand.model.events import FaultEvent, append_event, as_fault_events, read_events
 
 DATA = Path(__file__).parent / "data"
