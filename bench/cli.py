@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bench.compare import Interrupted, compare, verdict_table
+from bench.results import RunDir, complete_runs
 from bench.run import ensure_stand, load_failure, results_dir, run
 from bench.scenario import Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
@@ -131,12 +132,12 @@ def cmd_compare(args) -> int:
     try:
         directory = compare(args.modes, scenarios, args.results, Progress(), args.topology)
     except Interrupted as interrupted:
-        summaries = [summarize_run(p.parent) for p in sorted(interrupted.directory.glob("*/meta.json"))]
+        summaries = [summarize_run(d) for d in complete_runs(interrupted.directory)]
         print(verdict_table(summaries))
         print(f"results (interrupted): {interrupted.directory}")
         print(f"report: {write_comparison_report(interrupted.directory)}")
         raise
-    summaries = [summarize_run(p.parent) for p in sorted(directory.glob("*/meta.json"))]
+    summaries = [summarize_run(d) for d in complete_runs(directory)]
     print(verdict_table(summaries))
     print(f"results: {directory}")
     print(f"report: {write_comparison_report(directory)}")
@@ -148,9 +149,9 @@ def cmd_compare(args) -> int:
 
 def cmd_report(args) -> int:
     directory = args.directory
-    if (directory / "meta.json").exists():
+    if RunDir(directory).meta.exists():
         print(f"report: {write_run_report(directory)}")
-    elif list(directory.glob("*/meta.json")):
+    elif complete_runs(directory):
         print(f"report: {write_comparison_report(directory)}")
     else:
         raise StandError(f"{directory} holds no run (no meta.json in it or in its subdirectories)")

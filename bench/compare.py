@@ -9,9 +9,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.results import RunDir
 from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
 from reports.run_summary import RunSummary, summarize_run
+from reports.verdicts import health_line
 from stand.model.topology import load as load_topology
 from stand.modes import open_stand
 from stand.runtime import teardown
@@ -31,7 +33,7 @@ def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, pro
                     progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")
                     out = run(stand, scenario, results_dir(directory, scenario, mode), progress)
                     summaries.append(summarize_run(out))
-                    if json.loads((out / "meta.json").read_text())["interrupted"]:
+                    if RunDir(out).read_meta().interrupted:
                         raise Interrupted(directory)
             finally:
                 if started_here:
@@ -76,18 +78,9 @@ def verdict_table(summaries: list[RunSummary]) -> str:
                 lines.append(f"{s.mode:<17}{f.fault + ' ' + f.target:<28}{gap:>8}{f.failed_requests:10d}"
                              f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}")  # fmt: skip
         for s in rows:
-            lines.append(f"{s.mode:<17}{health_line(s)}")
+            health = health_line(s.health_recorded, s.false_health_changes, s.vip_mode, s.started_us)
+            lines.append(f"{s.mode:<17}{health}")
     return "\n".join(lines)
-
-
-def health_line(summary: RunSummary) -> str:
-    """False withdrawals (anycast) or failovers (VIP modes) of a run: health decisions no fault explains."""
-    if not summary.health_recorded:
-        return "health decisions: not recorded in this mode"
-    false = summary.false_health_changes
-    what = "false failovers" if summary.vip_mode else "false withdrawals"
-    details = "; ".join(f"{c.host} at {(c.t_us - summary.started_us) / 1e6:.1f} s: {c.reason}" for c in false[:3])
-    return f"{what}: {len(false)}" + (f" ({details})" if details else "")
 
 
 def _ms(value: float | None) -> str:

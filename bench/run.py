@@ -1,15 +1,5 @@
 """`bench run`: one scenario in one mode. Locust users and the fixed-rate probe run against the stand
-while the scenario's timeline of faults plays; everything lands in a results directory.
-
-    RESULTS/
-      meta.json        mode, scenario, versions, settings, start and end (µs, same clock as the records),
-                       the site of every host ("sites": host name -> site name)
-      scenario.toml    the scenario as it ran
-      events.jsonl     every fault and undo, with its wall-clock time
-      health.jsonl     every health decision of the balancers' agents (or keepalived), with its evidence
-      records/         the users' request records (Arrow IPC, see loadgen/records.py)
-      probe/           the probe's records
-      locust*          Locust's own statistics (csv, json) and its log
+while the scenario's timeline of faults plays; everything lands in a results directory (bench/results.py).
 """
 
 from __future__ import annotations
@@ -27,6 +17,7 @@ from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from bench.results import RunDir, RunMeta
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
 from stand.faults.player import Faults
@@ -90,7 +81,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
 def keep_evidence(stand: Stand, out: Path) -> Path:
     """Every daemon's log and the stand's routing and replication, copied into the results directory
     before anything tears the stand down."""
-    kept = build.keep_logs(stand, out / "stand-logs")
+    kept = build.keep_logs(stand, RunDir(out).stand_logs)
     try:
         status = readiness.describe(stand)
     except Exception as e:  # the evidence of a failure must not fail on the stand's state
@@ -103,8 +94,9 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     """The run itself, while no `stand up` or `stand down` can start on the stand."""
     readiness.wait_settled(stand)
     stand.mode.before_run(stand, progress)
-    (out / "scenario.toml").write_text(Path(scenario.source).read_text())
-    faults = Faults(stand, out / "events.jsonl")
+    run_dir = RunDir(out)
+    run_dir.scenario.write_text(Path(scenario.source).read_text())
+    faults = Faults(stand, run_dir.events)
     active: list[Step] = []
     started_us = time.time_ns() // 1000
     load: Load | None = None
@@ -138,29 +130,29 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
             stops.restore()
     interrupted = interrupted or stops.deferred
     ended_us = time.time_ns() // 1000
-    collect_health_decisions(stand, out / "health.jsonl", until_us=ended_us)
-    meta = {
-        "mode": stand.plan.mode,
-        "scenario": asdict(scenario) | {"load": asdict(scenario.load)},
-        "started_us": started_us,
-        "ended_us": ended_us,
-        "interrupted": interrupted,
-        "versions": versions(),
-        "topology": stand.plan.topology.source,
-        "sites": host_sites(stand.plan),
-        "balancers": [h.name for h in stand.plan.balancers],
-        "vip_mode": stand.plan.has_vip,
-        "settings": {
+    collect_health_decisions(stand, run_dir.health_decisions, until_us=ended_us)
+    meta = RunMeta(
+        mode=stand.plan.mode,
+        scenario=asdict(scenario) | {"load": asdict(scenario.load)},
+        started_us=started_us,
+        ended_us=ended_us,
+        interrupted=interrupted,
+        versions=versions(),
+        topology=stand.plan.topology.source,
+        sites=sites_of_hosts(stand.plan),
+        balancers=tuple(h.name for h in stand.plan.balancers),
+        vip_mode=stand.plan.has_vip,
+        settings={
             "ospf": asdict(stand.plan.topology.ospf),
             "health": asdict(stand.plan.topology.health),
             "pgpool": asdict(stand.plan.topology.pgpool),
             "keepalived": asdict(stand.plan.keepalived),
         },
-        "locust_exit_code": load.locust.returncode,
-        "probe_exit_code": next((p.returncode for p in load.probes if p.returncode), 0),
-        "load_hosts": load.hosts,
-    }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        locust_exit_code=load.locust.returncode,
+        probe_exit_code=next((p.returncode for p in load.probes if p.returncode), 0),
+        load_hosts=tuple(load.hosts),
+    )
+    run_dir.write_meta(meta)
     return out
 
 
@@ -210,16 +202,17 @@ def _undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
 def load_failure(out: Path) -> str:
     """Why the load of a finished run failed ("" if it did not): Locust or a probe exited non-zero, or
     nothing was recorded. Failed requests are not a failure of the load: they are what is measured."""
-    meta = json.loads((out / "meta.json").read_text())
-    if meta["interrupted"]:
+    run_dir = RunDir(out)
+    meta = run_dir.read_meta()
+    if meta.interrupted:
         return ""
-    if meta.get("locust_exit_code"):
-        return f"Locust exited with {meta['locust_exit_code']} (log {out / 'locust.log'})"
-    if meta.get("probe_exit_code"):
-        return f"a probe exited with {meta['probe_exit_code']} (logs {out}/probe*.log)"
-    for kind in ("records", "probe"):
-        if not any((out / kind).glob("*.arrows")):
-            return f"nothing was recorded in {out / kind}"
+    if meta.locust_exit_code:
+        return f"Locust exited with {meta.locust_exit_code} (log {out / 'locust.log'})"
+    if meta.probe_exit_code:
+        return f"a probe exited with {meta.probe_exit_code} (logs {out}/probe*.log)"
+    for recorded in (run_dir.records, run_dir.probe):
+        if not any(recorded.glob("*.arrows")):
+            return f"nothing was recorded in {recorded}"
     return ""
 
 
@@ -241,7 +234,7 @@ def collect_health_decisions(stand: Stand, out: Path, until_us: int) -> None:
     out.write_text("".join(json.dumps(d) + "\n" for d in decisions))
 
 
-def host_sites(plan: Plan) -> dict[str, str]:
+def sites_of_hosts(plan: Plan) -> dict[str, str]:
     """Host name -> site name for every host of the plan, as meta.json's "sites" records it."""
     return {h.name: h.host.site for h in plan.hosts}
 

@@ -22,14 +22,15 @@ Definitions (docs/metrics.md):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from bench.results import read_decisions as read_decisions  # re-exported: benchmarks/ read a stand's decisions so
 from loadgen.records import OK
+from stand.model.events import FaultEvent, as_fault_events
 
 FAILED_CHECK_STATES = {("agent", "down"), ("keepalived", "FAULT")}
 CHECK_EVIDENCE = ("errors", "unresponsive", "vrrp")
@@ -69,17 +70,11 @@ class HealthChange:
         return not self.explained_by and (self.failed_check or (self.withdrawal and not handover))
 
 
-def read_decisions(path: Path) -> list[dict]:
-    """The decisions of a results directory's `health.jsonl` (none for runs from before it existed)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def health_changes(decisions: Iterable[dict], events: Sequence[dict], balancers: Iterable[str], run_start_us: int,
-                   run_end_us: int, requests: pd.DataFrame | None = None, grace_s: float = GRACE_S,
-                   vip_mode: bool = False) -> list[HealthChange]:  # fmt: skip
+def health_changes(decisions: Iterable[dict], events: Sequence[FaultEvent | Mapping[str, Any]],
+                   balancers: Iterable[str], run_start_us: int, run_end_us: int, requests: pd.DataFrame | None = None,
+                   grace_s: float = GRACE_S, vip_mode: bool = False) -> list[HealthChange]:  # fmt: skip
     """Every change in the run, each marked with the fault that explains it (see the module docstring)."""
+    events = as_fault_events(events)
     balancer_names = set(balancers)
     announced: dict[str, bool] = {}
     changes = []
@@ -107,18 +102,18 @@ def _failed_check(decision: dict) -> bool:
     ) in CHECK_EVIDENCE
 
 
-def _explaining_fault(t_us: int, host: str, events: Sequence[dict], balancers: set[str], run_end_us: int,
+def _explaining_fault(t_us: int, host: str, events: Sequence[FaultEvent], balancers: set[str], run_end_us: int,
                       grace_s: float, any_target: bool) -> str:  # fmt: skip
     for index, event in enumerate(events):
-        if event["action"] != "fault" or event["t_us"] > t_us:
+        if event.action != "fault" or event.t_us > t_us:
             continue
-        undo = next((e for e in events[index + 1 :] if e["action"] == "undo" and e["fault"] == event["fault"]
-                     and e["target"] == event["target"]), None)  # fmt: skip
-        grace = max(grace_s, REATTACH_GRACE_S) if event["fault"] in REATTACH_FAULTS else grace_s
-        until_us = undo["t_us"] + grace * 1e6 if undo is not None else run_end_us
-        relevant = any_target or event["target"] == host or event["target"] not in balancers
+        undo = next((e for e in events[index + 1 :] if e.action == "undo" and e.fault == event.fault
+                     and e.target == event.target), None)  # fmt: skip
+        grace = max(grace_s, REATTACH_GRACE_S) if event.fault in REATTACH_FAULTS else grace_s
+        until_us = undo.t_us + grace * 1e6 if undo is not None else run_end_us
+        relevant = any_target or event.target == host or event.target not in balancers
         if relevant and t_us < until_us:
-            return f"{event['fault']} {event['target']}"
+            return f"{event.fault} {event.target}"
     return ""
 
 

@@ -1,8 +1,9 @@
 """Every metric of a run, defined in one place: pure functions on record frames and fault events.
 
 Inputs are frames of `loadgen.records.read_records` (`requests` from the Locust users, `probe` from the
-fixed-rate probe) and the run's fault events (`FaultEvent`, in time order). Nothing here reads files or
-plots. `docs/metrics.md` gives the same definitions with the reasoning behind them.
+fixed-rate probe) and the run's fault events (`stand.model.events.FaultEvent`, or their lines of
+`events.jsonl` as `json.loads` gives them; in time order). Nothing here reads files or plots.
+`docs/metrics.md` gives the same definitions with the reasoning behind them.
 
 Common rules:
 - A record belongs to a window by its `start_us`; windows are half-open, `[start_us, end_us)`.
@@ -49,24 +50,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from loadgen.records import OK, OUTCOMES
+from stand.model.events import FaultEvent, as_fault_events
 
 PERSISTENT = "persistent"  # loadgen.client.PERSISTENT (not imported: that module pulls in asyncpg and the stand)
 FAILED_OUTCOMES = tuple(o for o in OUTCOMES if o != OK)
-
-
-class FaultEvent(TypedDict):
-    """One line of a run's fault events."""
-
-    t_us: int  # wall clock, µs, the clock of the records' start_us
-    action: str  # "fault" or "undo"
-    fault: str  # e.g. "node-crash", "pgpool-kill", "drain"
-    target: str  # host name, e.g. "PgBAL1"
 
 
 @dataclass(frozen=True)
@@ -220,12 +213,13 @@ def locality(requests: pd.DataFrame, sites: Mapping[str, str], start_us: int | N
     return result
 
 
-def phases(events: Sequence[FaultEvent], run_start_us: int, run_end_us: int) -> list[Phase]:
+def phases(events: Sequence[FaultEvent | Mapping[str, Any]], run_start_us: int, run_end_us: int) -> list[Phase]:
     """The run cut at every event; events must be in time order within the run."""
-    times = [run_start_us, *(e["t_us"] for e in events), run_end_us]
+    events = as_fault_events(events)
+    times = [run_start_us, *(e.t_us for e in events), run_end_us]
     if times != sorted(times):
         raise ValueError("events must be in time order within the run")
-    names = ["before"] + [f"after {'undo ' if e['action'] == 'undo' else ''}{e['fault']} {e['target']}" for e in events]
+    names = ["before"] + [f"after {'undo ' if e.action == 'undo' else ''}{e.fault} {e.target}" for e in events]
     return [Phase(name, start, end) for name, start, end in zip(names, times, times[1:])]
 
 
@@ -285,27 +279,28 @@ def collateral_broken_connections(requests: pd.DataFrame, fault_us: int, until_u
 
 def _next_index(events: Sequence[FaultEvent], after: int, action: str, fault: str | None, target: str) -> int | None:
     """The index of the first event after `after` with this action and target (and fault, unless None)."""
-    return next((i for i in range(after + 1, len(events)) if events[i]["action"] == action
-                 and events[i]["target"] == target and fault in (None, events[i]["fault"])), None)  # fmt: skip
+    return next((i for i in range(after + 1, len(events)) if events[i].action == action
+                 and events[i].target == target and fault in (None, events[i].fault)), None)  # fmt: skip
 
 
-def fault_report(requests: pd.DataFrame, probe: pd.DataFrame, events: Sequence[FaultEvent], run_end_us: int,
-                 stable_ms: float = 1000) -> list[FaultMetrics]:  # fmt: skip
+def fault_report(requests: pd.DataFrame, probe: pd.DataFrame, events: Sequence[FaultEvent | Mapping[str, Any]],
+                 run_end_us: int, stable_ms: float = 1000) -> list[FaultMetrics]:  # fmt: skip
     """The metrics of every "fault" event, until its undo or the run's end."""
+    events = as_fault_events(events)
     report = []
     for index, event in enumerate(events):
-        if event["action"] != "fault":
+        if event.action != "fault":
             continue
-        fault_us, fault, target = event["t_us"], event["fault"], event["target"]
+        fault_us, fault, target = event.t_us, event.fault, event.target
         undo = _next_index(events, index, "undo", fault, target)
-        undo_us = events[undo]["t_us"] if undo is not None else None
+        undo_us = events[undo].t_us if undo is not None else None
         until_us = undo_us if undo_us is not None else run_end_us
-        phase_end_us = events[index + 1]["t_us"] if index + 1 < len(events) else run_end_us
+        phase_end_us = events[index + 1].t_us if index + 1 < len(events) else run_end_us
         recovery_ms = None
         if undo is not None:
             refault = _next_index(events, undo, "fault", None, target)
-            served_until_us = events[refault]["t_us"] if refault is not None else run_end_us
-            served = [recovery_after_undo(r, events[undo]["t_us"], target, served_until_us) for r in (requests, probe)]
+            served_until_us = events[refault].t_us if refault is not None else run_end_us
+            served = [recovery_after_undo(r, events[undo].t_us, target, served_until_us) for r in (requests, probe)]
             recovery_ms = min((ms for ms in served if ms is not None), default=None)
         report.append(FaultMetrics(
             fault=fault, target=target, fault_us=fault_us, undo_us=undo_us,

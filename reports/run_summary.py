@@ -3,14 +3,12 @@ reports show. Metric definitions live in reports/metrics.py."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen.records import read_records
-from reports.health import HealthChange, false_changes, health_changes, read_decisions
+from bench.results import load_run
+from reports.health import HealthChange, false_changes, health_changes
 from reports.metrics import balancer_share, fault_report, summary
-from stand.faults.primitives import read_events
 
 
 @dataclass(frozen=True)
@@ -53,14 +51,9 @@ class RunSummary:
 
 
 def summarize_run(directory: Path) -> RunSummary:
-    meta = json.loads((directory / "meta.json").read_text())
-    requests = read_records(directory / "records")
-    probe = read_records(directory / "probe", "probe")
-    events = [
-        {"t_us": e.t_us, "action": e.action, "fault": e.fault, "target": e.target}
-        for e in read_events(directory / "events.jsonl")
-    ]
-    start, end = meta["started_us"], meta["ended_us"]
+    run = load_run(directory)
+    meta, requests, probe, events = run.meta, run.requests, run.probe, run.events
+    start, end = meta.started_us, meta.ended_us
     totals = summary(requests, start, end)
     faults = [
         FaultFigures(
@@ -75,15 +68,11 @@ def summarize_run(directory: Path) -> RunSummary:
         )
         for f in fault_report(requests, probe, events, end)
     ]
-    decisions = read_decisions(directory / "health.jsonl")
-    changes = health_changes(
-        decisions, events, meta.get("balancers", ()), start, end, requests,
-        vip_mode=meta.get("vip_mode", False),
-    )
+    changes = health_changes(run.decisions, events, meta.balancers, start, end, requests, vip_mode=meta.vip_mode)
     return RunSummary(
         directory=str(directory),
-        mode=meta["mode"],
-        scenario=meta["scenario"]["name"],
+        mode=meta.mode,
+        scenario=meta.scenario["name"],
         requests=totals.requests,
         failed=totals.failed,
         throughput_rps=totals.throughput_rps,
@@ -92,7 +81,7 @@ def summarize_run(directory: Path) -> RunSummary:
         balancer_share=balancer_share(requests, start, end),
         faults=faults,
         health_changes=changes,
-        health_recorded=bool(decisions),
-        vip_mode=meta.get("vip_mode", False),
+        health_recorded=bool(run.decisions),
+        vip_mode=meta.vip_mode,
         started_us=start,
     )

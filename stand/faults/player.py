@@ -4,15 +4,14 @@ wall-clock timestamp in µs, on the same clock as the request records, taken jus
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
-from stand.faults.primitives import FaultEvent, reattach_backends
+from stand.faults.primitives import reattach_backends
 from stand.faults.registry import FAULTS
+from stand.model.events import FaultEvent, append_event
 from stand.runtime.handle import Stand, StandError
 
 
@@ -54,8 +53,7 @@ class Faults:
         _check_params(fault, action, primitive, params)
         event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params)
         primitive(self.stand, host, **params)
-        with open(self.events_file, "a") as f:
-            f.write(json.dumps(asdict(event)) + "\n")
+        append_event(self.events_file, event)
         if action == "undo" and FAULTS[fault].reattaches:
             if self._together:
                 self._reattach_due = True

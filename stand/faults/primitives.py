@@ -4,12 +4,10 @@ names them."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -25,19 +23,6 @@ from stand.runtime.handle import Stand, StandError
 ENOENT = 2
 
 
-@dataclass(frozen=True)
-class FaultEvent:
-    t_us: int
-    action: str  # "fault" or "undo"
-    fault: str
-    target: str
-    params: dict = field(default_factory=dict)
-
-
-def read_events(path: Path) -> list[FaultEvent]:
-    if not path.exists():
-        return []
-    return [FaultEvent(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _record(stand: Stand, host: HostPlan, daemon: str) -> process.ProcessRecord:

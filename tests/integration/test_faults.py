@@ -8,8 +8,8 @@ import time
 import pytest
 
 from stand.faults.player import Faults
-from stand.faults.primitives import read_events
 from stand.linux import process
+from stand.model.events import read_events
 from stand.runtime import readiness
 from stand.runtime.handle import StandError
 from tests.integration.conftest import failures, queries_through_anycast

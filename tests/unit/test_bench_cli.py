@@ -64,15 +64,15 @@ def test_verdict_table_shows_each_mode_and_fault():
 def test_meta_records_the_site_of_every_host():
     from dataclasses import replace
 
-    from bench.run import host_sites
+    from bench.run import sites_of_hosts
     from stand.model import topology
-    
+
     plan = plan_of(topology.load("seed"))
-    assert host_sites(plan) == {name: "main" for name in
-                                ("FRR", "PgSQL1", "PgSQL2", "PgSQL3", "PgBAL1", "PgBAL2", "PgBAL3")}  # fmt: skip
+    assert sites_of_hosts(plan) == {name: "main" for name in
+                                    ("FRR", "PgSQL1", "PgSQL2", "PgSQL3", "PgBAL1", "PgBAL2", "PgBAL3")}  # fmt: skip
     moved = replace(plan, hosts=tuple(replace(h, host=replace(h.host, site="msk")) if h.name == "PgBAL2" else h
                                       for h in plan.hosts))  # fmt: skip
-    assert host_sites(moved)["PgBAL2"] == "msk" and host_sites(moved)["PgBAL1"] == "main"
+    assert sites_of_hosts(moved)["PgBAL2"] == "msk" and sites_of_hosts(moved)["PgBAL1"] == "main"
 
 
 def test_load_comes_from_the_shell_or_from_each_site_client_host():

@@ -10,6 +10,7 @@ from stand.faults import player
 from stand.faults import primitives as faults
 from stand.faults.registry import FAULTS
 from stand.model import topology
+from stand.model.events import read_events
 from stand.modes import plan_of
 
 
@@ -33,7 +34,7 @@ def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeyp
 
     site.undo("node-crash", "BalMsk")  # alone: at once
     assert played[-2:] == [("return", "BalMsk"), ("reattach", None)]
-    assert len(faults.read_events(tmp_path / "events.jsonl")) == 7
+    assert len(read_events(tmp_path / "events.jsonl")) == 7
 
 
 def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatch):

@@ -8,27 +8,17 @@ After an intended change of the HTML, regenerate the snapshots with
 import json
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from loadgen.records import Record, RecordWriter
-from reports.html import (
-    CHART_WIDTH,
-    MARGIN_LEFT,
-    MARGIN_RIGHT,
-    comparison_view,
-    locality_line,
-    nice_ticks,
-    render_comparison,
-    render_run,
-    run_view,
-    svg_line_chart,
-    write_comparison_report,
-    write_run_report,
-)
+from reports.charts import CHART_WIDTH, MARGIN_LEFT, MARGIN_RIGHT, nice_ticks, svg_line_chart
+from reports.html import render_comparison, render_run, write_comparison_report, write_run_report
+from reports.verdicts import locality_line
+from reports.views import ComparisonView, ServedBy, comparison_view, run_view
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "report"
 T0 = 1_767_225_600_000_000  # 2026-01-01 00:00:00 UTC: the run's start, in µs
@@ -233,109 +223,109 @@ def sites_comparison(sites_compare_dir):
 
 @pytest.fixture(scope="module")
 def sites_anycast_view(sites_comparison):
-    return sites_comparison["scenarios"][0]["runs"][0]
+    return sites_comparison.scenarios[0].runs[0]
 
 
-def verdict_lines(view: dict, question: str) -> list[str]:
-    return next(v["lines"] for v in view["scenarios"][0]["verdicts"] if v["question"] == question)
+def verdict_lines(view: ComparisonView, question: str) -> list[str]:
+    return next(v.lines for v in view.scenarios[0].verdicts if v.question == question)
 
 
 # The run view's figures
 
 
 def test_headline_totals_and_percentiles_of_ok_requests(anycast_view):
-    (row,) = anycast_view["headline"]["rows"]
+    (row,) = anycast_view.headline.rows
     # 1000 requests, 50 of PgBAL1's time out in [3, 4.5) s; ok latencies (second + 1) ms, one a second ten times that
-    assert (row["site"], row["requests"], row["ok"], row["failed"]) == ("main", 1000, 950, 50)
-    assert row["failed_by_outcome"] == {"error": 0, "timeout": 50, "wrong_answer": 0}
-    assert row["throughput_rps"] == pytest.approx(95.0)
-    assert (row["p50_ms"], row["p95_ms"], row["p99_ms"], row["max_ms"]) == pytest.approx((6.0, 10.0, 10.0, 100.0))
-    assert row["gaps"] == {"node-crash PgBAL1": "1500 ms"}
+    assert (row.site, row.requests, row.ok, row.failed) == ("main", 1000, 950, 50)
+    assert row.failed_by_outcome == {"error": 0, "timeout": 50, "wrong_answer": 0}
+    assert row.throughput_rps == pytest.approx(95.0)
+    assert (row.p50_ms, row.p95_ms, row.p99_ms, row.max_ms) == pytest.approx((6.0, 10.0, 10.0, 100.0))
+    assert row.gaps == {"node-crash PgBAL1": "1500 ms"}
 
 
 def test_per_second_counts_of_ok_requests_and_errors(anycast_view):
-    series = anycast_view["series"]
-    assert series["second"] == list(range(10))
-    assert series["ok_per_s"] == [100, 100, 100, 66, 84, 100, 100, 100, 100, 100]
-    assert series["errors_per_s"] == [0, 0, 0, 34, 16, 0, 0, 0, 0, 0]
+    series = anycast_view.series
+    assert series.second == list(range(10))
+    assert series.ok_per_s == [100, 100, 100, 66, 84, 100, 100, 100, 100, 100]
+    assert series.errors_per_s == [0, 0, 0, 34, 16, 0, 0, 0, 0, 0]
 
 
 def test_the_last_second_cut_short_by_the_run_end_counts_per_second_of_its_length(tmp_path):
     directory = write_results(tmp_path / "run", ANYCAST)
     (directory / "meta.json").write_text(json.dumps(meta(ANYCAST) | {"ended_us": T0 + 9_500_000}))
-    series = run_view(directory)["series"]
-    assert series["second"] == list(range(10))
-    assert series["ok_per_s"][-2:] == [100, 100]  # 50 requests in [9, 9.5) s, none after the end counted
+    series = run_view(directory).series
+    assert series.second == list(range(10))
+    assert series.ok_per_s[-2:] == [100, 100]  # 50 requests in [9, 9.5) s, none after the end counted
 
 
 @pytest.mark.parametrize("second", range(10))
 def test_per_second_p50_and_p99_are_those_of_that_seconds_ok_latencies(anycast_view, second):
     ok = [ANYCAST.latency_ms(k) for k in range(second * 100, second * 100 + 100) if ANYCAST.balancer(k)]
-    assert anycast_view["series"]["p50_ms"][second] == pytest.approx(second + 1)
-    assert anycast_view["series"]["p99_ms"][second] == pytest.approx(np.percentile(ok, 99))
+    assert anycast_view.series.p50_ms[second] == pytest.approx(second + 1)
+    assert anycast_view.series.p99_ms[second] == pytest.approx(np.percentile(ok, 99))
 
 
 def test_p99_of_a_full_second_by_hand(anycast_view):
     # 99 values of 1 ms and one of 10 ms: rank 0.99 * 99 = 98.01 lies 1% of the way from 1 to 10
-    assert anycast_view["series"]["p99_ms"][0] == pytest.approx(1.09)
+    assert anycast_view.series.p99_ms[0] == pytest.approx(1.09)
 
 
 def test_balancer_shares_per_second_overall_and_before_the_fault(anycast_view):
-    shares = anycast_view["series"]["balancer_share"]
+    shares = anycast_view.series.balancer_share
     assert [shares[b][0] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0.34, 0.33, 0.33])
     assert [shares[b][3] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0, 0.5, 0.5])  # PgBAL1 fails
     assert [shares[b][6] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0, 0.67, 0.33])  # rerouted
-    assert anycast_view["balancers_before_first_fault"] == pytest.approx({b: 1 / 3 for b in ANYCAST.balancers})
+    assert anycast_view.balancers_before_first_fault == pytest.approx({b: 1 / 3 for b in ANYCAST.balancers})
     # ok requests: PgBAL1 100 before the fault and 67 after the undo, PgBAL2 333 + 117 rerouted, PgBAL3 333
-    assert anycast_view["balancer_share"] == pytest.approx({"PgBAL1": 167 / 950, "PgBAL2": 450 / 950,
+    assert anycast_view.balancer_share == pytest.approx({"PgBAL1": 167 / 950, "PgBAL2": 450 / 950,
                                                             "PgBAL3": 333 / 950})  # fmt: skip
-    assert anycast_view["backend_share"] == pytest.approx({"PgSQL2": 617 / 950, "PgSQL3": 333 / 950})
+    assert anycast_view.backend_share == pytest.approx({"PgSQL2": 617 / 950, "PgSQL3": 333 / 950})
 
 
 def test_failover_row_of_the_fault(anycast_view):
-    (row,) = anycast_view["failover"]["rows"]
-    assert (row["key"], row["at_s"], row["undo_at_s"]) == ("node-crash PgBAL1", 3.0, 8.0)
-    assert abs(row["gap_ms"] - 1500) <= PROBE_PERIOD_MS and row["recovered"] and row["confirmed"]
-    assert row["resolution_ms"] == PROBE_PERIOD_MS
-    assert (row["probes"], row["failed_probes"], row["failed_requests"]) == (500, 150, 50)
-    assert row["collateral_broken_connections"] == 0
-    assert row["recovery_ms"] == pytest.approx(10.0)  # request 801 at 8.01 s is PgBAL1's first after the undo
+    (row,) = anycast_view.failover.rows
+    assert (row.key, row.at_s, row.undo_at_s) == ("node-crash PgBAL1", 3.0, 8.0)
+    assert abs(row.gap_ms - 1500) <= PROBE_PERIOD_MS and row.recovered and row.confirmed
+    assert row.resolution_ms == PROBE_PERIOD_MS
+    assert (row.probes, row.failed_probes, row.failed_requests) == (500, 150, 50)
+    assert row.collateral_broken_connections == 0
+    assert row.recovery_ms == pytest.approx(10.0)  # request 801 at 8.01 s is PgBAL1's first after the undo
     # ok requests in [3 s, 8 s): PgBAL2 167 of its own and 117 rerouted, PgBAL3 166
-    assert row["balancer_share"] == pytest.approx({"PgBAL2": 284 / 450, "PgBAL3": 166 / 450})
+    assert row.balancer_share == pytest.approx({"PgBAL2": 284 / 450, "PgBAL3": 166 / 450})
 
 
 def test_markers_at_the_seconds_of_the_fault_and_the_undo(anycast_view):
-    assert [(m["t_s"], m["action"], m["label"]) for m in anycast_view["markers"]] == [
+    assert [(m.t_s, m.action, m.label) for m in anycast_view.markers] == [
         (3.0, "fault", "node-crash PgBAL1"), (3.0 + 5.0, "undo", "undo node-crash PgBAL1")]  # fmt: skip
 
 
 @pytest.mark.parametrize("chart", ["latency", "throughput", "balancers"])
 def test_every_chart_draws_the_markers_on_its_time_axis(anycast_view, chart):
-    drawn = anycast_view["charts"][chart]
-    ticks = {t["label"]: t["x"] for t in drawn["x_ticks"]}
+    drawn = getattr(anycast_view.charts, chart)
+    ticks = {t.label: t.x for t in drawn.x_ticks}
     inner = CHART_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    assert [m["x"] for m in drawn["markers"]] == pytest.approx([MARGIN_LEFT + inner * 0.3, MARGIN_LEFT + inner * 0.8])
-    assert ticks["2"] < drawn["markers"][0]["x"] < ticks["4"]
+    assert [m.x for m in drawn.markers] == pytest.approx([MARGIN_LEFT + inner * 0.3, MARGIN_LEFT + inner * 0.8])
+    assert ticks["2"] < drawn.markers[0].x < ticks["4"]
 
 
 def test_the_view_is_plain_json(anycast_view, comparison):
-    assert json.loads(json.dumps(anycast_view)) == anycast_view
-    assert json.loads(json.dumps(comparison)) == comparison
+    assert json.loads(json.dumps(asdict(anycast_view))) == asdict(anycast_view)
+    assert json.loads(json.dumps(asdict(comparison))) == asdict(comparison)
 
 
 def test_seconds_without_ok_requests_lift_the_pen(comparison):
-    keepalived = comparison["scenarios"][0]["runs"][1]
-    assert keepalived["mode"] == "keepalived"
-    assert keepalived["series"]["p50_ms"][3:6] == [None, None, None]  # every request fails in [3, 6) s
-    assert [line["path"].count("M") for line in keepalived["charts"]["latency"]["lines"]] == [2, 2]
+    keepalived = comparison.scenarios[0].runs[1]
+    assert keepalived.mode == "keepalived"
+    assert keepalived.series.p50_ms[3:6] == [None, None, None]  # every request fails in [3, 6) s
+    assert [line.path.count("M") for line in keepalived.charts.latency.lines] == [2, 2]
 
 
 def test_records_of_several_sites_get_a_row_per_site_after_the_whole(tmp_path):
     view = run_view(write_results(tmp_path / "two-sites", Plan("anycast", sites=("spb", "msk"))))
-    rows = view["headline"]["rows"]
-    assert [r["site"] for r in rows] == ["all", "msk", "spb"]
-    assert rows[0]["requests"] == rows[1]["requests"] + rows[2]["requests"] == 1000
-    assert [(r["site"], r["failed_probes"]) for r in view["failover"]["rows"]] == [("all", 300), ("msk", 150),
+    rows = view.headline.rows
+    assert [r.site for r in rows] == ["all", "msk", "spb"]
+    assert rows[0].requests == rows[1].requests + rows[2].requests == 1000
+    assert [(r.site, r.failed_probes) for r in view.failover.rows] == [("all", 300), ("msk", 150),
                                                                                    ("spb", 150)]  # fmt: skip
 
 
@@ -343,11 +333,11 @@ def test_records_of_several_sites_get_a_row_per_site_after_the_whole(tmp_path):
 
 
 def locality_figures(rows: list[dict]) -> list[tuple]:
-    return [(r["site"], r["requests"], r["local_share"], r["p50_ms"], r["p50_local_ms"], r["added_ms"]) for r in rows]
+    return [(r.site, r.requests, r.local_share, r.p50_ms, r.p50_local_ms, r.added_ms) for r in rows]
 
 
 def test_locality_per_client_site_of_the_whole_run(sites_anycast_view):
-    rows = sites_anycast_view["locality"]["rows"]
+    rows = sites_anycast_view.locality.rows
     # spb: 100 ok, 90 on PgBAL-spb. Local latencies: 8 of (second + 1) ms a second and 10 × (second + 1),
     # so the 45th and 46th of 90 are 6 ms; the 10 remote ones (21..30 ms) move the 50th and 51st of 100 to 7 ms.
     # msk: 100 ok, all local, 10 of each of 1..10 ms: p50 5.5 ms.
@@ -358,27 +348,27 @@ def test_locality_per_client_site_of_the_whole_run(sites_anycast_view):
         ("msk", 100, 1.0, 5.5, 5.5, 0.0),
         ("spb", 100, pytest.approx(0.9), 7.0, 6.0, 1.0),
     ]  # fmt: skip
-    assert [r["labels"] for r in rows] == [["ekb"], ["msk"], ["spb"]]
-    assert rows[2]["balancers"] == [{"host": "PgBAL-spb", "site": "spb", "share": pytest.approx(0.9)},
-                                    {"host": "PgBAL-msk", "site": "msk", "share": pytest.approx(0.1)}]  # fmt: skip
-    assert rows[0]["balancers"] == [{"host": "PgBAL-ekb", "site": "ekb", "share": pytest.approx(50 / 85)},
-                                    {"host": "PgBAL-msk", "site": "msk", "share": pytest.approx(35 / 85)}]  # fmt: skip
+    assert [r.labels for r in rows] == [["ekb"], ["msk"], ["spb"]]
+    assert rows[2].balancers == [ServedBy("PgBAL-spb", "spb", pytest.approx(0.9)),
+                                 ServedBy("PgBAL-msk", "msk", pytest.approx(0.1))]  # fmt: skip
+    assert rows[0].balancers == [ServedBy("PgBAL-ekb", "ekb", pytest.approx(50 / 85)),
+                                 ServedBy("PgBAL-msk", "msk", pytest.approx(35 / 85))]  # fmt: skip
 
 
 def test_locality_before_the_first_fault(sites_anycast_view):
     # [0, 3) s: 30 requests per site, spb's 27 local
-    rows = sites_anycast_view["locality_before_first_fault"]
-    assert [(r["site"], r["requests"], r["local_share"]) for r in rows] == [
+    rows = sites_anycast_view.locality_before_first_fault
+    assert [(r.site, r.requests, r.local_share) for r in rows] == [
         ("ekb", 30, 1.0), ("msk", 30, 1.0), ("spb", 30, pytest.approx(0.9))]  # fmt: skip
 
 
 def test_locality_of_one_vip_has_no_local_p50_for_a_site_never_served_at_home(sites_comparison):
-    keepalived = sites_comparison["scenarios"][0]["runs"][1]
+    keepalived = sites_comparison.scenarios[0].runs[1]
     # every request goes to PgBAL-spb, fails in [3, 6) s and goes to PgBAL-msk in [6, 8) s: 70 ok per site.
     # spb: 50 local (1, 2, 3, 9, 10 ms, one a second ten times that: p50 3 ms) and 20 in msk (27, 28 ms;
     # 90, 100 ms): the 35th and 36th of 70 are 9 ms. msk: 20 local (7, 8 ms) and 50 in spb (21-23, 29, 30 ms).
     # ekb: never served in ekb, 21-23 and 27-30 ms: the 35th and 36th are 27 ms.
-    assert locality_figures(keepalived["locality"]["rows"]) == [
+    assert locality_figures(keepalived.locality.rows) == [
         ("ekb", 70, 0.0, 27.0, None, None),
         ("msk", 70, pytest.approx(20 / 70), 22.0, 7.5, 14.5),
         ("spb", 70, pytest.approx(50 / 70), 9.0, 3.0, 6.0),
@@ -386,15 +376,15 @@ def test_locality_of_one_vip_has_no_local_p50_for_a_site_never_served_at_home(si
 
 
 def test_the_comparison_puts_the_modes_side_by_side_per_site(sites_comparison):
-    locality = sites_comparison["scenarios"][0]["locality"]
-    assert locality["first_columns"] == ["site", "mode"]
-    assert [(r["labels"], r["local_share"]) for r in locality["rows"]] == [
+    locality = sites_comparison.scenarios[0].locality
+    assert locality.first_columns == ["site", "mode"]
+    assert [(r.labels, r.local_share) for r in locality.rows] == [
         (["ekb", "anycast"], pytest.approx(50 / 85)), (["ekb", "keepalived"], 0.0),
         (["msk", "anycast"], 1.0), (["msk", "keepalived"], pytest.approx(20 / 70)),
         (["spb", "anycast"], pytest.approx(0.9)), (["spb", "keepalived"], pytest.approx(50 / 70)),
     ]  # fmt: skip
-    p50 = {tuple(r["labels"]): r["p50_ms"] for r in locality["rows"]}
-    behind = {tuple(r["labels"]): r["behind_fastest_ms"] for r in locality["rows"]}
+    p50 = {tuple(r.labels): r.p50_ms for r in locality.rows}
+    behind = {tuple(r.labels): r.behind_fastest_ms for r in locality.rows}
     assert p50[("ekb", "keepalived")] == 27.0 and p50[("ekb", "anycast")] < 27.0
     assert behind[("ekb", "keepalived")] == pytest.approx(27.0 - p50[("ekb", "anycast")])
     assert [site for site, mode in behind if behind[(site, mode)] == 0] == ["ekb", "msk", "spb"]  # one fastest each
@@ -418,8 +408,8 @@ def test_the_locality_verdict_is_yes_when_every_site_stays_at_home(tmp_path):
 
 
 def test_single_site_results_have_no_locality(anycast_view, comparison, rendered):
-    assert anycast_view["locality"] is None and anycast_view["locality_before_first_fault"] is None
-    assert comparison["scenarios"][0]["locality"] is None
+    assert anycast_view.locality is None and anycast_view.locality_before_first_fault is None
+    assert comparison.scenarios[0].locality is None
     assert "Locality" not in rendered["run"] and "Locality" not in rendered["comparison"]
 
 
@@ -427,8 +417,8 @@ def test_older_results_without_the_sites_of_hosts_have_no_locality(tmp_path):
     directory = write_results(tmp_path / "20260101-000000-balancer-crash-anycast", SITES_ANYCAST)
     (directory / "meta.json").write_text(json.dumps({k: v for k, v in meta(SITES_ANYCAST).items() if k != "sites"}))
     view = run_view(directory)
-    assert view["locality"] is None
-    assert [r["site"] for r in view["headline"]["rows"]] == ["all", "ekb", "msk", "spb"]
+    assert view.locality is None
+    assert [r.site for r in view.headline.rows] == ["all", "ekb", "msk", "spb"]
     assert "Locality" not in render_run(view)
     assert verdict_lines(comparison_view([directory]), "Cross-city traffic?") == [
         "not measured: the results do not record the site of each host"]  # fmt: skip
@@ -474,24 +464,24 @@ def test_verdict_lines_carry_the_measured_figures(comparison, question, expected
 
 
 def test_modes_of_a_scenario_share_their_axes(comparison):
-    (scenario,) = comparison["scenarios"]
-    anycast, keepalived = scenario["runs"]
+    (scenario,) = comparison.scenarios
+    anycast, keepalived = scenario.runs
     for chart in ("latency", "throughput", "balancers"):
-        assert anycast["charts"][chart]["x_ticks"] == keepalived["charts"][chart]["x_ticks"]
-        assert anycast["charts"][chart]["y_ticks"] == keepalived["charts"][chart]["y_ticks"]
+        assert getattr(anycast.charts, chart).x_ticks == getattr(keepalived.charts, chart).x_ticks
+        assert getattr(anycast.charts, chart).y_ticks == getattr(keepalived.charts, chart).y_ticks
     # anycast's highest p99 (16.6 ms in second 3) sets the scale; keepalived's own would end at 15
-    assert keepalived["charts"]["latency"]["y_ticks"][-1]["label"] == "20"
-    assert [a["name"] for a in keepalived["charts"]["balancers"]["legend"]] == ["PgBAL1", "PgBAL2"]
-    assert [a["color"] for a in keepalived["charts"]["balancers"]["legend"]] == [
-        a["color"] for a in anycast["charts"]["balancers"]["legend"][:2]]  # fmt: skip
+    assert keepalived.charts.latency.y_ticks[-1].label == "20"
+    assert [a.name for a in keepalived.charts.balancers.legend] == ["PgBAL1", "PgBAL2"]
+    assert [a.color for a in keepalived.charts.balancers.legend] == [
+        a.color for a in anycast.charts.balancers.legend[:2]]  # fmt: skip
 
 
 def test_comparison_tables_have_a_row_per_mode(comparison):
-    (scenario,) = comparison["scenarios"]
-    assert [r["label"] for r in scenario["headline"]["rows"]] == ["anycast", "keepalived"]
-    assert [(r["label"], r["gap_text"]) for r in scenario["failover"]["rows"]] == [
+    (scenario,) = comparison.scenarios
+    assert [r.label for r in scenario.headline.rows] == ["anycast", "keepalived"]
+    assert [(r.label, r.gap_text) for r in scenario.failover.rows] == [
         ("anycast", "1500 ms"), ("keepalived", "3000 ms")]  # fmt: skip
-    assert comparison["runs_table"]["columns"] == ["balancer-crash anycast", "balancer-crash keepalived"]
+    assert comparison.runs_table.columns == ["balancer-crash anycast", "balancer-crash keepalived"]
 
 
 # SVG geometry
@@ -509,8 +499,8 @@ def test_a_line_chart_maps_values_into_the_plot_area():
     chart = svg_line_chart([0.5, 1.5, 2.5], {"p50": ("#000", [0.0, None, 10.0])}, x_max=4, y_max=10, y_unit="ms",
                            markers=[], width=452, height=146)  # fmt: skip
     # plot area: x from 52 to 440 (97 per second), y from 116 (0) to 16 (10)
-    assert chart["lines"][0]["path"] == "M100.5,116.0 M294.5,16.0"
-    assert [t["y"] for t in chart["y_ticks"]] == [116.0, 96.0, 76.0, 56.0, 36.0, 16.0]
+    assert chart.lines[0].path == "M100.5,116.0 M294.5,16.0"
+    assert [t.y for t in chart.y_ticks] == [116.0, 96.0, 76.0, 56.0, 36.0, 16.0]
 
 
 # Rendering
@@ -564,21 +554,21 @@ def test_rendered_html_matches_golden(tmp_path, kind):
 
 
 def test_health_decisions_of_a_run_each_false_or_explained(anycast_view):
-    health = anycast_view["health"]
-    assert health["false"] == 1
-    assert [(r["at_s"], r["host"], r["state"], r["false"], r["explained_by"]) for r in health["rows"]] == [
+    health = anycast_view.health
+    assert health.false == 1
+    assert [(r.at_s, r.host, r.state, r.false, r.explained_by) for r in health.rows] == [
         (3.3, "PgBAL1", "down", False, "node-crash PgBAL1"),
         (8.3, "PgBAL1", "up", False, "node-crash PgBAL1"),
         (9.0, "PgBAL3", "down", True, ""),
     ]
-    assert health["rows"][2]["served_ok_before"] == 34  # PgBAL3 took every third request in that second (k = 800, 803 .. 899)
+    assert health.rows[2].served_ok_before == 34  # PgBAL3 took every third request in that second (k = 800, 803 .. 899)
 
 
 def test_results_without_health_decisions_say_so(tmp_path):
     directory = write_results(tmp_path / "run", ANYCAST)
     (directory / "health.jsonl").unlink()
     view = run_view(directory)
-    assert view["health"]["recorded"] is False
+    assert view.health.recorded is False
     assert "No health decisions were recorded" in render_run(view)
 
 

@@ -1,0 +1,155 @@
+"""The results contract: one run's results directory as types, what `bench run` writes and every reader loads.
+
+    RESULTS/
+      meta.json        `RunMeta`: mode, scenario, versions, settings, start and end (µs, same clock as the
+                       records), the site of every host ("sites": host name -> site name)
+      scenario.toml    the scenario as it ran
+      events.jsonl     every fault and undo, with its wall-clock time (`stand.model.events.FaultEvent`)
+      health.jsonl     every health decision of the balancers' agents (or keepalived), with its evidence
+      records/         the users' request records (Arrow IPC, see loadgen/records.py)
+      probe/           the probe's records
+      locust*          Locust's own statistics (csv, json) and its log
+      stand-logs/      after a failed run: every daemon's log and the stand's status
+
+Only the standard library, pandas, `loadgen.records` and `stand.model` are imported here: reading
+results needs no stand.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loadgen.records import read_records
+from stand.model.events import FaultEvent, read_events
+
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The paths of one run's results directory."""
+
+    root: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.root / META_FILE
+
+    @property
+    def scenario(self) -> Path:
+        return self.root / "scenario.toml"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def health_decisions(self) -> Path:
+        return self.root / "health.jsonl"
+
+    @property
+    def records(self) -> Path:
+        return self.root / "records"
+
+    @property
+    def probe(self) -> Path:
+        return self.root / "probe"
+
+    @property
+    def stand_logs(self) -> Path:
+        return self.root / "stand-logs"
+
+    def read_meta(self) -> RunMeta:
+        return RunMeta.from_json(self.meta.read_text())
+
+    def write_meta(self, meta: RunMeta) -> None:
+        self.meta.write_text(meta.to_json())
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """meta.json, in the order of its keys. Results of older versions lack the keys added since (`from_json`)."""
+
+    mode: str
+    scenario: dict[str, Any]  # the scenario as it ran: bench.scenario.Scenario as JSON
+    started_us: int  # wall clock, µs, the clock of the records
+    ended_us: int
+    interrupted: bool
+    versions: dict[str, str]  # component -> its version line
+    topology: str  # the topology file
+    sites: dict[str, str] | None  # host name -> site name for every host; None: not recorded
+    balancers: tuple[str, ...]  # host names; (): not recorded
+    vip_mode: bool  # one balancer holds a VIP (a false health change is a false failover); False: not recorded
+    settings: dict[str, Any]  # the topology's ospf, health, pgpool and keepalived settings
+    locust_exit_code: int | None  # None: not recorded
+    probe_exit_code: int | None  # the first non-zero exit of a probe, else 0; None: not recorded
+    load_hosts: tuple[str, ...]  # the hosts the load came from ("shell": this machine); (): not recorded
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> RunMeta:
+        """The keys every meta.json has had are required; the later ones default to "not recorded", as the
+        readers took them before there was a contract."""
+        raw = json.loads(text)
+        sites = raw.get("sites")
+        return cls(
+            mode=raw["mode"],
+            scenario=raw["scenario"],
+            started_us=raw["started_us"],
+            ended_us=raw["ended_us"],
+            interrupted=raw["interrupted"],
+            versions=raw["versions"],
+            topology=raw["topology"],
+            sites=sites if isinstance(sites, dict) else None,
+            balancers=tuple(raw.get("balancers", ())),
+            vip_mode=raw.get("vip_mode", False),
+            settings=raw["settings"],
+            locust_exit_code=raw.get("locust_exit_code"),
+            probe_exit_code=raw.get("probe_exit_code"),
+            load_hosts=tuple(raw.get("load_hosts", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything the figures read from one results directory."""
+
+    directory: Path
+    meta: RunMeta
+    events: list[FaultEvent]  # in time order
+    requests: pd.DataFrame  # loadgen.records.read_records of records/
+    probe: pd.DataFrame  # of probe/
+    decisions: list[dict]  # the balancers' health decisions (health.jsonl), as written
+
+
+def load_run(directory: Path) -> Run:
+    """The meta data, fault events, request and probe records and health decisions of a results directory."""
+    paths = RunDir(directory)
+    return Run(
+        directory=directory,
+        meta=paths.read_meta(),
+        events=sorted(read_events(paths.events), key=lambda e: e.t_us),
+        requests=read_records(paths.records),
+        probe=read_records(paths.probe, "probe"),
+        decisions=read_decisions(paths.health_decisions),
+    )
+
+
+def read_decisions(path: Path) -> list[dict]:
+    """The health decisions of a `health.jsonl` (none for runs from before it existed)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def complete_runs(directory: Path) -> list[Path]:
+    """The results directories in a comparison directory that have their meta.json (`bench run` writes it
+    last: a run without it is still going, or died), in name order."""
+    return sorted(meta.parent for meta in directory.glob(f"*/{META_FILE}") if meta.is_file())

@@ -1,0 +1,614 @@
+"""View models of the HTML reports: one run, or the modes of a comparison side by side.
+
+A results directory (`bench.results.load_run`) becomes frozen dataclasses of numbers, strings, lists and
+dicts (JSON-serializable with `dataclasses.asdict`), computed with pandas and the definitions of
+`reports.metrics`; the charts' geometry comes from `reports.charts` and the verdicts' words from
+`reports.verdicts`, so that the templates only print attributes.
+
+Time is seconds since the run's start (`meta.json` `started_us`); a record belongs to the second in which
+it started, as every window in `reports.metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.results import Run, RunMeta, load_run
+from loadgen.records import OK
+from reports.charts import (
+    CHART_WIDTH,
+    Marker,
+    RunCharts,
+    Scale,
+    Series,
+    ShareBars,
+    balancer_colors,
+    common_scale,
+    run_charts,
+    scale_of,
+    svg_share_bars,
+)
+from reports.health import HealthChange, false_changes, health_changes
+from reports.metrics import (
+    FAILED_OUTCOMES,
+    FaultMetrics,
+    SiteLocality,
+    Summary,
+    backend_share,
+    balancer_share,
+    fault_report,
+    locality,
+    phases,
+    summary,
+)
+from reports.verdicts import Verdict, false_changes_name, gap_text, verdicts
+from stand.model.events import FaultEvent
+
+UNKNOWN_SITE = "site unknown"
+
+
+@dataclass(frozen=True)
+class HeadlineRow:
+    """One line of the headline table: totals of the run (or of a site, or of a mode) and its gap per fault."""
+
+    label: str  # the first column(s): the site, or the mode (and site) in a comparison
+    site: str
+    requests: int
+    ok: int
+    failed: int
+    failed_by_outcome: dict[str, int]
+    throughput_rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    gaps: dict[str, str]  # fault key -> gap as the table shows it
+
+
+@dataclass(frozen=True)
+class HeadlineTable:
+    first_column: str
+    outcomes: list[str]  # the failed outcomes, a column each
+    faults: list[str]  # fault keys, a gap column each
+    rows: list[HeadlineRow]
+
+
+@dataclass(frozen=True)
+class FailoverRow:
+    """One fault in the failover table."""
+
+    label: str
+    site: str
+    key: str  # "FAULT TARGET", with "#n" on repeats
+    fault: str
+    target: str
+    at_s: float
+    undo_at_s: float | None
+    gap_ms: float | None
+    gap_text: str
+    recovered: bool
+    confirmed: bool
+    resolution_ms: float | None
+    probes: int
+    failed_probes: int
+    failed_requests: int
+    collateral_broken_connections: int
+    recovery_ms: float | None
+    balancer_share: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FailoverTable:
+    first_column: str
+    rows: list[FailoverRow]
+
+
+@dataclass(frozen=True)
+class ServedBy:
+    """A balancer that served a client site, with its own site and its share."""
+
+    host: str
+    site: str
+    share: float
+
+
+@dataclass(frozen=True)
+class LocalityRow:
+    """One client site in the locality table (see `reports.metrics.locality`)."""
+
+    labels: list[str]  # the first columns: the site, and the mode in a comparison
+    site: str
+    requests: int
+    local_share: float | None
+    p50_ms: float | None
+    p50_local_ms: float | None
+    added_ms: float | None
+    balancers: list[ServedBy]  # by share, largest first
+    behind_fastest_ms: float | None = None  # in a comparison: p50 minus the site's lowest p50 of any mode
+
+
+@dataclass(frozen=True)
+class LocalityTable:
+    first_columns: list[str]
+    rows: list[LocalityRow]
+    modes_side_by_side: bool = False
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    """A health decision that changed something, marked false or with what explains it."""
+
+    at_s: float
+    host: str
+    source: str
+    state: str
+    evidence: str
+    reason: str
+    false: bool
+    explained_by: str
+    served_ok_before: int
+
+
+@dataclass(frozen=True)
+class HealthView:
+    """The run's health decisions that changed something."""
+
+    recorded: bool  # health decisions were recorded for this run
+    rows: list[HealthRow]
+    false_changes: list[HealthChange]
+    vip_mode: bool
+    started_us: int
+
+    @property
+    def false(self) -> int:
+        return len(self.false_changes)
+
+    @property
+    def what(self) -> str:
+        return false_changes_name(self.vip_mode)
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    at_s: float
+    action: str
+    fault: str
+    target: str
+    params: str  # as JSON
+
+
+@dataclass(frozen=True)
+class ScenarioAbout:
+    name: str
+    description: str
+    facts: list[list[str]]  # [key, printable value]
+    timeline: list[TimelineStep]
+
+
+@dataclass(frozen=True)
+class About:
+    """Scenario, run, settings and versions, as tables of printable values ([key, value] rows)."""
+
+    scenario: ScenarioAbout
+    run: list[list[str]]
+    settings: list[list[str]]
+    versions: list[list[str]]
+
+
+@dataclass(frozen=True)
+class RunShareBars:
+    """Shares of the ok requests of the whole run."""
+
+    balancers: ShareBars
+    backends: ShareBars
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The view model of one run's report; a comparison shows several side by side."""
+
+    title: str
+    directory: str  # the results directory's name
+    mode: str
+    scenario_name: str
+    sites: list[str]  # the headline's rows: the whole run first
+    headline: HeadlineTable
+    failover: FailoverTable
+    locality: LocalityTable | None  # None: a single site, or older results without meta.json's "sites"
+    locality_before_first_fault: list[LocalityRow] | None
+    series: Series
+    markers: list[Marker]
+    balancer_share: dict[str, float]
+    backend_share: dict[str, float]
+    balancers_before_first_fault: dict[str, float]
+    before_first_fault_s: float
+    charts: RunCharts
+    share_bars: RunShareBars
+    health: HealthView
+    about: About
+
+
+@dataclass(frozen=True)
+class ScenarioSection:
+    """One scenario of a comparison: the modes' tables merged (a mode column), their charts, the verdicts."""
+
+    name: str
+    description: str
+    headline: HeadlineTable
+    failover: FailoverTable
+    locality: LocalityTable | None
+    verdicts: list[Verdict]
+    runs: list[RunView]
+
+
+@dataclass(frozen=True)
+class RunsTable:
+    """Run facts, settings and versions: a row per key, a column per run."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    title: str
+    directory: str  # the comparison directory's name
+    modes: list[str]
+    scenarios: list[ScenarioSection]
+    runs_table: RunsTable
+
+
+# Figures
+
+
+def site_parts(requests: pd.DataFrame, probe: pd.DataFrame) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """(site, requests, probe): the whole run first (named after its site when there is only one),
+    then each site when the records come from several."""
+    sites = sorted(set(requests["site"].dropna()) | set(probe["site"].dropna()))
+    if len(sites) <= 1:
+        return [(sites[0] if sites else "all", requests, probe)]
+    by_site = [(s, requests[requests["site"] == s], probe[probe["site"] == s]) for s in sites]
+    return [("all", requests, probe), *by_site]
+
+
+def per_second_series(run: Run) -> Series:
+    """Per second of the run: p50 and p99 of ok latencies, ok and failed requests per second, and
+    each balancer's share of the ok requests (0 where a second has none)."""
+    started_us, ended_us = run.meta.started_us, run.meta.ended_us
+    duration_s = (ended_us - started_us) / 1e6
+    bins = max(0, math.ceil(duration_s))
+    start_us = run.requests["start_us"].to_numpy(dtype=np.int64)
+    second = (start_us - started_us) // 1_000_000
+    inside = (start_us >= started_us) & (start_us < ended_us)
+    ok = (run.requests["outcome"] == OK).to_numpy(dtype=bool)
+    served = inside & ok
+    seconds_long = np.clip(duration_s - np.arange(bins), 0, 1)  # the last second may be cut short
+    latency = run.requests["latency_ms"].to_numpy(dtype=float)[served]
+    quantiles = (
+        pd.Series(latency).groupby(second[served]).quantile([0.5, 0.99]).unstack()
+        if served.any() else pd.DataFrame(columns=[0.5, 0.99])
+    ).reindex(index=range(bins), columns=[0.5, 0.99])  # fmt: skip
+    return Series(
+        duration_s=duration_s,
+        second=list(range(bins)),
+        p50_ms=_floats(quantiles[0.5].to_numpy()),
+        p99_ms=_floats(quantiles[0.99].to_numpy()),
+        ok_per_s=_floats(np.bincount(second[served], minlength=bins) / seconds_long),
+        errors_per_s=_floats(np.bincount(second[inside & ~ok], minlength=bins) / seconds_long),
+        balancer_share=_shares_per_second(run.requests["balancer"], second, served, bins),
+    )
+
+
+def _shares_per_second(hosts: pd.Series, second: np.ndarray, served: np.ndarray, bins: int) -> dict[str, list]:
+    """Each host's part of the served records of every second (ok records with an unknown host left out)."""
+    counted = served & hosts.notna().to_numpy(dtype=bool)
+    codes, names = pd.factorize(hosts[counted], sort=True)
+    counts = np.bincount(second[counted] * len(names) + codes, minlength=bins * len(names))
+    counts = counts.reshape(bins, len(names))
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    return {str(name): _floats(shares[:, i]) for i, name in enumerate(names)}
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values.astype(float).tolist()]
+
+
+def event_markers(events: Sequence[FaultEvent], started_us: int) -> list[Marker]:
+    """Every fault and undo at its second since the run's start."""
+    return [
+        Marker((e.t_us - started_us) / 1e6, e.action, f"{'undo ' if e.action == 'undo' else ''}{e.fault} {e.target}")
+        for e in events
+    ]
+
+
+def fault_keys(events: Sequence[FaultEvent]) -> list[str]:
+    """A name per fault event, as `fault_report` lists them: "FAULT TARGET", with "#n" on repeats."""
+    seen: list[tuple[str, str]] = []
+    keys = []
+    for event in events:
+        if event.action == "fault":
+            pair = (event.fault, event.target)
+            repeat = seen.count(pair)
+            seen.append(pair)
+            keys.append(f"{pair[0]} {pair[1]}" + (f" #{repeat + 1}" if repeat else ""))
+    return keys
+
+
+def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) -> FailoverRow:
+    """One fault in the failover table."""
+    gap = metrics.gap
+    return FailoverRow(
+        label=site,
+        site=site,
+        key=key,
+        fault=metrics.fault,
+        target=metrics.target,
+        at_s=(metrics.fault_us - started_us) / 1e6,
+        undo_at_s=None if metrics.undo_us is None else (metrics.undo_us - started_us) / 1e6,
+        gap_ms=gap.gap_ms,
+        gap_text=gap_text(gap.gap_ms, gap.recovered, gap.confirmed, gap.probes),
+        recovered=gap.recovered,
+        confirmed=gap.confirmed,
+        resolution_ms=gap.resolution_ms,
+        probes=gap.probes,
+        failed_probes=metrics.failed_probes,
+        failed_requests=metrics.failed_requests,
+        collateral_broken_connections=metrics.collateral_broken_connections,
+        recovery_ms=metrics.recovery_ms,
+        balancer_share=metrics.balancer_share,
+    )
+
+
+def locality_sites(meta: RunMeta, requests: pd.DataFrame) -> dict[str, str] | None:
+    """The host -> site mapping to measure locality with: meta.json's, when the run spans more than one site
+    (the hosts' sites and the clients' sites together); None for a single site, or for older results that
+    do not record it."""
+    if meta.sites is None:
+        return None
+    every_site = set(meta.sites.values()) | set(requests["site"].dropna())
+    return dict(meta.sites) if len(every_site) > 1 else None
+
+
+def locality_row(labels: Sequence[str], figures: SiteLocality, sites: Mapping[str, str]) -> LocalityRow:
+    """One client site in the locality table; the balancers that served it by share, largest first."""
+    served = sorted(figures.balancer_share.items(), key=lambda item: (-item[1], item[0]))
+    return LocalityRow(
+        labels=list(labels),
+        site=figures.site,
+        requests=figures.requests,
+        local_share=figures.local_share,
+        p50_ms=figures.p50_ms,
+        p50_local_ms=figures.p50_local_ms,
+        added_ms=figures.added_ms,
+        balancers=[ServedBy(host, sites.get(host, UNKNOWN_SITE), share) for host, share in served],
+    )
+
+
+def headline_row(site: str, totals: Summary, failover: Sequence[FailoverRow]) -> HeadlineRow:
+    """One line of the headline table: totals of the run (or of a site) and its gap per fault."""
+    return HeadlineRow(
+        label=site,
+        site=site,
+        requests=totals.requests,
+        ok=totals.ok,
+        failed=totals.failed,
+        failed_by_outcome=totals.failed_by_outcome,
+        throughput_rps=totals.throughput_rps,
+        p50_ms=totals.p50_ms,
+        p95_ms=totals.p95_ms,
+        p99_ms=totals.p99_ms,
+        max_ms=totals.max_ms,
+        gaps={row.key: row.gap_text for row in failover},
+    )
+
+
+# One run
+
+
+def run_view(results_dir: Path) -> RunView:
+    """The view model of one run's report."""
+    run = load_run(results_dir)
+    series = per_second_series(run)
+    return _run_view(run, series, scale_of(series))
+
+
+def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
+    """The view model of a loaded run, its charts drawn on `scale`."""
+    meta = run.meta
+    started_us, ended_us = meta.started_us, meta.ended_us
+    markers = event_markers(run.events, started_us)
+    keys = fault_keys(run.events)
+    headline_rows, failover_rows = [], []
+    for site, requests, probe in site_parts(run.requests, run.probe):
+        report = fault_report(requests, probe, run.events, ended_us)
+        rows = [failover_row(site, key, metrics, started_us) for key, metrics in zip(keys, report)]
+        headline_rows.append(headline_row(site, summary(requests, started_us, ended_us), rows))
+        failover_rows += rows
+    before = phases(run.events, started_us, ended_us)[0]
+    sites = locality_sites(meta, run.requests)
+    local_rows = local_before = None
+    if sites is not None:
+        local_rows = [locality_row([f.site], f, sites) for f in locality(run.requests, sites, started_us, ended_us)]
+        local_before = [locality_row([f.site], f, sites)
+                        for f in locality(run.requests, sites, before.start_us, before.end_us)]  # fmt: skip
+    balancers = balancer_share(run.requests, started_us, ended_us)
+    backends = backend_share(run.requests, started_us, ended_us)
+    scenario_name = meta.scenario["name"]
+    return RunView(
+        title=f"{scenario_name} in {meta.mode} mode",
+        directory=run.directory.name,
+        mode=meta.mode,
+        scenario_name=scenario_name,
+        sites=[row.site for row in headline_rows],
+        headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
+        failover=FailoverTable("site", failover_rows),
+        locality=None if local_rows is None else LocalityTable(["site"], local_rows),
+        locality_before_first_fault=local_before,
+        series=series,
+        markers=markers,
+        balancer_share=balancers,
+        backend_share=backends,
+        balancers_before_first_fault=balancer_share(run.requests, before.start_us, before.end_us),
+        before_first_fault_s=(before.end_us - before.start_us) / 1e6,
+        charts=run_charts(series, markers, scale),
+        share_bars=RunShareBars(
+            balancers=svg_share_bars(balancers, balancer_colors(scale), CHART_WIDTH / 2),
+            backends=svg_share_bars(backends, {}, CHART_WIDTH / 2),
+        ),
+        health=health_view(run),
+        about=about_run(meta),
+    )
+
+
+def health_view(run: Run) -> HealthView:
+    """The run's health decisions that changed something, each marked false or with what explains it."""
+    meta = run.meta
+    started_us = meta.started_us
+    changes = health_changes(
+        run.decisions, run.events, meta.balancers, started_us, meta.ended_us, run.requests, vip_mode=meta.vip_mode
+    )
+    rows = [health_row(change, started_us) for change in changes]
+    return HealthView(bool(run.decisions), rows, false_changes(changes), meta.vip_mode, started_us)
+
+
+def health_row(change: HealthChange, started_us: int) -> HealthRow:
+    return HealthRow(
+        at_s=(change.t_us - started_us) / 1e6,
+        host=change.host,
+        source=change.source,
+        state=change.state,
+        evidence=change.evidence,
+        reason=change.reason,
+        false=change.false,
+        explained_by=change.explained_by,
+        served_ok_before=change.served_ok_before,
+    )
+
+
+def about_run(meta: RunMeta) -> About:
+    """Scenario, run, settings and versions, as tables of printable values."""
+    scenario = meta.scenario
+    timeline = [
+        TimelineStep(s["at_s"], s["action"], s["fault"], s["target"], json.dumps(s["params"], sort_keys=True))
+        for s in scenario["timeline"]
+    ]
+    started = datetime.fromtimestamp(meta.started_us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return About(
+        scenario=ScenarioAbout(
+            name=scenario["name"],
+            description=scenario["description"],
+            facts=[["duration", f"{scenario['duration_s']:g} s"], *flatten(scenario["load"], "load.")],
+            timeline=timeline,
+        ),
+        run=[
+            ["mode", meta.mode],
+            ["started", started],
+            ["length", f"{(meta.ended_us - meta.started_us) / 1e6:.1f} s"],
+            ["interrupted", "yes" if meta.interrupted else "no"],
+            ["topology", Path(str(meta.topology)).name],
+        ],
+        settings=flatten(meta.settings),
+        versions=flatten(meta.versions),
+    )
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[list[str]]:
+    """Nested settings as [dotted key, printable value] rows."""
+    rows = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            rows += flatten(value, f"{prefix}{key}.")
+        else:
+            rows.append([f"{prefix}{key}", value if isinstance(value, str) else json.dumps(value)])
+    return rows
+
+
+# A comparison
+
+
+def comparison_view(run_dirs: list[Path]) -> ComparisonView:
+    """The view model of a comparison: per scenario, its modes side by side on the same axes, and
+    the verdict on each of the seed's claims with the figures measured."""
+    runs = [load_run(d) for d in run_dirs]
+    series = [per_second_series(run) for run in runs]
+    names = list(dict.fromkeys(run.meta.scenario["name"] for run in runs))
+    views_by_scenario = {}
+    for name in names:
+        chosen = [i for i, run in enumerate(runs) if run.meta.scenario["name"] == name]
+        scale = common_scale([scale_of(series[i]) for i in chosen])
+        views_by_scenario[name] = [_run_view(runs[i], series[i], scale) for i in chosen]
+    every_balancer = sorted({b for views in views_by_scenario.values() for v in views for b in v.balancer_share})
+    multi_site = any(len(v.sites) > 1 for views in views_by_scenario.values() for v in views)
+    scenarios = [scenario_section(views, every_balancer, multi_site) for views in views_by_scenario.values()]
+    modes = list(dict.fromkeys(run.meta.mode for run in runs))
+    return ComparisonView(
+        title=f"Comparison: {' vs '.join(modes)}" if modes else "Comparison: no complete run",
+        directory=run_dirs[0].parent.name if run_dirs else "",
+        modes=modes,
+        scenarios=scenarios,
+        runs_table=runs_table([v for views in views_by_scenario.values() for v in views]),
+    )
+
+
+def scenario_section(views: Sequence[RunView], every_balancer: Sequence[str], multi_site: bool) -> ScenarioSection:
+    """One scenario: the modes' tables merged (a mode column), their charts, the verdicts."""
+    keys = list(dict.fromkeys(k for v in views for k in v.headline.faults))
+    headline_rows = [
+        replace(row, label=_mode_label(v, row), gaps={k: row.gaps.get(k, "-") for k in keys})
+        for v in views
+        for row in v.headline.rows
+    ]
+    failover_rows = [replace(row, label=_mode_label(v, row)) for v in views for row in v.failover.rows]
+    first = views[0]
+    measured = [v for v in views if v.locality is not None]
+    locality = LocalityTable(["site", "mode"], _modes_by_site(measured), modes_side_by_side=True) if measured else None
+    return ScenarioSection(
+        name=first.scenario_name,
+        description=first.about.scenario.description,
+        headline=HeadlineTable("mode", list(FAILED_OUTCOMES), keys, headline_rows),
+        failover=FailoverTable("mode", failover_rows),
+        locality=locality,
+        verdicts=verdicts(views, every_balancer, multi_site),
+        runs=list(views),
+    )
+
+
+def _modes_by_site(views: Sequence[RunView]) -> list[LocalityRow]:
+    """The locality rows of every mode, per client site, each with how far it is behind the site's fastest mode."""
+    client_sites = sorted({row.site for v in views for row in v.locality.rows})
+    rows = [
+        replace(row, labels=[site, v.mode])
+        for site in client_sites
+        for v in views
+        for row in v.locality.rows
+        if row.site == site
+    ]
+    fastest = {}  # per client site: the lowest p50 of any mode
+    for row in rows:
+        if row.p50_ms is not None:
+            fastest[row.site] = min(row.p50_ms, fastest.get(row.site, row.p50_ms))
+    return [
+        replace(row, behind_fastest_ms=None if row.p50_ms is None else row.p50_ms - fastest[row.site]) for row in rows
+    ]
+
+
+def _mode_label(view: RunView, row: HeadlineRow | FailoverRow) -> str:
+    return view.mode if len(view.sites) == 1 else f"{view.mode} {row.site}"
+
+
+def runs_table(views: Sequence[RunView]) -> RunsTable:
+    """Run facts, settings and versions: a row per key, a column per run."""
+    columns = [f"{v.scenario_name} {v.mode}" for v in views]
+    values = [dict(v.about.run + v.about.settings + v.about.versions) for v in views]
+    keys = list(dict.fromkeys(k for value in values for k in value))
+    return RunsTable(columns, [[key, *(value.get(key, "-") for value in values)] for key in keys])
