@@ -52,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
     p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODE_NAMES)}")
-    p.add_argument("--scenario", action="append", help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with "
-                   f"several sites: {', '.join(SITES_SCENARIOS)})")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with several sites: {', '.join(SITES_SCENARIOS)})",
+    )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
 

@@ -19,8 +19,13 @@ from stand.modes import open_stand
 from stand.runtime import teardown
 
 
-def compare(modes: list[str], scenarios: list[Scenario], results_root: Path, progress: Progress,
-            topology_name: str | None = None) -> Path:  # fmt: skip
+def compare(
+    modes: list[str],
+    scenarios: list[Scenario],
+    results_root: Path,
+    progress: Progress,
+    topology_name: str | None = None,
+) -> Path:
     """Run every scenario in every mode (a stand per mode); returns the comparison directory."""
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
@@ -70,13 +75,17 @@ def verdict_table(summaries: list[RunSummary]) -> str:
         rows = [s for s in summaries if s.scenario == scenario]
         for s in rows:
             shares = " ".join(f"{b} {v:.0%}" for b, v in sorted(s.balancer_share.items()))
-            lines.append(f"{s.mode:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}")
+            lines.append(
+                f"{s.mode:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}"
+            )
         lines.append(f"{'mode':<17}{'fault':<28}{'gap ms':>8}{'failed q':>10}{'probes':>8}{'broken':>8}")
         for s in rows:
             for f in s.faults:
                 gap = _ms(f.gap_ms) if f.recovered else "never"
-                lines.append(f"{s.mode:<17}{f.fault + ' ' + f.target:<28}{gap:>8}{f.failed_requests:10d}"
-                             f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}")  # fmt: skip
+                lines.append(
+                    f"{s.mode:<17}{f.fault + ' ' + f.target:<28}{gap:>8}{f.failed_requests:10d}"
+                    f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}"
+                )
         for s in rows:
             health = health_line(s.health_recorded, s.false_health_changes, s.vip_mode, s.started_us)
             lines.append(f"{s.mode:<17}{health}")

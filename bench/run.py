@@ -264,20 +264,54 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
     worker and a probe inside each client host (each records its own site)."""
     load = scenario.load
     locustfile = STAGED_LOCUSTFILE if load.stages else LOCUSTFILE
-    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-            "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{scenario.duration_s:g}s",
-            "--stop-timeout", "2", "--pg-mode", load.mode, "--pg-protocol", load.protocol,
-            "--pg-think-ms", f"{load.think_ms:g}",
-            "--pg-records", str(out / "records"),
-            "--csv", str(out / "locust"), "--json-file", str(out / "locust"),
-            "--exit-code-on-error", "0"]  # fmt: skip  (failed requests are measured, not Locust failing)
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(load.users),
+        "-r",
+        str(load.spawn_rate),
+        "-t",
+        f"{scenario.duration_s:g}s",
+        "--stop-timeout",
+        "2",
+        "--pg-mode",
+        load.mode,
+        "--pg-protocol",
+        load.protocol,
+        "--pg-think-ms",
+        f"{load.think_ms:g}",
+        "--pg-records",
+        str(out / "records"),
+        "--csv",
+        str(out / "locust"),
+        "--json-file",
+        str(out / "locust"),
+        "--exit-code-on-error",
+        "0",
+    ]  # (failed requests are measured, not Locust failing)
     if load.tags:
         argv += ["--tags", *load.tags]
     if load.stages:
         argv += ["--pg-stages", load.stages_option]
-    probe = [sys.executable, "-m", "loadgen.probe", "--duration", f"{scenario.duration_s:g}",
-             "--interval-ms", f"{load.probe_interval_ms:g}", "--protocol", load.protocol,
-             "--out", str(out / "probe")]  # fmt: skip
+    probe = [
+        sys.executable,
+        "-m",
+        "loadgen.probe",
+        "--duration",
+        f"{scenario.duration_s:g}",
+        "--interval-ms",
+        f"{load.probe_interval_ms:g}",
+        "--protocol",
+        load.protocol,
+        "--out",
+        str(out / "probe"),
+    ]
     clients = load_hosts(stand)
     if not clients:
         locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
@@ -286,8 +320,9 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
     argv += ["--master", "--master-bind-host", master, "--expect-workers", str(len(clients))]
     locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
     worker = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", master]
-    workers = [_spawn(stand, h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log")
-               for h in clients]  # fmt: skip
+    workers = [
+        _spawn(stand, h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log") for h in clients
+    ]
     probes = [_spawn(stand, h.name, "probe", probe, h.namespace, out / f"probe-{h.name}.log") for h in clients]
     return Load(locust, workers, probes, [h.name for h in clients])
 

@@ -109,8 +109,9 @@ class Load:
     @property
     def stages_option(self) -> str:
         """loadgen's --pg-stages: the users from the start, then at each stage."""
-        return ",".join(f"{at_s:g}:{users}" for at_s, users in ((0.0, self.users), *((s.at_s, s.users)
-                        for s in self.stages)))  # fmt: skip
+        return ",".join(
+            f"{at_s:g}:{users}" for at_s, users in ((0.0, self.users), *((s.at_s, s.users) for s in self.stages))
+        )
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,16 @@ def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) 
     stages = _parse_stages(table, reader, duration_s)
     if None in (users, spawn_rate, mode, protocol, think, probe, stages):
         return None
-    return Load(users=users, spawn_rate=spawn_rate, mode=mode, tags=tuple(tags), probe_interval_ms=probe,
-                think_ms=think, protocol=protocol, stages=stages)  # fmt: skip
+    return Load(
+        users=users,
+        spawn_rate=spawn_rate,
+        mode=mode,
+        tags=tuple(tags),
+        probe_interval_ms=probe,
+        think_ms=think,
+        protocol=protocol,
+        stages=stages,
+    )
 
 
 def _parse_stages(table: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Stage, ...] | None:
@@ -397,8 +406,10 @@ def _play(step: Step, index: int, active: dict[tuple, int], errors: list[str]) -
             errors.append(f"{where}: {on} is already active (since timeline[{active[step.key]}])")
         elif clash is not None:
             since = f"active since timeline[{active[clash]}]"
-            errors.append(f"{where}: {on} overlaps {clash[0]} on {step.target} ({since}): one fault at a time on a "
-                          "host, except link faults on different networks")  # fmt: skip
+            errors.append(
+                f"{where}: {on} overlaps {clash[0]} on {step.target} ({since}): one fault at a time on a "
+                "host, except link faults on different networks"
+            )
         else:
             active[step.key] = index
     elif step.key in active:

@@ -106,9 +106,23 @@ def udp_flood(seconds: float) -> tuple[int, int]:
 
 def measure(delay_ms: float, jitter_ms: float, rt_priority: int, transfer_mb: int, workdir: Path) -> None:
     ready, log = workdir / f"ready-{delay_ms}", workdir / f"delayline-{delay_ms}.log"
-    argv = [sys.executable, "-m", "stand.programs.delayline", "--a", PORTS[0], "--b", PORTS[1],
-            "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms), "--rt-priority", str(rt_priority),
-            "--ready-file", str(ready)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "stand.programs.delayline",
+        "--a",
+        PORTS[0],
+        "--b",
+        PORTS[1],
+        "--delay-ms",
+        str(delay_ms),
+        "--jitter-ms",
+        str(jitter_ms),
+        "--rt-priority",
+        str(rt_priority),
+        "--ready-file",
+        str(ready),
+    ]
     proc, record = process.spawn("pgdl", "delayline", argv, SWITCH, log, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         if not process.wait_until(ready.exists, 30):

@@ -35,8 +35,7 @@ def pgbench(stand: Stand, seconds: int, clients: int, rate: float | None = None)
     if rate is not None:
         argv += ["-R", f"{rate:.0f}"]
     argv.append(stand.plan.topology.postgres.database)
-    result = process.run(argv, namespace=stand.plan.shell_router.namespace, env=env, timeout=seconds + 120,
-                         check=False)  # fmt: skip
+    result = process.run(argv, namespace=stand.plan.shell_router.namespace, env=env, timeout=seconds + 120, check=False)
     found = re.search(r"tps = ([0-9.]+)", result.stdout)
     aborted = "aborted" in result.stdout + result.stderr or result.returncode != 0
     return (float(found.group(1)) if found else 0.0), ("ABORTED" if aborted else "ok")

@@ -58,12 +58,33 @@ def children_cpu_seconds() -> float:
 
 def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int) -> Measured:
     """pgbench's built-in SELECT-only script: transactions per second, and pgbench's CPU per transaction."""
-    argv = [*INSIDE_THE_ROUTER,
-            "pgbench", "-n", "-S", "-M", protocol, "-c", str(clients), "-j", "2", "-T", str(seconds),
-            "-h", settings.host, "-p", str(settings.port), "-U", settings.user, settings.database]  # fmt: skip
+    argv = [
+        *INSIDE_THE_ROUTER,
+        "pgbench",
+        "-n",
+        "-S",
+        "-M",
+        protocol,
+        "-c",
+        str(clients),
+        "-j",
+        "2",
+        "-T",
+        str(seconds),
+        "-h",
+        settings.host,
+        "-p",
+        str(settings.port),
+        "-U",
+        settings.user,
+        settings.database,
+    ]
     cpu_before = children_cpu_seconds()
     out = subprocess.run(
-        argv, capture_output=True, text=True, check=True,
+        argv,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**without_libpq_settings(), "PGPASSFILE": str(passfile)},
     )
     cpu = children_cpu_seconds() - cpu_before
@@ -82,16 +103,43 @@ def process_tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, seconds: int, processes: int,
-           extra: list[str], env: dict[str, str]) -> Measured:  # fmt: skip
+def locust(
+    locustfile: Path,
+    user_class: str,
+    workdir: Path,
+    clients: int,
+    seconds: int,
+    processes: int,
+    extra: list[str],
+    env: dict[str, str],
+) -> Measured:
     """A headless Locust run: Locust's own requests/s, and its processes' CPU per request once warmed up."""
-    argv = [*INSIDE_THE_ROUTER,
-            sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-            "-u", str(clients), "-r", str(clients), "-t", f"{seconds}s", "--processes", str(processes),
-            "--csv", str(workdir / "locust"), "--csv-full-history", *extra, user_class]  # fmt: skip
-    run = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**without_libpq_settings(), **env},
-                           cwd=workdir)  # fmt: skip
+    argv = [
+        *INSIDE_THE_ROUTER,
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(clients),
+        "-r",
+        str(clients),
+        "-t",
+        f"{seconds}s",
+        "--processes",
+        str(processes),
+        "--csv",
+        str(workdir / "locust"),
+        "--csv-full-history",
+        *extra,
+        user_class,
+    ]
+    run = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**without_libpq_settings(), **env}, cwd=workdir
+    )
     cpu_at: dict[int, float] = {}  # whole second of the wall clock -> CPU seconds of Locust's processes by then
     deadline = time.time() + seconds + 120
     while run.poll() is None and time.time() < deadline:
@@ -101,8 +149,11 @@ def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, secon
     with open(workdir / "locust_stats.csv") as f:
         rate = float(next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")["Requests/s"])
     with open(workdir / "locust_stats_history.csv") as f:
-        count_at = {int(row["Timestamp"]): int(row["Total Request Count"])
-                    for row in csv.DictReader(f) if row["Name"] == "Aggregated"}  # fmt: skip
+        count_at = {
+            int(row["Timestamp"]): int(row["Total Request Count"])
+            for row in csv.DictReader(f)
+            if row["Name"] == "Aggregated"
+        }
     seconds_seen = sorted(set(cpu_at) & set(count_at))
     steady = [t for t in seconds_seen if seconds_seen[0] + WARM_UP_S <= t <= seconds_seen[-1] - 1]
     first, last = steady[0], steady[-1]
@@ -111,8 +162,26 @@ def locust(locustfile: Path, user_class: str, workdir: Path, clients: int, secon
 
 def recording_cost(records: int = 200_000) -> float:
     """Microseconds a request spends being recorded (add, plus its share of the flushes)."""
-    sample = Record(1, 0.5, None, "ok", None, None, "point", "persistent", "extended", "main", 1, "vm:1",
-                    "vm:1/u1/c1", False, "PgBAL1", "PgSQL2", "198.18.0.94", "198.18.0.92")  # fmt: skip
+    sample = Record(
+        1,
+        0.5,
+        None,
+        "ok",
+        None,
+        None,
+        "point",
+        "persistent",
+        "extended",
+        "main",
+        1,
+        "vm:1",
+        "vm:1/u1/c1",
+        False,
+        "PgBAL1",
+        "PgSQL2",
+        "198.18.0.94",
+        "198.18.0.92",
+    )
     with tempfile.TemporaryDirectory() as directory:
         writer = RecordWriter(Path(directory), "requests", "bench")
         started = time.perf_counter()
@@ -154,8 +223,16 @@ def main() -> None:
             records = ["--tags", "point", "--pg-records", str(work / "records")]
 
             def loadgen(*options: str) -> float:
-                return locust(REPO / "loadgen" / "select.py", "SelectUser", work, args.clients, args.seconds,
-                              args.processes, [*records, *options], {})  # fmt: skip
+                return locust(
+                    REPO / "loadgen" / "select.py",
+                    "SelectUser",
+                    work,
+                    args.clients,
+                    args.seconds,
+                    args.processes,
+                    [*records, *options],
+                    {},
+                )
 
             contenders = {
                 PGBENCH_PREPARED: lambda: pgbench(
@@ -182,18 +259,25 @@ def main() -> None:
     rate = {name: statistics.median(m.rate for m in measured) for name, measured in runs.items()}
     cpu = {name: statistics.median(m.client_us for m in measured) for name, measured in runs.items()}
     base = rate[PGBENCH_PREPARED]
-    print(f"{args.clients} clients, {args.seconds} s each, median of {args.rounds} interleaved rounds, "
-          f"through {settings.host} (Locust: {args.processes} processes)")  # fmt: skip
+    print(
+        f"{args.clients} clients, {args.seconds} s each, median of {args.rounds} interleaved rounds, "
+        f"through {settings.host} (Locust: {args.processes} processes)"
+    )
     print(f"  {'client':<36} {'requests/s':>10}  {'of pgbench prepared':>19}  {'client CPU/request':>18}  (each round)")
     for name, measured in runs.items():
         spread = ", ".join(f"{m.rate:.0f}/{m.client_us:.0f} us" for m in measured)
         print(f"  {name:<36} {rate[name]:10.0f}  {rate[name] / base:19.1%}  {cpu[name]:15.0f} us  ({spread})")
     for loadgen_name, peer_name in ((LOADGEN_SIMPLE, PEER), (LOADGEN, SAME_QUERY_PEER), (LOADGEN, PEER)):
-        print(f"  {loadgen_name} / {peer_name}: requests/s {rate[loadgen_name] / rate[peer_name]:.2f}x, "
-              f"client CPU per request {cpu[loadgen_name] / cpu[peer_name]:.2f}x")  # fmt: skip
-    print(f"  loadgen simple / extended: {rate[LOADGEN_SIMPLE] / rate[LOADGEN]:.2f}x; pgpool's price of the "
-          f"extended protocol: pgbench prepared / simple = {base / rate[PGBENCH_SIMPLE]:.2f}x")  # fmt: skip
+        print(
+            f"  {loadgen_name} / {peer_name}: requests/s {rate[loadgen_name] / rate[peer_name]:.2f}x, "
+            f"client CPU per request {cpu[loadgen_name] / cpu[peer_name]:.2f}x"
+        )
+    print(
+        f"  loadgen simple / extended: {rate[LOADGEN_SIMPLE] / rate[LOADGEN]:.2f}x; pgpool's price of the "
+        f"extended protocol: pgbench prepared / simple = {base / rate[PGBENCH_SIMPLE]:.2f}x"
+    )
     print(f"  loadgen records written: {recorded}; recording costs {recording_cost():.2f} us per request")
+
 
 if __name__ == "__main__":
     main()

@@ -42,5 +42,10 @@ class SameQueryPeerUser(PeerUser):
             check_account(aid, self.client.connection.execute(SAME_QUERY, (aid,)).fetchone())
         except Exception as e:  # noqa: BLE001 - every failure is reported to Locust, as the stock user does
             exception = e
-        events.request.fire(request_type="psycopg", name="point", response_time=(time.perf_counter() - started) * 1000,
-                            response_length=0, exception=exception)  # fmt: skip
+        events.request.fire(
+            request_type="psycopg",
+            name="point",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=exception,
+        )

@@ -33,8 +33,11 @@ class RouteWatch:
     def __init__(self, stand: Stand):
         router = stand.plan.shell_router
         self.prefix = str(stand.plan.topology.anycast.ip)
-        self.proc = subprocess.Popen(["ip", "netns", "exec", router.namespace, "ip", "-ts", "monitor", "route"],
-                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", router.namespace, "ip", "-ts", "monitor", "route"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(0.3)  # subscribed before the fault
 
     def first_change_after(self, started: float, hops: int, stand: Stand) -> float:
@@ -85,12 +88,15 @@ def report(name: str, seconds: list[float]) -> None:
     print(f"{name}: median {statistics.median(ms):.0f} ms, min {ms[0]:.0f}, max {ms[-1]:.0f} over {len(ms)} tries")
 
 
+def quiet(message: str) -> None:
+    """Progress lines are not needed here: the figures are."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=7)
     args = parser.parse_args()
     stand = open_stand(topology.load("seed"))
-    quiet = lambda message: None
     up_seconds = build.up(stand, quiet)
     try:
         balancers = [h.name for h in stand.plan.balancers]

@@ -53,8 +53,7 @@ class Served:
 
 
 POINT_SELECT = (
-    "SELECT aid, bid, abalance, host(inet_client_addr()), host(inet_server_addr()) "
-    "FROM pgbench_accounts WHERE aid = $1"
+    "SELECT aid, bid, abalance, host(inet_client_addr()), host(inet_server_addr()) FROM pgbench_accounts WHERE aid = $1"
 )
 BRANCH_SELECT = "SELECT bid, bbalance FROM pgbench_branches WHERE bid = $1"
 RANGE_COUNT = "SELECT count(*) FROM pgbench_accounts WHERE aid BETWEEN $1 AND $2"
@@ -148,14 +147,16 @@ QUERIES: dict[str, Queries] = {
 }
 
 
-async def point_select(queries: Queries, conn: asyncpg.Connection, key: int, timeout: float,
-                       accounts: int) -> Served | None:  # fmt: skip
+async def point_select(
+    queries: Queries, conn: asyncpg.Connection, key: int, timeout: float, accounts: int
+) -> Served | None:
     """One account by primary key, checked."""
     return await queries.account(conn, key, timeout)
 
 
-async def read_only_mix(queries: Queries, conn: asyncpg.Connection, key: int, timeout: float,
-                        accounts: int) -> Served | None:  # fmt: skip
+async def read_only_mix(
+    queries: Queries, conn: asyncpg.Connection, key: int, timeout: float, accounts: int
+) -> Served | None:
     """A short read-only transaction: an account, its branch, a small range; every answer checked.
 
     asyncpg's transaction sends BEGIN and COMMIT as simple queries, whatever the protocol of the rest.
@@ -204,9 +205,14 @@ class PgClient:
     async def _connect(self) -> None:
         s = self.settings
         self._conn = await asyncpg.connect(
-            host=s.host, port=s.port, user=s.user, password=s.password, database=s.database,
-            timeout=self.options.connect_timeout, server_settings={"application_name": "pgab-loadgen"},
-        )  # fmt: skip
+            host=s.host,
+            port=s.port,
+            user=s.user,
+            password=s.password,
+            database=s.database,
+            timeout=self.options.connect_timeout,
+            server_settings={"application_name": "pgab-loadgen"},
+        )
         self._connections += 1
         self._conn_id = f"{self.process}/u{self.user}/c{self._connections}"
         if self.options.protocol == SIMPLE:
@@ -248,7 +254,7 @@ class PgClient:
             served = self._served_by_connection if answered is None else answered
         except WrongAnswer as e:
             outcome, error_class, error_text = WRONG_ANSWER, "WrongAnswer", str(e)
-        except (TimeoutError, asyncio.TimeoutError) as e:
+        except TimeoutError as e:
             outcome, error_class, error_text = TIMEOUT, type(e).__name__, str(e) or "timed out"
             await self._drop_connection()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
@@ -286,7 +292,7 @@ class PgClient:
             return
         try:
             await asyncio.wait_for(conn.close(), self.options.connect_timeout)
-        except (OSError, TimeoutError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError):
+        except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError):
             conn.terminate()
 
     async def close(self) -> None:
@@ -299,4 +305,3 @@ def parse_keys(text: str) -> tuple[int, int] | None:
         return None
     first, _, last = text.partition("-")
     return int(first), int(last or first)
-

@@ -31,8 +31,9 @@ class ProbeSummary:
     longest_gap_ms: float  # longest time between two successful probes' start times
 
 
-async def run_probe(settings: ClientSettings, options: ClientOptions, interval_ms: float, duration_s: float,
-                    writer: RecordWriter) -> ProbeSummary:  # fmt: skip
+async def run_probe(
+    settings: ClientSettings, options: ClientOptions, interval_ms: float, duration_s: float, writer: RecordWriter
+) -> ProbeSummary:
     """Start one probe every `interval_ms` for `duration_s`, on schedule whatever the answers take."""
     options = replace(options, mode=PER_QUERY)
     loop = asyncio.get_running_loop()
@@ -76,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stand", default="pgab", help="prefix of the stand to take host and credentials from")
     parser.add_argument("--connect-timeout", type=float, default=1.0, help="seconds")
     parser.add_argument("--query-timeout", type=float, default=1.0, help="seconds")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default=EXTENDED,
-                        help="the query's protocol, as the loadgen's --pg-protocol; with simple, each probe sends two "
-                        "queries on its new connection: who serves it (extended), then the checked SELECT")
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=EXTENDED,
+        help="the query's protocol, as the loadgen's --pg-protocol; with simple, each probe sends two "
+        "queries on its new connection: who serves it (extended), then the checked SELECT",
+    )
     args = parser.parse_args(argv)
     try:
         settings = resolve(args.host, args.stand)
@@ -87,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"probe: {e}", file=sys.stderr)
         return 1
     site = args.site or settings.site
-    options = ClientOptions(site=site, protocol=args.protocol, connect_timeout=args.connect_timeout,
-                            query_timeout=args.query_timeout)  # fmt: skip
+    options = ClientOptions(
+        site=site, protocol=args.protocol, connect_timeout=args.connect_timeout, query_timeout=args.query_timeout
+    )
     writer = RecordWriter(args.out, "probe", site)
     started = time.monotonic()
     try:
@@ -96,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             summary = runner.run(run_probe(settings, options, args.interval_ms, args.duration, writer))
     finally:
         writer.close()
-    print(f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s, {summary.ok} ok, "
-          f"longest gap between good probes {summary.longest_gap_ms:.0f} ms; records in {writer.path}")  # fmt: skip
+    print(
+        f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s, {summary.ok} ok, "
+        f"longest gap between good probes {summary.longest_gap_ms:.0f} ms; records in {writer.path}"
+    )
     return 0
 
 

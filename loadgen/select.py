@@ -42,23 +42,41 @@ FLUSH_INTERVAL_S = 1.0
 
 @events.init_command_line_parser.add_listener
 def add_arguments(parser) -> None:
-    parser.add_argument("--pg-mode", choices=MODES, default=PERSISTENT, include_in_web_ui=True,
-                       help="persistent: one connection per user; per-query: a new TCP connection for each query")
-    parser.add_argument("--pg-protocol", choices=PROTOCOLS, default=EXTENDED, include_in_web_ui=True,
-                        help="extended: the key as a parameter, the row read back and checked (asyncpg's way for "
-                        "every query that returns rows); simple: the key and its branch pasted into the SQL text, "
-                        "the command tag checked ('SELECT 1'), and who serves each connection asked once right after "
-                        "connecting (with --pg-mode per-query, that is a second query per request)")
-    parser.add_argument("--pg-site", default="", help="the site these users simulate, recorded with each request "
-                        "(default: the site of the stand host this process runs in, main outside the stand)")
+    parser.add_argument(
+        "--pg-mode",
+        choices=MODES,
+        default=PERSISTENT,
+        include_in_web_ui=True,
+        help="persistent: one connection per user; per-query: a new TCP connection for each query",
+    )
+    parser.add_argument(
+        "--pg-protocol",
+        choices=PROTOCOLS,
+        default=EXTENDED,
+        include_in_web_ui=True,
+        help="extended: the key as a parameter, the row read back and checked (asyncpg's way for "
+        "every query that returns rows); simple: the key and its branch pasted into the SQL text, "
+        "the command tag checked ('SELECT 1'), and who serves each connection asked once right after "
+        "connecting (with --pg-mode per-query, that is a second query per request)",
+    )
+    parser.add_argument(
+        "--pg-site",
+        default="",
+        help="the site these users simulate, recorded with each request "
+        "(default: the site of the stand host this process runs in, main outside the stand)",
+    )
     parser.add_argument("--pg-records", default="records", help="directory for the request records")
     parser.add_argument("--pg-connect-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-query-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-think-ms", type=float, default=0.0, help="each user's pause between requests")
     parser.add_argument("--pg-keys", default="", help="FIRST-LAST: restrict the account keys (default: all)")
     parser.add_argument("--pg-stand", default="pgab", help="prefix of the stand to take host and credentials from")
-    parser.add_argument("--pg-stages", default="", help="AT_S:USERS,...: the number of users from each second on "
-                        "(only with -f loadgen/staged.py, which follows it; e.g. 0:12,10:96,25:12)")
+    parser.add_argument(
+        "--pg-stages",
+        default="",
+        help="AT_S:USERS,...: the number of users from each second on "
+        "(only with -f loadgen/staged.py, which follows it; e.g. 0:12,10:96,25:12)",
+    )
 
 
 class LoadSession:

@@ -211,9 +211,17 @@ def _polyline(plot: Plot, xs: Sequence[float], ys: Sequence[float | None]) -> st
     return " ".join(parts)
 
 
-def svg_line_chart(x: Sequence[float], lines: Mapping[str, tuple[str, Sequence[float | None]]], *, x_max: float,
-                   y_max: float, y_unit: str, markers: Sequence[Marker], width: float = CHART_WIDTH,
-                   height: float = CHART_HEIGHT) -> Chart:  # fmt: skip
+def svg_line_chart(
+    x: Sequence[float],
+    lines: Mapping[str, tuple[str, Sequence[float | None]]],
+    *,
+    x_max: float,
+    y_max: float,
+    y_unit: str,
+    markers: Sequence[Marker],
+    width: float = CHART_WIDTH,
+    height: float = CHART_HEIGHT,
+) -> Chart:
     """Lines (name -> (colour, values at `x`)) on axes from 0 to `x_max` and to a tick at or above `y_max`."""
     y_ticks = nice_ticks(y_max)
     plot = Plot(width, height, x_max if x_max > 0 else 1.0, y_ticks[-1])
@@ -228,9 +236,15 @@ def svg_line_chart(x: Sequence[float], lines: Mapping[str, tuple[str, Sequence[f
     )
 
 
-def svg_stacked_area(seconds: Sequence[float], layers: Mapping[str, tuple[str, Sequence[float | None]]], *,
-                     x_max: float, markers: Sequence[Marker], width: float = CHART_WIDTH,
-                     height: float = CHART_HEIGHT) -> Chart:  # fmt: skip
+def svg_stacked_area(
+    seconds: Sequence[float],
+    layers: Mapping[str, tuple[str, Sequence[float | None]]],
+    *,
+    x_max: float,
+    markers: Sequence[Marker],
+    width: float = CHART_WIDTH,
+    height: float = CHART_HEIGHT,
+) -> Chart:
     """Shares (name -> (colour, value per second in 0..1)) stacked bottom-up in the given order, each
     value a step from its second's start to the next second (or `x_max`)."""
     y_ticks = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -272,14 +286,17 @@ def scale_of(series: Series) -> Scale:
     """The axes that fit one run's series."""
     latencies = [v for v in series.p99_ms if v is not None]
     rates = [v for v in series.ok_per_s + series.errors_per_s if v is not None]
-    return Scale(series.duration_s, max(latencies, default=1.0), max(rates, default=1.0),
-                 tuple(series.balancer_share))  # fmt: skip
+    return Scale(series.duration_s, max(latencies, default=1.0), max(rates, default=1.0), tuple(series.balancer_share))
 
 
 def common_scale(scales: Sequence[Scale]) -> Scale:
     """Axes that fit every one of `scales`."""
-    return Scale(max(s.seconds for s in scales), max(s.latency_ms for s in scales), max(s.rate for s in scales),
-                 tuple(sorted({b for s in scales for b in s.balancers})))  # fmt: skip
+    return Scale(
+        max(s.seconds for s in scales),
+        max(s.latency_ms for s in scales),
+        max(s.rate for s in scales),
+        tuple(sorted({b for s in scales for b in s.balancers})),
+    )
 
 
 def balancer_colors(scale: Scale) -> dict[str, str]:

@@ -70,9 +70,16 @@ class HealthChange:
         return not self.explained_by and (self.failed_check or (self.withdrawal and not handover))
 
 
-def health_changes(decisions: Iterable[dict], events: Sequence[FaultEvent | Mapping[str, Any]],
-                   balancers: Iterable[str], run_start_us: int, run_end_us: int, requests: pd.DataFrame | None = None,
-                   grace_s: float = GRACE_S, vip_mode: bool = False) -> list[HealthChange]:  # fmt: skip
+def health_changes(
+    decisions: Iterable[dict],
+    events: Sequence[FaultEvent | Mapping[str, Any]],
+    balancers: Iterable[str],
+    run_start_us: int,
+    run_end_us: int,
+    requests: pd.DataFrame | None = None,
+    grace_s: float = GRACE_S,
+    vip_mode: bool = False,
+) -> list[HealthChange]:
     """Every change in the run, each marked with the fault that explains it (see the module docstring)."""
     events = as_fault_events(events)
     balancer_names = set(balancers)
@@ -85,14 +92,23 @@ def health_changes(decisions: Iterable[dict], events: Sequence[FaultEvent | Mapp
         failed_check = _failed_check(decision)
         if not (run_start_us <= decision["t_us"] < run_end_us) or (before == now and not failed_check):
             continue
-        explained = _explaining_fault(decision["t_us"], host, events, balancer_names, run_end_us, grace_s,
-                                      vip_mode and not failed_check)  # fmt: skip
-        changes.append(HealthChange(
-            t_us=decision["t_us"], host=host, source=decision.get("source", "agent"), state=decision["state"],
-            announced=now, evidence=decision.get("evidence", ""), reason=decision.get("reason", ""),
-            withdrawal=before and not now, explained_by=explained,
-            served_ok_before=_served_ok(requests, host, decision["t_us"]),
-        ))  # fmt: skip
+        explained = _explaining_fault(
+            decision["t_us"], host, events, balancer_names, run_end_us, grace_s, vip_mode and not failed_check
+        )
+        changes.append(
+            HealthChange(
+                t_us=decision["t_us"],
+                host=host,
+                source=decision.get("source", "agent"),
+                state=decision["state"],
+                announced=now,
+                evidence=decision.get("evidence", ""),
+                reason=decision.get("reason", ""),
+                withdrawal=before and not now,
+                explained_by=explained,
+                served_ok_before=_served_ok(requests, host, decision["t_us"]),
+            )
+        )
     return changes
 
 
@@ -102,13 +118,26 @@ def _failed_check(decision: dict) -> bool:
     ) in CHECK_EVIDENCE
 
 
-def _explaining_fault(t_us: int, host: str, events: Sequence[FaultEvent], balancers: set[str], run_end_us: int,
-                      grace_s: float, any_target: bool) -> str:  # fmt: skip
+def _explaining_fault(
+    t_us: int,
+    host: str,
+    events: Sequence[FaultEvent],
+    balancers: set[str],
+    run_end_us: int,
+    grace_s: float,
+    any_target: bool,
+) -> str:
     for index, event in enumerate(events):
         if event.action != "fault" or event.t_us > t_us:
             continue
-        undo = next((e for e in events[index + 1 :] if e.action == "undo" and e.fault == event.fault
-                     and e.target == event.target), None)  # fmt: skip
+        undo = next(
+            (
+                e
+                for e in events[index + 1 :]
+                if e.action == "undo" and e.fault == event.fault and e.target == event.target
+            ),
+            None,
+        )
         grace = max(grace_s, REATTACH_GRACE_S) if event.fault in REATTACH_FAULTS else grace_s
         until_us = undo.t_us + grace * 1e6 if undo is not None else run_end_us
         relevant = any_target or event.target == host or event.target not in balancers

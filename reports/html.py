@@ -21,9 +21,13 @@ REPORT_FILE = "report.html"
 def environment() -> jinja2.Environment:
     """Templates in reports/templates: strict, autoescaped, with the formatting filters of reports.verdicts."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, autoescape=True,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )  # fmt: skip
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(ms=format_ms, share=format_share, rate=format_rate, seconds=format_seconds)
     return env
 

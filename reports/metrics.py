@@ -154,11 +154,18 @@ def summary(requests: pd.DataFrame, start_us: int | None = None, end_us: int | N
     p50, p95, p99 = np.percentile(latency, [50, 95, 99]).tolist() if len(latency) else (None, None, None)
     seconds = (end_us - start_us) / 1e6
     return Summary(
-        start_us=start_us, end_us=end_us, requests=len(rows), ok=int(ok.sum()), failed=int((~ok).sum()),
+        start_us=start_us,
+        end_us=end_us,
+        requests=len(rows),
+        ok=int(ok.sum()),
+        failed=int((~ok).sum()),
         failed_by_outcome={o: int((rows["outcome"] == o).sum()) for o in FAILED_OUTCOMES},
         throughput_rps=int(ok.sum()) / seconds if seconds > 0 else 0.0,
-        p50_ms=p50, p95_ms=p95, p99_ms=p99, max_ms=float(latency.max()) if len(latency) else None,
-    )  # fmt: skip
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        max_ms=float(latency.max()) if len(latency) else None,
+    )
 
 
 def _share(records: pd.DataFrame, column: str, start_us: int, end_us: int) -> dict[str, float]:
@@ -177,8 +184,9 @@ def backend_share(requests: pd.DataFrame, start_us: int, end_us: int) -> dict[st
     return _share(requests, "backend", start_us, end_us)
 
 
-def locality(requests: pd.DataFrame, sites: Mapping[str, str], start_us: int | None = None,
-             end_us: int | None = None) -> list[SiteLocality]:  # fmt: skip
+def locality(
+    requests: pd.DataFrame, sites: Mapping[str, str], start_us: int | None = None, end_us: int | None = None
+) -> list[SiteLocality]:
     """Per client site, in site name order: how much of its ok traffic stayed on its own site's balancers.
 
     `sites` maps every host name (as the records name balancers) to its site. A client site is the
@@ -204,12 +212,17 @@ def locality(requests: pd.DataFrame, sites: Mapping[str, str], start_us: int | N
         p50 = float(np.percentile(latency, 50)) if len(latency) else None
         p50_local = float(np.percentile(latency[local], 50)) if local.any() else None
         shares = served["balancer"].value_counts(normalize=True)
-        result.append(SiteLocality(
-            site=str(site), requests=len(served), local_share=float(local.mean()) if len(served) else None,
-            p50_ms=p50, p50_local_ms=p50_local,
-            added_ms=p50 - p50_local if p50 is not None and p50_local is not None else None,
-            balancer_share={str(b): float(share) for b, share in sorted(shares.items())},
-        ))  # fmt: skip
+        result.append(
+            SiteLocality(
+                site=str(site),
+                requests=len(served),
+                local_share=float(local.mean()) if len(served) else None,
+                p50_ms=p50,
+                p50_local_ms=p50_local,
+                added_ms=p50 - p50_local if p50 is not None and p50_local is not None else None,
+                balancer_share={str(b): float(share) for b, share in sorted(shares.items())},
+            )
+        )
     return result
 
 
@@ -244,12 +257,17 @@ def failover_gap(probe: pd.DataFrame, fault_us: int, until_us: int, stable_ms: f
 
     recovered = recovery_us is not None
     return Gap(
-        fault_us=fault_us, until_us=until_us,
+        fault_us=fault_us,
+        until_us=until_us,
         gap_ms=(recovery_us - fault_us) / 1000 if recovered else None,
-        recovered=recovered, recovery_us=recovery_us,
+        recovered=recovered,
+        recovery_us=recovery_us,
         confirmed=recovered and recovery_us + stable_ms * 1000 <= until_us,
-        probes=len(starts), failed_probes=len(failure_starts), period_ms=period_ms, resolution_ms=period_ms,
-    )  # fmt: skip
+        probes=len(starts),
+        failed_probes=len(failure_starts),
+        period_ms=period_ms,
+        resolution_ms=period_ms,
+    )
 
 
 def failed_during(requests: pd.DataFrame, start_us: int, end_us: int) -> int:
@@ -279,12 +297,23 @@ def collateral_broken_connections(requests: pd.DataFrame, fault_us: int, until_u
 
 def _next_index(events: Sequence[FaultEvent], after: int, action: str, fault: str | None, target: str) -> int | None:
     """The index of the first event after `after` with this action and target (and fault, unless None)."""
-    return next((i for i in range(after + 1, len(events)) if events[i].action == action
-                 and events[i].target == target and fault in (None, events[i].fault)), None)  # fmt: skip
+    return next(
+        (
+            i
+            for i in range(after + 1, len(events))
+            if events[i].action == action and events[i].target == target and fault in (None, events[i].fault)
+        ),
+        None,
+    )
 
 
-def fault_report(requests: pd.DataFrame, probe: pd.DataFrame, events: Sequence[FaultEvent | Mapping[str, Any]],
-                 run_end_us: int, stable_ms: float = 1000) -> list[FaultMetrics]:  # fmt: skip
+def fault_report(
+    requests: pd.DataFrame,
+    probe: pd.DataFrame,
+    events: Sequence[FaultEvent | Mapping[str, Any]],
+    run_end_us: int,
+    stable_ms: float = 1000,
+) -> list[FaultMetrics]:
     """The metrics of every "fault" event, until its undo or the run's end."""
     events = as_fault_events(events)
     report = []
@@ -302,13 +331,18 @@ def fault_report(requests: pd.DataFrame, probe: pd.DataFrame, events: Sequence[F
             served_until_us = events[refault].t_us if refault is not None else run_end_us
             served = [recovery_after_undo(r, events[undo].t_us, target, served_until_us) for r in (requests, probe)]
             recovery_ms = min((ms for ms in served if ms is not None), default=None)
-        report.append(FaultMetrics(
-            fault=fault, target=target, fault_us=fault_us, undo_us=undo_us,
-            gap=failover_gap(probe, fault_us, until_us, stable_ms),
-            failed_requests=failed_during(requests, fault_us, until_us),
-            failed_probes=failed_during(probe, fault_us, until_us),
-            collateral_broken_connections=collateral_broken_connections(requests, fault_us, until_us, target),
-            recovery_ms=recovery_ms,
-            balancer_share=balancer_share(requests, fault_us, phase_end_us),
-        ))  # fmt: skip
+        report.append(
+            FaultMetrics(
+                fault=fault,
+                target=target,
+                fault_us=fault_us,
+                undo_us=undo_us,
+                gap=failover_gap(probe, fault_us, until_us, stable_ms),
+                failed_requests=failed_during(requests, fault_us, until_us),
+                failed_probes=failed_during(probe, fault_us, until_us),
+                collateral_broken_connections=collateral_broken_connections(requests, fault_us, until_us, target),
+                recovery_ms=recovery_ms,
+                balancer_share=balancer_share(requests, fault_us, phase_end_us),
+            )
+        )
     return report

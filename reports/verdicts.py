@@ -139,8 +139,11 @@ def gap_line(key: str, rows: Mapping[str, FailoverRow]) -> str:
     best = [mode for ms, mode in measured if ms == best_ms]
     if len(best) == len(rows):
         return f"{head}no difference: {format_ms(best_ms)} ms in {', '.join(best)}{tail}"
-    others = [f"{mode} {format_ms(ms)} ms" + (f" ({ms / best_ms:.1f}× longer)" if best_ms > 0 else "")
-              for ms, mode in measured if ms != best_ms]  # fmt: skip
+    others = [
+        f"{mode} {format_ms(ms)} ms" + (f" ({ms / best_ms:.1f}× longer)" if best_ms > 0 else "")
+        for ms, mode in measured
+        if ms != best_ms
+    ]
     none_failed = " (no failed probe)" if best_ms == 0 else ""
     return (
         f"{head}shorter in {' and '.join(best)}: {format_ms(best_ms)} ms{none_failed}; "

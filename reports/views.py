@@ -295,8 +295,9 @@ def per_second_series(run: Run) -> Series:
     latency = run.requests["latency_ms"].to_numpy(dtype=float)[served]
     quantiles = (
         pd.Series(latency).groupby(second[served]).quantile([0.5, 0.99]).unstack()
-        if served.any() else pd.DataFrame(columns=[0.5, 0.99])
-    ).reindex(index=range(bins), columns=[0.5, 0.99])  # fmt: skip
+        if served.any()
+        else pd.DataFrame(columns=[0.5, 0.99])
+    ).reindex(index=range(bins), columns=[0.5, 0.99])
     return Series(
         duration_s=duration_s,
         second=list(range(bins)),
@@ -439,8 +440,9 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
     local_rows = local_before = None
     if sites is not None:
         local_rows = [locality_row([f.site], f, sites) for f in locality(run.requests, sites, started_us, ended_us)]
-        local_before = [locality_row([f.site], f, sites)
-                        for f in locality(run.requests, sites, before.start_us, before.end_us)]  # fmt: skip
+        local_before = [
+            locality_row([f.site], f, sites) for f in locality(run.requests, sites, before.start_us, before.end_us)
+        ]
     balancers = balancer_share(run.requests, started_us, ended_us)
     backends = backend_share(run.requests, started_us, ended_us)
     scenario_name = meta.scenario["name"]

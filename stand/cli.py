@@ -34,8 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     except topology.TopologyError as e:
         print(f"stand: bad topology:\n{e}", file=sys.stderr)
         return 2
-    except (StandError, DaemonFailed, readiness.NotReady, UnsafeTarget, CommandFailed, CorruptState, StandBusy,
-            KeyError) as e:  # fmt: skip
+    except (
+        StandError,
+        DaemonFailed,
+        readiness.NotReady,
+        UnsafeTarget,
+        CommandFailed,
+        CorruptState,
+        StandBusy,
+        KeyError,
+    ) as e:
         message = e.args[0] if isinstance(e, KeyError) else str(e)
         print(f"stand: error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
         return 1
@@ -45,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stand", description="The seed's cluster on this machine, one namespace per host.")
+    parser = argparse.ArgumentParser(
+        prog="stand", description="The seed's cluster on this machine, one namespace per host."
+    )
     parser.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -86,8 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="write every host's config files without starting anything")
     p.add_argument("--out", required=True, type=Path, help="directory; files go to OUT/HOST/<path on that host>")
-    p.add_argument("--layout", choices=("debian", "stand"), default="debian",
-                   help="paths of a real Debian 12 machine (default) or of this stand's state directory")
+    p.add_argument(
+        "--layout",
+        choices=("debian", "stand"),
+        default="debian",
+        help="paths of a real Debian 12 machine (default) or of this stand's state directory",
+    )
     p.set_defaults(handler=cmd_render)
     return parser
 
@@ -138,9 +152,7 @@ def cmd_status(args) -> int:
     state = stand.state_file.read()
     print(f"stand {state.prefix}: {state.status}, {state.mode} mode (topology {state.topology})")
     for host in stand.plan.hosts:
-        daemons = [
-            f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name
-        ]
+        daemons = [f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name]
         present = "" if netns.exists(host.namespace) else " (namespace missing)"
         extra = f" {stand.mode.balancer_status(stand, host)}" if host.is_balancer else ""
         addresses = " ".join(str(link.address) for link in host.links)
@@ -191,8 +203,11 @@ def cmd_fault(args) -> int:
     if not args.fault or not args.host:
         raise StandError("stand fault FAULT HOST [--network NET] [--delay-ms MS] [--loss-pct PCT] (or --undo, --list)")
     stand = _running(args)
-    params = {k: v for k, v in (("network", args.network), ("delay_ms", args.delay_ms), ("loss_pct", args.loss_pct))
-              if v is not None}  # fmt: skip
+    params = {
+        k: v
+        for k, v in (("network", args.network), ("delay_ms", args.delay_ms), ("loss_pct", args.loss_pct))
+        if v is not None
+    }
     faults = Faults(stand)
     event = (faults.undo if args.undo else faults.inject)(args.fault, args.host, **params)
     print(f"{event.action} {event.fault} {event.target} at {event.t_us} (logged in {faults.events_file})")

@@ -41,8 +41,15 @@ class ClientSettings:
     @classmethod
     def from_url(cls, url: str) -> ClientSettings:
         """Settings for a server outside any stand (loopback only: see stand.safety)."""
-        base = cls(host="", port=5432, user=CLIENT_USER, password="", database="bench",
-                   accounts=PGBENCH_ACCOUNTS_PER_SCALE, hosts_by_address={})  # fmt: skip
+        base = cls(
+            host="",
+            port=5432,
+            user=CLIENT_USER,
+            password="",
+            database="bench",
+            accounts=PGBENCH_ACCOUNTS_PER_SCALE,
+            hosts_by_address={},
+        )
         return base.with_url(url)
 
     def with_url(self, url: str) -> ClientSettings:

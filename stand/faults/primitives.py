@@ -23,8 +23,6 @@ from stand.runtime.handle import Stand, StandError
 ENOENT = 2
 
 
-
-
 def _record(stand: Stand, host: HostPlan, daemon: str) -> process.ProcessRecord:
     record = stand.state_file.read().process(host.name, daemon)
     if record is None or not record.is_running():
@@ -86,8 +84,9 @@ def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60
     steady_since = None
     while time.monotonic() < deadline:
         try:
-            detached = [(b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b)
-                        if backend_reachable(stand, b, n)]  # fmt: skip
+            detached = [
+                (b, n) for b in stand.plan.balancers for n in detached_nodes(stand, b) if backend_reachable(stand, b, n)
+            ]
             for balancer, node_id in detached:
                 pcp_attach(stand, balancer, node_id)
         except process.CommandFailed:  # pcp busy while pgpool is in the middle of a failover
@@ -167,8 +166,7 @@ def _pcp(stand: Stand, balancer: HostPlan, command: str, node_id: int) -> str:
     if not passfile.exists():
         passfile.touch(mode=0o600)
         passfile.write_text(f"*:{PCP_PORT}:{MONITOR_USER}:{stand.credentials().monitor_password}\n")
-    argv = [command, "-h", str(paths.pgpool_run_dir), "-p", str(PCP_PORT), "-U", MONITOR_USER, "-w",
-            "-n", str(node_id)]  # fmt: skip
+    argv = [command, "-h", str(paths.pgpool_run_dir), "-p", str(PCP_PORT), "-U", MONITOR_USER, "-w", "-n", str(node_id)]
     env = {"PCPPASSFILE": str(passfile), "PATH": os.environ.get("PATH", "")}
     return process.run(argv, env=env, timeout=30).stdout
 
@@ -211,8 +209,10 @@ def link_netem(stand: Stand, host: HostPlan, network: str, delay_ms: float = 0, 
             if e.code != ENOENT:
                 raise
     if not link.bridge:
-        raise StandError(f"link-netem on {host.name}'s {network}: this kernel has no netem qdisc, and a WAN link "
-                         f"already runs through a delay line (set its delay_ms in the topology instead)")  # fmt: skip
+        raise StandError(
+            f"link-netem on {host.name}'s {network}: this kernel has no netem qdisc, and a WAN link "
+            f"already runs through a delay line (set its delay_ms in the topology instead)"
+        )
     splice = _netem_splice(stand, host, link, delay_ms, loss_pct)
     switch = stand.plan.switch_namespace
     netns.disable_offloads(host.namespace, link.ifname)  # the line forwards wire-size frames only
@@ -250,8 +250,15 @@ class NetemSplice:
 
 def _netem_splice(stand: Stand, host: HostPlan, link: Link, delay_ms: float = 0, loss_pct: float = 0) -> NetemSplice:
     number = stand.plan.hosts.index(host) * 16 + host.links.index(link)  # short names: 15 characters at most
-    line = DelayLine(f"netem-{host.name.lower()}-{link.network}", link.switch_ifname, f"netem{number}l", delay_ms,
-                     0.0, loss_pct, one_way=True)  # fmt: skip
+    line = DelayLine(
+        f"netem-{host.name.lower()}-{link.network}",
+        link.switch_ifname,
+        f"netem{number}l",
+        delay_ms,
+        0.0,
+        loss_pct,
+        one_way=True,
+    )
     return NetemSplice(line, f"netem{number}b")
 
 

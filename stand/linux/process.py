@@ -89,8 +89,13 @@ def read_stat(pid: int) -> Stat | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = text[text.rindex(")") + 2 :].split()
-    return Stat(state=fields[0], ppid=int(fields[1]), pgrp=int(fields[2]),
-                cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS, start_ticks=int(fields[19]))  # fmt: skip
+    return Stat(
+        state=fields[0],
+        ppid=int(fields[1]),
+        pgrp=int(fields[2]),
+        cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+        start_ticks=int(fields[19]),
+    )
 
 
 def group_members(pgrp: int) -> list[int]:

@@ -183,7 +183,11 @@ class Plan:
     def ospf_peers_of(self, router: HostPlan) -> int:
         """How many OSPF neighbours a router has when every host is up: FRR hosts on its OSPF networks."""
         networks = {link.network for link in router.ospf_links}
-        return sum(1 for h in self.hosts if h is not router and h.runs_frr and networks & {l.network for l in h.ospf_links})
+        return sum(
+            1
+            for h in self.hosts
+            if h is not router and h.runs_frr and networks & {link.network for link in h.ospf_links}
+        )
 
     def anycast_next_hops_of(self, router: HostPlan) -> list[str]:
         """Where a healthy stand's router sends the anycast address (anycast mode): its own site's
@@ -256,9 +260,11 @@ def derive(topology: Topology, design: Design) -> Plan:
     if design.holds_vip:
         apart = [h.name for h in topology.hosts if _on_vip_segment(h) and h.address_on(vip_network) is None]
         if apart:
-            raise UnknownMode(f"{design.name} mode needs every balancer and router on the VIP's segment {vip_network!r}, "
-                              f"and {', '.join(apart)} are not (several sites need stand.vip_network set to a "
-                              f"network stretched over them, as in the sites topology)")  # fmt: skip
+            raise UnknownMode(
+                f"{design.name} mode needs every balancer and router on the VIP's segment {vip_network!r}, "
+                f"and {', '.join(apart)} are not (several sites need stand.vip_network set to a "
+                f"network stretched over them, as in the sites topology)"
+            )
     balancers = [h.name for h in topology.with_role("balancer")]
     hosts = []
     for host in topology.hosts:
@@ -363,8 +369,10 @@ def _stretch_hops(topology: Topology, net: Network) -> list[StretchHop]:
         wan = topology.network(wan_name)
         sites = [h.site for h in topology.hosts if h.address_on(wan_name) is not None]
         name = f"{net.name}-{wan_name}"
-        a, b = (BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}", wan_name)
-                for end, site in enumerate(sites))  # fmt: skip
+        a, b = (
+            BridgePort(_bridge_name(net, site), f"{name}{2 * end + 1}", f"{name}{2 * end + 2}", wan_name)
+            for end, site in enumerate(sites)
+        )
         hops.append(StretchHop((a, b), DelayLine(name, a.line_ifname, b.line_ifname, wan.delay_ms, wan.jitter_ms)))
     return hops
 
@@ -388,7 +396,7 @@ def _routes_via_router(topology: Topology, host: Host, links: tuple[Link, ...]) 
         router = next((r for r in topology.with_role("router") if r.address_on(link.network) is not None), None)
         if router is None:
             continue
-        connected = {l.address.network for l in links}
+        connected = {each.address.network for each in links}
         gateway = router.address_on(link.network).ip
         return tuple(
             StaticRoute(prefix, gateway, link.ifname) for prefix in stand_prefixes(topology) if prefix not in connected

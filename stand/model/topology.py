@@ -444,16 +444,23 @@ def validate(topology: Topology, skip_hosts: frozenset[str] | set[str] = frozens
     for net in topology.networks:
         attached = [h.name for h in topology.hosts if h.address_on(net.name) is not None]
         if net.delay_ms and len(attached) != 2:
-            errors.append(f"networks.{net.name}.delay_ms: a delayed (WAN) network joins exactly two hosts, "
-                          f"not {len(attached)}")  # fmt: skip
+            errors.append(
+                f"networks.{net.name}.delay_ms: a delayed (WAN) network joins exactly two hosts, not {len(attached)}"
+            )
 
     errors.extend(_stretch_errors(topology))
     errors.extend(_space_errors(topology))
     if topology.health.unresponsive_ms <= topology.health.timeout_ms:
-        errors.append(f"health.unresponsive_ms: {topology.health.unresponsive_ms} must be more than health.timeout_ms "
-                      f"({topology.health.timeout_ms}): a slow answer comes before no answer at all")  # fmt: skip
-    ports = {"pgpool.port": topology.pgpool.port, "watchdog.wd_port": topology.watchdog.wd_port,
-             "watchdog.heartbeat_port": topology.watchdog.heartbeat_port, "pgpool's PCP port": 9898}  # fmt: skip
+        errors.append(
+            f"health.unresponsive_ms: {topology.health.unresponsive_ms} must be more than health.timeout_ms "
+            f"({topology.health.timeout_ms}): a slow answer comes before no answer at all"
+        )
+    ports = {
+        "pgpool.port": topology.pgpool.port,
+        "watchdog.wd_port": topology.watchdog.wd_port,
+        "watchdog.heartbeat_port": topology.watchdog.heartbeat_port,
+        "pgpool's PCP port": 9898,
+    }
     for key, port in ports.items():
         clash = next((other for other, p in ports.items() if p == port and other < key), None)
         if clash is not None and not key.startswith("pgpool's"):
@@ -641,8 +648,10 @@ class _Reader(FieldReader):
             else:
                 values[key] = value
         if name == "postgres" and "database" in values and not DATABASE_PATTERN.fullmatch(values["database"]):
-            self.errors.append(f"postgres.database: {values['database']!r} must be 1-63 lower-case letters, digits or "
-                               "'_', not starting with a digit")  # fmt: skip
+            self.errors.append(
+                f"postgres.database: {values['database']!r} must be 1-63 lower-case letters, digits or "
+                "'_', not starting with a digit"
+            )
             del values["database"]
         if name == "ospf" and "area" in values:
             try:

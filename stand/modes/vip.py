@@ -23,7 +23,9 @@ class VipMode(Mode):
     def prepare_network(self, stand: Stand) -> None:
         """Every router reaches the VIP on its segment, by ARP."""
         for router in stand.plan.routers:
-            netns.add_link_route(router.namespace, stand.plan.topology.anycast.network, stand.plan.vip_link(router).ifname)
+            netns.add_link_route(
+                router.namespace, stand.plan.topology.anycast.network, stand.plan.vip_link(router).ifname
+            )
 
     def routing_ready(self, stand: Stand) -> tuple[str, Callable[[], bool]]:
         what = f"one balancer holding the VIP {stand.plan.topology.anycast.ip}"

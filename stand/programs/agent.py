@@ -290,6 +290,7 @@ def other_announcers(router_lsas: dict, ospf_routes: dict, me: str, anycast: str
 
 def rank(me: str, others: list[str]) -> int:
     """This balancer's place, by router id (an IPv4 address), among itself and the others announcing."""
+
     def key(router_id: str) -> tuple[int, ...]:
         return tuple(int(part) for part in router_id.split(".")) if router_id else ()
 
@@ -480,8 +481,9 @@ class HealthAgent:
                 self.judge.reset(announced=True)
                 if not self._holding:
                     self._holding = True
-                    self._decide("hold", "up", True, verdict.evidence, f"kept announcing, the last balancer to: "
-                                 f"{verdict.reason}")  # fmt: skip
+                    self._decide(
+                        "hold", "up", True, verdict.evidence, f"kept announcing, the last balancer to: {verdict.reason}"
+                    )
                 return
         self._holding = False
         await self._set_state("down", verdict.reason, verdict.evidence)
@@ -489,15 +491,18 @@ class HealthAgent:
             await asyncio.sleep(LSA_SETTLE_S)
             if self.state == "down" and await self._other_announcers() == []:
                 self._holding = True
-                await self._set_state("up", f"announcing again, no other balancer does: {verdict.reason}",
-                                      "last-announcer")  # fmt: skip
+                await self._set_state(
+                    "up", f"announcing again, no other balancer does: {verdict.reason}", "last-announcer"
+                )
                 self.judge.reset(announced=True)
 
     async def _other_announcers(self) -> list[str] | None:
         """The other balancers OSPF reaches that announce the address (None: FRR did not answer)."""
         try:
-            lsas, routes = [json.loads(await self._vtysh(command)) for command in
-                            ("show ip ospf database router json", "show ip ospf route json")]  # fmt: skip
+            lsas, routes = [
+                json.loads(await self._vtysh(command))
+                for command in ("show ip ospf database router json", "show ip ospf route json")
+            ]
         except (OSError, ValueError, TimeoutError):
             return None
         self._router_id = lsas.get("routerId", "")
@@ -505,9 +510,14 @@ class HealthAgent:
 
     async def _vtysh(self, command: str) -> str:
         process = await asyncio.create_subprocess_exec(
-            "vtysh", "--vty_socket", self.config.vtysh_socket_dir, "-c", command,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+            "vtysh",
+            "--vty_socket",
+            self.config.vtysh_socket_dir,
+            "-c",
+            command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         try:
             output, _ = await asyncio.wait_for(process.communicate(), 5)
         except TimeoutError:
@@ -587,8 +597,9 @@ class HealthAgent:
             self._decide("state", state, announce, evidence, reason)
 
     def _decide(self, kind: str, state: str, announced: bool, evidence: str, reason: str) -> None:
-        self._write_decision({"kind": kind, "state": state, "announced": announced, "evidence": evidence,
-                              "reason": reason})  # fmt: skip
+        self._write_decision(
+            {"kind": kind, "state": state, "announced": announced, "evidence": evidence, "reason": reason}
+        )
         timestamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
         print(f"{timestamp} {self.config.balancer} {state} announced={announced}: {reason}", flush=True)
 

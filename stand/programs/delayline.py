@@ -58,8 +58,15 @@ def open_port(ifname: str) -> socket.socket:
 class Direction:
     """One direction of the line: a FIFO of (due time, frame) from one port to the other."""
 
-    def __init__(self, ports: tuple[str, str], source: socket.socket, sink: socket.socket, delay_s: float,
-                 jitter_s: float, loss: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        ports: tuple[str, str],
+        source: socket.socket,
+        sink: socket.socket,
+        delay_s: float,
+        jitter_s: float,
+        loss: float = 0.0,
+    ):
         self.name = f"{ports[0]}->{ports[1]}"
         self.sink_name = ports[1]
         self.source = source
@@ -136,9 +143,15 @@ def realtime(priority: int) -> None:
 
 
 def forward(
-    a: str, b: str, delay_s: float, jitter_s: float, rt_priority: int, ready_file: Path | None,
-    loss: float = 0.0, one_way: bool = False,
-) -> list[Direction]:  # fmt: skip
+    a: str,
+    b: str,
+    delay_s: float,
+    jitter_s: float,
+    rt_priority: int,
+    ready_file: Path | None,
+    loss: float = 0.0,
+    one_way: bool = False,
+) -> list[Direction]:
     """Forward frames between `a` and `b` until SIGTERM or SIGINT; the two directions with their counts.
 
     `one_way`: only frames from `a` to `b` are delayed and lost (netem on `a`'s host's egress)."""
@@ -152,8 +165,7 @@ def forward(
     if rt_priority:
         realtime(rt_priority)
     back = (0.0, 0.0, 0.0) if one_way else (delay_s, jitter_s, loss)
-    directions = [Direction((a, b), port_a, port_b, delay_s, jitter_s, loss),
-                  Direction((b, a), port_b, port_a, *back)]  # fmt: skip
+    directions = [Direction((a, b), port_a, port_b, delay_s, jitter_s, loss), Direction((b, a), port_b, port_a, *back)]
     # select(2), not epoll: its timeout has microseconds, epoll's is rounded up to whole milliseconds
     with port_a, port_b, selectors.SelectSelector() as selector:
         for direction in directions:
@@ -193,8 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        directions = forward(args.a, args.b, args.delay_ms / 1000, args.jitter_ms / 1000, args.rt_priority,
-                             args.ready_file, args.loss_pct / 100, args.one_way)  # fmt: skip
+        directions = forward(
+            args.a,
+            args.b,
+            args.delay_ms / 1000,
+            args.jitter_ms / 1000,
+            args.rt_priority,
+            args.ready_file,
+            args.loss_pct / 100,
+            args.one_way,
+        )
     except Stop:
         return 0  # stopped while still starting
     except PortGone as e:
@@ -207,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"delayline: {e}", file=sys.stderr)
         return 2
     for d in directions:
-        print(f"delayline: {d.name}: {d.forwarded} frames forwarded, {d.lost} lost on purpose, {d.dropped} dropped",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"delayline: {d.name}: {d.forwarded} frames forwarded, {d.lost} lost on purpose, {d.dropped} dropped",
+            file=sys.stderr,
+        )
     return 0
 
 

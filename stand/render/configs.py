@@ -263,14 +263,17 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
         pcp_user=MONITOR_USER,
     )
     notify = env.get_template("notify.sh.j2").render(host=host.name, decisions_file=paths.health_decisions)
-    pgpass = f"{host.host.loopback.ip}:{t.pgpool.port}:{t.postgres.database}:{CLIENT_USER}:{credentials.client_password}\n"
+    pgpass = (
+        f"{host.host.loopback.ip}:{t.pgpool.port}:{t.postgres.database}:{CLIENT_USER}:{credentials.client_password}\n"
+    )
     return [
         RenderedFile(host.name, paths.keepalived_dir / "keepalived.conf", conf, "root"),
         RenderedFile(host.name, check_script, script, "root", 0o700),
         RenderedFile(host.name, notify_script, notify, "root", 0o700),
         RenderedFile(host.name, passfile, pgpass, "root", 0o600),
-        RenderedFile(host.name, pcp_passfile, f"*:{PCP_PORT}:{MONITOR_USER}:{credentials.monitor_password}\n", "root",
-                     0o600),
+        RenderedFile(
+            host.name, pcp_passfile, f"*:{PCP_PORT}:{MONITOR_USER}:{credentials.monitor_password}\n", "root", 0o600
+        ),
     ]
 
 

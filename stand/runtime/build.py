@@ -98,8 +98,10 @@ def refuse_taken_prefixes(stand: Stand) -> None:
             continue
         for prefix in stand.plan.stand_networks:
             if prefix.overlaps(destination):
-                raise StandError(f"the stand's prefix {prefix} overlaps this machine's route to {destination} "
-                                 f"(dev {device}): change the topology's addresses")  # fmt: skip
+                raise StandError(
+                    f"the stand's prefix {prefix} overlaps this machine's route to {destination} "
+                    f"(dev {device}): change the topology's addresses"
+                )
 
 
 def create_state(stand: Stand, credentials: Credentials) -> None:
@@ -160,7 +162,9 @@ def build_network(stand: Stand, progress: Progress) -> None:
     for prefix in routed:
         netns.add_route(netns.ROOT, prefix, shell.router_address.ip, plan.shell_ifname)
     stand.mode.prepare_network(stand)
-    progress(f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}")
+    progress(
+        f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}"
+    )
 
 
 def start_delay_lines(stand: Stand, progress: Progress) -> None:
@@ -169,7 +173,7 @@ def start_delay_lines(stand: Stand, progress: Progress) -> None:
     for line in plan.delay_lines:
         start_delay_line(stand, line)
     if plan.delay_lines:
-        progress(f"WAN: {', '.join(f'{l.name} {2 * l.delay_ms:g} ms round trip' for l in plan.delay_lines)}")
+        progress(f"WAN: {', '.join(f'{line.name} {2 * line.delay_ms:g} ms round trip' for line in plan.delay_lines)}")
 
 
 def start_delay_line(stand: Stand, line: DelayLine) -> process.ProcessRecord:
@@ -179,8 +183,14 @@ def start_delay_line(stand: Stand, line: DelayLine) -> process.ProcessRecord:
     ready.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "stand.programs.delayline", *line.options, "--ready-file", str(ready)]
     log = stand.layout.root / "wan" / f"{line.name}.log"
-    _, record = process.spawn("switch", delay_line_daemon(line.name), argv, stand.plan.switch_namespace, log,
-                              env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})  # fmt: skip
+    _, record = process.spawn(
+        "switch",
+        delay_line_daemon(line.name),
+        argv,
+        stand.plan.switch_namespace,
+        log,
+        env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")},
+    )
     stand.state_file.record_process(record)
     if not process.wait_until(lambda: ready.exists() or not record.is_running(), process.scaled(30), 0.05):
         raise StandError(f"the delay line {line.name} is not ready after 30 s (log {log})")
@@ -273,8 +283,7 @@ def _roles_sql(credentials: Credentials, database: str, replicas: list[str]) -> 
     return (
         f"CREATE ROLE {CLIENT_USER} LOGIN PASSWORD '{credentials.client_password}';"
         f"CREATE ROLE {MONITOR_USER} LOGIN PASSWORD '{credentials.monitor_password}' IN ROLE pg_monitor;"
-        f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{credentials.replication_password}';"
-        + slots
+        f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{credentials.replication_password}';" + slots
     )
 
 
@@ -284,11 +293,21 @@ def _initdb(paths) -> None:
     for name in rendered:
         (paths.pg_conf_dir / name).unlink()
     process.run(
-        [str(PG_BIN / "initdb"), "-D", str(paths.pg_data), "-U", "postgres", "--auth-local=peer",
-         "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(paths.pg_data),
+            "-U",
+            "postgres",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
         user="postgres",
         timeout=120,
-    )  # fmt: skip
+    )
     for name, text in rendered.items():
         (paths.pg_conf_dir / name).write_text(text)
 
@@ -304,13 +323,25 @@ def _clone_replica(stand: Stand, replica: HostPlan, primary: HostPlan) -> None:
         paths.pg_data.chmod(0o700)
         try:
             process.run(
-                [str(PG_BIN / "pg_basebackup"), "-h", str(primary.data_address.ip), "-U", REPLICATION_USER,
-                 "-D", str(paths.pg_data), "-X", "stream", "-S", slot_name(replica), "--checkpoint=fast"],
+                [
+                    str(PG_BIN / "pg_basebackup"),
+                    "-h",
+                    str(primary.data_address.ip),
+                    "-U",
+                    REPLICATION_USER,
+                    "-D",
+                    str(paths.pg_data),
+                    "-X",
+                    "stream",
+                    "-S",
+                    slot_name(replica),
+                    "--checkpoint=fast",
+                ],
                 namespace=replica.namespace,
                 user="postgres",
                 env={"PGPASSFILE": str(paths.pg_passfile), "PATH": os.environ.get("PATH", "")},
                 timeout=300,
-            )  # fmt: skip
+            )
             break
         except process.CommandFailed as e:
             if "unreachable" not in str(e) or time.monotonic() > deadline:

@@ -104,14 +104,23 @@ class FrrDaemon(Daemon):
         run = self.paths.frr_run_dir
         argv = [
             str(FRR_BIN / self.name),
-            "-f", str(self.paths.frr_conf_dir / f"{self.name}.conf"),
-            "-i", str(run / f"{self.name}.pid"),
-            "-z", str(run / "zserv.api"),
-            "--vty_socket", str(run),
-            "-u", "frr", "-g", "frr",
-            "-P", "0",
-            "--log", "stdout",
-        ]  # fmt: skip
+            "-f",
+            str(self.paths.frr_conf_dir / f"{self.name}.conf"),
+            "-i",
+            str(run / f"{self.name}.pid"),
+            "-z",
+            str(run / "zserv.api"),
+            "--vty_socket",
+            str(run),
+            "-u",
+            "frr",
+            "-g",
+            "frr",
+            "-P",
+            "0",
+            "--log",
+            "stdout",
+        ]
         if self.name == "bfdd":
             argv += ["--bfdctl", str(run / "bfdd.sock")]
         return argv
@@ -171,19 +180,36 @@ class Pgpool(Daemon):
     def argv(self) -> list[str]:
         conf = self.paths.pgpool_conf_dir
         return [
-            str(PGPOOL), "-n", "-D",
-            "-f", str(conf / "pgpool.conf"),
-            "-a", str(conf / "pool_hba.conf"),
-            "-F", str(conf / "pcp.conf"),
-        ]  # fmt: skip
+            str(PGPOOL),
+            "-n",
+            "-D",
+            "-f",
+            str(conf / "pgpool.conf"),
+            "-a",
+            str(conf / "pool_hba.conf"),
+            "-F",
+            str(conf / "pcp.conf"),
+        ]
 
     def pid_files(self) -> list[Path]:
         return [self.paths.pgpool_pid_file]
 
     def is_ready(self) -> bool:
         """A real query through this pgpool, over TCP, as a client would send it."""
-        argv = [PSQL, "-h", str(self.host.host.loopback.ip), "-p", str(self.port), "-U", CLIENT_USER,
-                "-d", self.database, "-XAtq", "-c", "SELECT 1"]  # fmt: skip
+        argv = [
+            PSQL,
+            "-h",
+            str(self.host.host.loopback.ip),
+            "-p",
+            str(self.port),
+            "-U",
+            CLIENT_USER,
+            "-d",
+            self.database,
+            "-XAtq",
+            "-c",
+            "SELECT 1",
+        ]
         env = {**self.env(), "PGPASSWORD": self.client_password, "PGCONNECT_TIMEOUT": "3"}
         result = process.run(argv, namespace=self.host.namespace, env=env, check=False, timeout=10)
         return result.returncode == 0 and result.stdout.strip() == "1"
@@ -214,11 +240,19 @@ class Keepalived(Daemon):
     def argv(self) -> list[str]:
         conf = self.paths.keepalived_dir
         return [
-            KEEPALIVED, "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
-            "--use-file", str(conf / "keepalived.conf"),
-            "--pid", str(conf / "keepalived.pid"),
-            "--vrrp_pid", str(conf / "vrrp.pid"),
-        ]  # fmt: skip
+            KEEPALIVED,
+            "--dont-fork",
+            "--log-console",
+            "--log-detail",
+            "--no-syslog",
+            "--vrrp",
+            "--use-file",
+            str(conf / "keepalived.conf"),
+            "--pid",
+            str(conf / "keepalived.pid"),
+            "--vrrp_pid",
+            str(conf / "vrrp.pid"),
+        ]
 
     def pid_files(self) -> list[Path]:
         return [self.paths.keepalived_dir / "keepalived.pid", self.paths.keepalived_dir / "vrrp.pid"]

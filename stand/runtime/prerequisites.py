@@ -37,5 +37,7 @@ def check_prerequisites() -> None:
     if root.exists():
         owner = root.stat()
         if owner.st_uid != 0 or owner.st_mode & 0o022:
-            raise StandError(f"the state directory {root} (PGAB_STATE_DIR) must be owned by root and writable by "
-                             f"nobody else (it is uid {owner.st_uid}, mode {owner.st_mode & 0o777:o})")  # fmt: skip
+            raise StandError(
+                f"the state directory {root} (PGAB_STATE_DIR) must be owned by root and writable by "
+                f"nobody else (it is uid {owner.st_uid}, mode {owner.st_mode & 0o777:o})"
+            )

@@ -40,7 +40,9 @@ class Neighbor:
 def ospf_neighbors(stand: Stand, router: HostPlan | None = None) -> list[Neighbor]:
     """OSPF neighbours of a router (the shell router by default)."""
     router = router or stand.plan.shell_router
-    return parse_neighbors(json.loads(vtysh(router, stand.layout.host(router.name), "show ip ospf neighbor json") or "{}"))
+    return parse_neighbors(
+        json.loads(vtysh(router, stand.layout.host(router.name), "show ip ospf neighbor json") or "{}")
+    )
 
 
 def parse_neighbors(data: dict) -> list[Neighbor]:
@@ -119,9 +121,14 @@ def query_anycast_from_shell(stand: Stand) -> str:
     topology = stand.plan.topology
 
     async def ask() -> str:
-        connection = await asyncpg.connect(host=address, port=topology.pgpool.port, user=CLIENT_USER,
-                                           database=topology.postgres.database, timeout=5,
-                                           password=stand.credentials().client_password)  # fmt: skip
+        connection = await asyncpg.connect(
+            host=address,
+            port=topology.pgpool.port,
+            user=CLIENT_USER,
+            database=topology.postgres.database,
+            timeout=5,
+            password=stand.credentials().client_password,
+        )
         try:
             row = await connection.fetchrow("SELECT host(inet_client_addr()), host(inet_server_addr())")
         finally:
@@ -157,7 +164,7 @@ def wait_until_ready(stand: Stand, progress) -> None:
         ("SQL at the anycast address from this shell", lambda: bool(_try(lambda: query_anycast_from_shell(stand)))),
     ]
     for what, check in checks:
-        if not process.wait_until(lambda: _try(check), process.scaled(READY_TIMEOUT), interval=0.2):
+        if not process.wait_until(lambda check=check: _try(check), process.scaled(READY_TIMEOUT), interval=0.2):
             raise NotReady(f"stand not ready: no {what} after {READY_TIMEOUT:.0f} s ({describe(stand)})")
         progress(f"ready: {what}")
 
@@ -172,8 +179,12 @@ def _try(check):
 def describe(stand: Stand) -> str:
     """A one-line summary of routing and replication, for error messages."""
     parts = []
-    probes = (("next hops", anycast_next_hops), ("VIP", vip_holders), ("neighbours", ospf_neighbors),
-              ("replication", replication))  # fmt: skip
+    probes = (
+        ("next hops", anycast_next_hops),
+        ("VIP", vip_holders),
+        ("neighbours", ospf_neighbors),
+        ("replication", replication),
+    )
     for name, probe in probes:
         try:
             parts.append(f"{name}: {probe(stand)}")

@@ -24,8 +24,12 @@ def down(stand: Stand, progress: Progress, force: bool = False) -> float:
 
 def down_under_lock(stand: Stand, progress: Progress, force: bool, started: float) -> float:
     state_file = stand.state_file
-    by_prefix = StandState(prefix=stand.plan.topology.prefix, topology="", namespaces=list(stand.plan.namespaces),
-                           root_links=[stand.plan.shell_ifname])  # fmt: skip
+    by_prefix = StandState(
+        prefix=stand.plan.topology.prefix,
+        topology="",
+        namespaces=list(stand.plan.namespaces),
+        root_links=[stand.plan.shell_ifname],
+    )
     if state_file.exists():
         try:
             state = state_file.read()
@@ -41,7 +45,9 @@ def down_under_lock(stand: Stand, progress: Progress, force: bool, started: floa
         progress(f"note: the stand was started from {state.topology}")
     for namespace in state.namespaces:
         netns.signal_inside(namespace, signal.SIGCONT)  # a frozen host (node-freeze) must not hang teardown
-    by_order = sorted(state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else len(STOP_ORDER))
+    by_order = sorted(
+        state.processes, key=lambda p: STOP_ORDER.index(p.daemon) if p.daemon in STOP_ORDER else len(STOP_ORDER)
+    )
     for record in by_order:
         record.stop()
     for namespace in state.namespaces:
@@ -72,4 +78,3 @@ def _kill_what_runs_inside(namespace: str) -> None:
 def _live(pids: list[int]) -> list[int]:
     """Those not yet zombies (a zombie's parent reaps it; it holds nothing)."""
     return [pid for pid in pids if (stat := process.read_stat(pid)) is not None and stat.state != "Z"]
-

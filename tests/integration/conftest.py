@@ -95,8 +95,10 @@ class Stands:
 def queries_through_anycast(stand: Stand, sql: str, count: int, host: str = "FRR") -> list[str]:
     """`count` new connections from a host through the anycast address, one query each (as the seed's
     check does); one line per answer (columns separated by a space), `FAILED: psql's error` for a failed one."""
-    script = (f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAt -F ' ' -c '{sql}' 2>/tmp/pgab-psql-$$ "
-              f"|| echo \"FAILED: $(tr '\\n' ' ' </tmp/pgab-psql-$$)\"; done; rm -f /tmp/pgab-psql-$$")
+    script = (
+        f"for i in $(seq {count}); do psql -h 198.18.2.0 -XAt -F ' ' -c '{sql}' 2>/tmp/pgab-psql-$$ "
+        f"|| echo \"FAILED: $(tr '\\n' ' ' </tmp/pgab-psql-$$)\"; done; rm -f /tmp/pgab-psql-$$"
+    )
     env = {**os.environ, **readiness.client_env(stand)}
     result = process.run(["bash", "-c", script], namespace=stand.plan.host(host).namespace, env=env, timeout=120)
     return result.stdout.split("\n")[:-1]

@@ -35,8 +35,11 @@ def processes_mentioning(text: str) -> list[int]:
 def test_ctrl_c_stops_cleanly_and_keeps_the_records(stand, tmp_path):
     bench = subprocess.Popen(
         [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip  (from the user's own directory: results/ relative to it)
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # (from the user's own directory: results/ relative to it)
     events = lambda: list(tmp_path.glob("results/*/events.jsonl"))  # noqa: E731
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(bench.stdout), daemon=True)

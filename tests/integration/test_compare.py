@@ -19,10 +19,23 @@ pytestmark = pytest.mark.integration
 def test_compare_anycast_keepalived_smoke(stands, tmp_path):
     stands.down()  # compare brings up (and down) a stand per mode itself
     result = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "compare", "anycast", "keepalived", "--scenario", "smoke",
-         "--results", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench.cli",
+            "compare",
+            "anycast",
+            "keepalived",
+            "--scenario",
+            "smoke",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     print(result.stdout[-1500:])
     runs = {json.loads(m.read_text())["mode"]: m.parent for m in tmp_path.glob("*-compare/*/meta.json")}
@@ -32,8 +45,9 @@ def test_compare_anycast_keepalived_smoke(stands, tmp_path):
         meta = json.loads((directory / "meta.json").read_text())
         events = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
         assert [(e["action"], e["fault"], e["target"]) for e in events] == [
-            ("fault", "node-crash", "PgBAL1"), ("undo", "node-crash", "PgBAL1")
-        ]  # fmt: skip
+            ("fault", "node-crash", "PgBAL1"),
+            ("undo", "node-crash", "PgBAL1"),
+        ]
         before = phases(events, meta["started_us"], meta["ended_us"])[0]
         share = balancer_share(read_records(directory / "records"), before.start_us, before.end_us)
         carriers[mode] = {b for b, v in share.items() if v > 0.05}

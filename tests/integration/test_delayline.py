@@ -52,8 +52,21 @@ def line(tmp_path_factory):
             netns.add_address(host, HOST_IFNAME, address)
             disable_offloads(host, HOST_IFNAME)
         ready, log = workdir / "ready", workdir / "delayline.log"
-        argv = [sys.executable, "-m", "stand.programs.delayline", "--a", "dl-a", "--b", "dl-b",
-                "--delay-ms", str(DELAY_MS), "--jitter-ms", str(JITTER_MS), "--ready-file", str(ready)]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "stand.programs.delayline",
+            "--a",
+            "dl-a",
+            "--b",
+            "dl-b",
+            "--delay-ms",
+            str(DELAY_MS),
+            "--jitter-ms",
+            str(JITTER_MS),
+            "--ready-file",
+            str(ready),
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc, record = process.spawn("pgdl", "delayline", argv, SWITCH, log, env=env)
         if not process.wait_until(lambda: ready.exists() or proc.poll() is not None, process.scaled(30)):

@@ -46,15 +46,18 @@ def test_balancer_fault_withdraws_it_and_undo_returns_it(stand, tmp_path, fault,
     wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, "three next hops before the fault")
     faults.inject(fault, "pgbal2", **params)
     try:
-        wait_for(lambda: readiness.anycast_next_hops(stand) == ["198.18.1.94", "198.18.1.96"], f"{fault} withdraws PgBAL2")
+        wait_for(
+            lambda: readiness.anycast_next_hops(stand) == ["198.18.1.94", "198.18.1.96"], f"{fault} withdraws PgBAL2"
+        )
         assert failures(queries_succeed(stand)) == []
     finally:
         faults.undo(fault, "PgBAL2", **params)
     wait_for(lambda: readiness.anycast_next_hops(stand) == ALL_HOPS, f"undo of {fault} returns PgBAL2")
     events = read_events(tmp_path / "events.jsonl")
     assert [(e.action, e.fault, e.target, e.params) for e in events] == [
-        ("fault", fault, "PgBAL2", params), ("undo", fault, "PgBAL2", params)
-    ]  # fmt: skip
+        ("fault", fault, "PgBAL2", params),
+        ("undo", fault, "PgBAL2", params),
+    ]
     assert events[0].t_us < events[1].t_us <= time.time_ns() // 1000
 
 
@@ -62,8 +65,12 @@ def pool_nodes(stand, balancer) -> dict[str, str]:
     """Backend address to its status, as one balancer's pgpool sees it (asked at its own address)."""
     env = {**os.environ, **readiness.client_env(stand)}
     address = str(balancer.data_address.ip)
-    result = process.run(["psql", "-h", address, "-XAt", "-c", "show pool_nodes"],
-                         namespace=stand.plan.host("FRR").namespace, env=env, check=False)  # fmt: skip
+    result = process.run(
+        ["psql", "-h", address, "-XAt", "-c", "show pool_nodes"],
+        namespace=stand.plan.host("FRR").namespace,
+        env=env,
+        check=False,
+    )
     return {row.split("|")[1]: row.split("|")[3] for row in result.stdout.splitlines() if "|" in row}
 
 
@@ -127,7 +134,6 @@ def test_unknown_fault_and_wrong_target_are_refused(stand, tmp_path):
     with pytest.raises(StandError, match="PgSQL2 is not a balancer"):
         faults.inject("pgpool-kill", "PgSQL2")
     assert read_events(tmp_path / "events.jsonl") == []
-
 
 
 def test_pgpool_and_postgres_have_ipc_namespaces_of_their_own(stand):

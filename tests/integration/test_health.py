@@ -34,8 +34,13 @@ def pgbench(stand, clients: int, seconds: int) -> subprocess.CompletedProcess:
     address = str(stand.plan.topology.anycast.ip)
     env = {"PATH": os.environ["PATH"], **readiness.client_env(stand), "PGHOST": address}
     argv = ["pgbench", "-n", "-S", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds)]
-    return process.run([*argv, stand.plan.topology.postgres.database], namespace=stand.plan.shell_router.namespace,
-                       env=env, timeout=seconds + 120, check=False)  # fmt: skip
+    return process.run(
+        [*argv, stand.plan.topology.postgres.database],
+        namespace=stand.plan.shell_router.namespace,
+        env=env,
+        timeout=seconds + 120,
+        check=False,
+    )
 
 
 def every_balancer_announces(stand) -> None:
@@ -89,8 +94,11 @@ def test_every_pgpool_child_busy_does_not_withdraw_a_balancer_that_still_answers
         time.sleep(8)  # eight of the agent's new-connection checks, each left waiting
         assert decisions_since(stand, "PgBAL2", started_us) == []
         assert HOPS["PgBAL2"] in readiness.anycast_next_hops(stand)
-        stats = [json.loads(line) for line in stand.layout.host("PgBAL2").health_decisions.read_text().splitlines()
-                 if '"stats"' in line]  # fmt: skip
+        stats = [
+            json.loads(line)
+            for line in stand.layout.host("PgBAL2").health_decisions.read_text().splitlines()
+            if '"stats"' in line
+        ]
         print(f"\n[figure] PgBAL2 with every child busy, the agent's last statistics: {stats[-1]}")
     finally:
         os.killpg(holder.pid, signal.SIGKILL)

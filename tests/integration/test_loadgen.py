@@ -24,9 +24,22 @@ BALANCERS = {"PgBAL1", "PgBAL2", "PgBAL3"}
 
 
 def locust(tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
-            "--csv", str(tmp_path / "locust"), "--json-file", str(tmp_path / "locust"),
-            "--pg-records", str(tmp_path / "records"), *args]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        LOCUSTFILE,
+        "--headless",
+        "--only-summary",
+        "--csv",
+        str(tmp_path / "locust"),
+        "--json-file",
+        str(tmp_path / "locust"),
+        "--pg-records",
+        str(tmp_path / "records"),
+        *args,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
 
 
@@ -70,13 +83,39 @@ def test_processes_each_record_their_own_requests(stand, tmp_path):
 
 def test_master_and_worker(stand, tmp_path):
     worker = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-port", "5599",
-         "--pg-records", str(tmp_path / "records")],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            LOCUSTFILE,
+            "--worker",
+            "--master-port",
+            "5599",
+            "--pg-records",
+            str(tmp_path / "records"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        result = locust(tmp_path, "--master", "--master-bind-port", "5599", "--expect-workers", "1",
-                        "-u", "4", "-r", "4", "-t", "4s", "--pg-site", "msk")  # fmt: skip
+        result = locust(
+            tmp_path,
+            "--master",
+            "--master-bind-port",
+            "5599",
+            "--expect-workers",
+            "1",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "4s",
+            "--pg-site",
+            "msk",
+        )
         assert result.returncode == 0, result.stderr[-2000:]
     finally:
         worker.terminate()
@@ -96,8 +135,9 @@ def corrupted_account_one(stand):
     def set_bid(bid: int) -> None:
         psql_local(paths["PgSQL1"], f"UPDATE pgbench_accounts SET bid = {bid} WHERE aid = 1", "bench")
         deadline = time.monotonic() + 30
-        while any(psql_local(p, "SELECT bid FROM pgbench_accounts WHERE aid = 1", "bench") != str(bid)
-                  for p in paths.values()):  # fmt: skip
+        while any(
+            psql_local(p, "SELECT bid FROM pgbench_accounts WHERE aid = 1", "bench") != str(bid) for p in paths.values()
+        ):
             assert time.monotonic() < deadline, "the update did not reach every replica"
             time.sleep(0.1)
 
@@ -108,13 +148,17 @@ def corrupted_account_one(stand):
         set_bid(1)
 
 
-@pytest.mark.parametrize(("protocol", "message"), [
-    ("extended", "asked for aid 1 (bid 1), got aid 1 bid 2"),
-    ("simple", "asked for aid 1 (bid 1), got 'SELECT 0', expected 'SELECT 1'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("protocol", "message"),
+    [
+        ("extended", "asked for aid 1 (bid 1), got aid 1 bid 2"),
+        ("simple", "asked for aid 1 (bid 1), got 'SELECT 0', expected 'SELECT 1'"),
+    ],
+)
 def test_a_wrong_answer_is_a_failure_of_its_own(stand, tmp_path, corrupted_account_one, protocol, message):
-    result = locust(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--pg-keys", "1-1", "--tags", "point",
-                    "--pg-protocol", protocol)  # fmt: skip
+    result = locust(
+        tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--pg-keys", "1-1", "--tags", "point", "--pg-protocol", protocol
+    )
     requests, failures = locust_totals(tmp_path)
     records = read_records(tmp_path / "records")
     assert requests > 0
@@ -128,8 +172,11 @@ def test_a_wrong_answer_is_a_failure_of_its_own(stand, tmp_path, corrupted_accou
 def test_probe_records_one_new_connection_per_tick(stand, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "loadgen.probe", "--duration", "3", "--interval-ms", "20", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     records = read_records(tmp_path, "probe")
     assert len(records) == 150
@@ -148,9 +195,28 @@ def free_port() -> int:
 
 def test_web_ui_run(stand, tmp_path):
     port = free_port()
-    argv = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1", "--web-port", str(port),
-            "--autostart", "--autoquit", "3", "-u", "3", "-r", "3", "-t", "4s",
-            "--pg-records", str(tmp_path / "records")]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        LOCUSTFILE,
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(port),
+        "--autostart",
+        "--autoquit",
+        "3",
+        "-u",
+        "3",
+        "-r",
+        "3",
+        "-t",
+        "4s",
+        "--pg-records",
+        str(tmp_path / "records"),
+    ]
     ui = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         stats = None

@@ -90,8 +90,9 @@ def sites_keepalived(sites):
 def measure_from(stand: Stand, client: str) -> dict:
     """Who serves a site's client, and how fast, through the anycast address."""
     env = {**os.environ, **readiness.client_env(stand)}
-    result = process.run([sys.executable, "-c", MEASURE], namespace=stand.plan.host(client).namespace, env=env,
-                         timeout=120)  # fmt: skip
+    result = process.run(
+        [sys.executable, "-c", MEASURE], namespace=stand.plan.host(client).namespace, env=env, timeout=120
+    )
     return json.loads(result.stdout)
 
 
@@ -113,8 +114,10 @@ def test_each_site_is_served_at_home_fast(sites_stand, site):
     measured = measure_from(stand, f"Cli{site}")
     assert measured["served"] == [address(stand, f"Bal{site}"), address(stand, f"Pg{site}")]
     shortest_wan_rtt = 2 * min(n.delay_ms for n in stand.plan.topology.networks if n.delay_ms)
-    print(f"\n[figure] sites: Cli{site} served at home, p50 {measured['p50_ms']:.2f} ms "
-          f"(extended protocol {measured['p50_extended_ms']:.2f} ms)")  # fmt: skip
+    print(
+        f"\n[figure] sites: Cli{site} served at home, p50 {measured['p50_ms']:.2f} ms "
+        f"(extended protocol {measured['p50_extended_ms']:.2f} ms)"
+    )
     assert measured["p50_ms"] < shortest_wan_rtt / 2
 
 
@@ -122,8 +125,11 @@ def test_a_probe_records_the_site_of_the_host_it_runs_in(sites_stand, tmp_path):
     """Site by site, the loadgen and the probe take their site from where they run (no option needed)."""
     from loadgen.records import read_records
 
-    process.run([sys.executable, "-m", "loadgen.probe", "--duration", "1", "--interval-ms", "100", "--out",
-                 str(tmp_path)], namespace=sites_stand.plan.host("CliEkb").namespace, timeout=60)  # fmt: skip
+    process.run(
+        [sys.executable, "-m", "loadgen.probe", "--duration", "1", "--interval-ms", "100", "--out", str(tmp_path)],
+        namespace=sites_stand.plan.host("CliEkb").namespace,
+        timeout=60,
+    )
     records = read_records(tmp_path, "probe")
     assert len(records) >= 5 and set(records["site"]) == {"ekb"}
     assert set(records["balancer"].dropna()) == {"BalEkb"}
@@ -140,8 +146,10 @@ def test_a_crashed_site_balancer_sends_its_clients_to_the_nearest_site(sites_sta
         measured = measure_from(stand, "CliSpb")
         assert measured["served"] == [address(stand, "BalMsk"), address(stand, "PgMsk")]
         rtt = 2 * stand.plan.topology.network("spbmsk").delay_ms
-        print(f"\n[figure] sites: CliSpb served by Moscow after BalSpb crashed, p50 {measured['p50_ms']:.2f} ms "
-              f"(extended protocol {measured['p50_extended_ms']:.2f} ms; spb-msk round trip {rtt:g} ms)")  # fmt: skip
+        print(
+            f"\n[figure] sites: CliSpb served by Moscow after BalSpb crashed, p50 {measured['p50_ms']:.2f} ms "
+            f"(extended protocol {measured['p50_extended_ms']:.2f} ms; spb-msk round trip {rtt:g} ms)"
+        )
         assert measured["p50_ms"] >= rtt * 0.9
         assert measured["p50_ms"] < rtt * 3  # one WAN round trip a query, not several
     finally:
@@ -159,8 +167,10 @@ def test_keepalived_sends_every_site_to_the_vip_in_moscow_across_the_stretched_s
         measured = measure_from(stand, f"Cli{site}")
         assert measured["served"] == [address(stand, "BalMsk"), address(stand, "PgMsk")]
         rtt = 2 * stand.plan.topology.network(wan).delay_ms if wan else 0
-        print(f"\n[figure] sites, keepalived: Cli{site} served by BalMsk, p50 {measured['p50_ms']:.2f} ms "
-              f"(round trip to Moscow {rtt:g} ms)")  # fmt: skip
+        print(
+            f"\n[figure] sites, keepalived: Cli{site} served by BalMsk, p50 {measured['p50_ms']:.2f} ms "
+            f"(round trip to Moscow {rtt:g} ms)"
+        )
         assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
 
 
@@ -174,8 +184,10 @@ def test_keepalived_moves_every_site_when_the_vip_balancer_crashes(sites_keepali
         measured = measure_from(stand, "CliEkb")
         assert measured["served"] == [address(stand, "BalSpb"), address(stand, "PgSpb")]
         rtt = 2 * stand.plan.topology.network("spbekb").delay_ms  # ekb-msk-spb on the stretched segment
-        print(f"\n[figure] sites, keepalived: CliEkb served by BalSpb after BalMsk crashed, p50 "
-              f"{measured['p50_ms']:.2f} ms (ekb-spb round trip {rtt:g} ms)")  # fmt: skip
+        print(
+            f"\n[figure] sites, keepalived: CliEkb served by BalSpb after BalMsk crashed, p50 "
+            f"{measured['p50_ms']:.2f} ms (ekb-spb round trip {rtt:g} ms)"
+        )
         assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
     finally:
         faults.undo("node-crash", "BalMsk")
@@ -192,8 +204,9 @@ def test_keepalived_splits_in_two_when_a_wan_cut_cuts_the_stretched_segment(site
     try:
         split = lambda: readiness.vip_holders(stand) == ["BalMsk", "BalSpb"]  # noqa: E731
         assert process.wait_until(split, process.scaled(WAIT), 0.1), readiness.vip_holders(stand)
-        assert process.wait_until(lambda: balancer_serving(stand, "CliSpb") == address(stand, "BalSpb"),
-                                  process.scaled(WAIT), 1.0)  # fmt: skip
+        assert process.wait_until(
+            lambda: balancer_serving(stand, "CliSpb") == address(stand, "BalSpb"), process.scaled(WAIT), 1.0
+        )
         measured = measure_from(stand, "CliSpb")
         print(f"\n[figure] sites, keepalived, spb-msk cut: CliSpb served by BalSpb, p50 {measured['p50_ms']:.2f} ms")
         assert measured["served"] == [address(stand, "BalSpb"), address(stand, "PgSpb")]

@@ -61,8 +61,10 @@ def test_router_has_three_equal_cost_next_hops(stand):
     assert readiness.anycast_next_hops(stand) == ["198.18.1.94", "198.18.1.95", "198.18.1.96"]
     kernel = process.run(["ip", "route", "show", "198.18.2.0"], namespace=stand.plan.host("FRR").namespace).stdout
     assert sorted(line.split()[2] for line in kernel.splitlines() if "nexthop via" in line) == [
-        "198.18.1.94", "198.18.1.95", "198.18.1.96"
-    ]  # fmt: skip
+        "198.18.1.94",
+        "198.18.1.95",
+        "198.18.1.96",
+    ]
 
 
 def test_replicas_are_streaming(stand):

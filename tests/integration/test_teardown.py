@@ -40,8 +40,9 @@ def test_stand_down_leaves_nothing_and_traffic_is_refused(last_stand, stands):
     assert [n for n in stand.plan.namespaces if netns.exists(n)] == []
     assert [p for p in processes if p.is_running()] == []
     assert not netns.link_exists(netns.ROOT, stand.plan.shell_ifname)
-    routes = json.loads(subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True,
-                                       text=True, check=True).stdout)  # fmt: skip
+    routes = json.loads(
+        subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True, text=True, check=True).stdout
+    )
     assert [r for r in routes if r.get("dst", "").startswith("198.18.")] == []
     assert not stand.layout.root.exists()
     # every pgpool and PostgreSQL this run killed (faults, teardown) took its shared memory with it
@@ -71,8 +72,9 @@ def nothing_left(stand: Stand) -> None:
 def test_failed_start_names_host_daemon_and_log_and_leaves_nothing(no_stand_up):
     """PgBAL1's pgpool dies while it starts (killed the moment the state file records it): one line naming
     the host, the daemon and its log; the logs kept; nothing of the stand left."""
-    up = subprocess.Popen([sys.executable, "-m", "stand.cli", "up"], cwd=REPO, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)  # fmt: skip
+    up = subprocess.Popen(
+        [sys.executable, "-m", "stand.cli", "up"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
     def pgpool_started() -> bool:
         try:
@@ -100,9 +102,11 @@ def test_failed_start_names_host_daemon_and_log_and_leaves_nothing(no_stand_up):
 
 
 def test_down_works_after_the_up_process_was_killed(no_stand_up):
-    up = subprocess.Popen([sys.executable, "-m", "stand.cli", "up"], cwd=REPO, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)  # fmt: skip
+    up = subprocess.Popen(
+        [sys.executable, "-m", "stand.cli", "up"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
+
         def primary_recorded() -> bool:
             state = no_stand_up.state_file
             return state.exists() and state.read().process("PgSQL1", "postgres") is not None
@@ -121,8 +125,9 @@ def test_down_works_after_the_up_process_was_killed(no_stand_up):
 
 def test_two_stand_ups_at_once_one_is_refused_in_one_line(no_stand_up):
     argv = [sys.executable, "-m", "stand.cli", "up"]
-    first, second = (subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                     for _ in range(2))  # fmt: skip
+    first, second = (
+        subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    )
     try:
         results = [(p.wait(timeout=300), *p.communicate()) for p in (first, second)]
     finally:
@@ -163,10 +168,16 @@ def leak_guard(shell_link: str):
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
     def dropped() -> int:
-        listing = subprocess.run(["nft", "-j", "list", "table", "inet", GUARD_TABLE], capture_output=True,
-                                 text=True, check=True).stdout  # fmt: skip
-        counters = [e["counter"]["packets"] for item in json.loads(listing)["nftables"] if "rule" in item
-                    for e in item["rule"]["expr"] if "counter" in e]  # fmt: skip
+        listing = subprocess.run(
+            ["nft", "-j", "list", "table", "inet", GUARD_TABLE], capture_output=True, text=True, check=True
+        ).stdout
+        counters = [
+            e["counter"]["packets"]
+            for item in json.loads(listing)["nftables"]
+            if "rule" in item
+            for e in item["rule"]["expr"]
+            if "counter" in e
+        ]
         return sum(counters)
 
     try:
@@ -177,12 +188,39 @@ def leak_guard(shell_link: str):
 
 def start_shell_load(out) -> list[subprocess.Popen]:
     """Locust users (a new connection for each query) and the probe, from this machine's shell."""
-    locust = [sys.executable, "-m", "locust", "-f", str(REPO / "loadgen" / "select.py"), "--headless", "-u", "4",
-              "-r", "4", "-t", "60s", "--pg-mode", "per-query", "--pg-records", str(out / "records")]  # fmt: skip
-    probe = [sys.executable, "-m", "loadgen.probe", "--duration", "60", "--interval-ms", "50", "--out",
-             str(out / "probe")]  # fmt: skip
-    return [subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True) for argv in (locust, probe)]  # fmt: skip
+    locust = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(REPO / "loadgen" / "select.py"),
+        "--headless",
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "60s",
+        "--pg-mode",
+        "per-query",
+        "--pg-records",
+        str(out / "records"),
+    ]
+    probe = [
+        sys.executable,
+        "-m",
+        "loadgen.probe",
+        "--duration",
+        "60",
+        "--interval-ms",
+        "50",
+        "--out",
+        str(out / "probe"),
+    ]
+    return [
+        subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        for argv in (locust, probe)
+    ]
 
 
 def test_load_from_the_shell_sends_nothing_out_when_the_stand_goes_away(no_stand_up, tmp_path):
@@ -210,9 +248,24 @@ def test_a_killed_bench_leaves_its_load_to_stand_down_and_nothing_leaves(no_stan
     """SIGKILL of `bench run` mid-run: its Locust and probe go on, recorded in the state file; `stand down`
     stops them before it removes anything, and no packet leaves meanwhile."""
     with leak_guard(no_stand_up.plan.shell_ifname) as dropped:
-        bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke",
-                                  "--results", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        bench = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.cli",
+                "run",
+                "--mode",
+                "anycast",
+                "--scenario",
+                "smoke",
+                "--results",
+                str(tmp_path),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(bench.stdout), daemon=True)
         reader.start()

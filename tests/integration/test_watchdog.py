@@ -19,7 +19,7 @@ BASE_ADDRESS = {"PgBAL1": "198.18.0.94", "PgBAL2": "198.18.0.95", "PgBAL3": "198
 
 def test_the_leader_holds_the_vip_and_serves_everything(watchdog_stand):
     stand = watchdog_stand
-    assert process.wait_until(lambda: readiness.settled(stand), process.scaled(WAIT), 0.2)
+    assert process.wait_until(lambda: stand.mode.settled(stand), process.scaled(WAIT), 0.2)
     (leader,) = readiness.vip_holders(stand)
     assert served_by(stand) == {BASE_ADDRESS[leader]}
     assert readiness.anycast_next_hops(stand) == []  # no OSPF route to the VIP in this mode
@@ -28,7 +28,7 @@ def test_the_leader_holds_the_vip_and_serves_everything(watchdog_stand):
 @pytest.mark.parametrize("fault", ["pgpool-kill", "drain"])
 def test_the_vip_moves_off_a_failed_leader(watchdog_stand, tmp_path, fault):
     stand = watchdog_stand
-    assert process.wait_until(lambda: readiness.settled(stand), process.scaled(WAIT), 0.2), "one leader first"
+    assert process.wait_until(lambda: stand.mode.settled(stand), process.scaled(WAIT), 0.2), "one leader first"
     (leader,) = readiness.vip_holders(stand)
     faults = Faults(stand, tmp_path / "events.jsonl")
     faults.inject(fault, leader)
@@ -47,4 +47,4 @@ def test_the_vip_moves_off_a_failed_leader(watchdog_stand, tmp_path, fault):
     assert process.wait_until(lambda: readiness.vip_holders(stand) == [new_leader], process.scaled(WAIT), 0.2), (
         f"after the undo only {new_leader} holds the VIP (the restart clears what the killed one left)"
     )
-    assert process.wait_until(lambda: readiness.settled(stand), process.scaled(WAIT), 0.2)
+    assert process.wait_until(lambda: stand.mode.settled(stand), process.scaled(WAIT), 0.2)

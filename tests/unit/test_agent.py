@@ -29,13 +29,30 @@ from stand.programs.agent import (
 )
 
 VALID_CONFIG = {
-    "balancer": "PgBAL1", "anycast": "198.18.2.0/32", "interface": "lo",
-    "check": {"host": "198.18.2.94", "port": 5432, "user": "pgab_health", "database": "bench",
-              "password_file": "/run/pw", "query": "SELECT 1"},
-    "interval_ms": 100, "timeout_ms": 500, "unresponsive_ms": 2000, "rise": 3, "fall": 2,
-    "new_connection_every": 10, "protect_last_announcer": True, "withdraw_holdoff_ms": 200,
-    "last_resort_cost": 1000, "vtysh_socket_dir": "/run/frr",
-    "pgpool_pid_file": "/run/pgpool.pid", "drain_file": "/run/drain", "status_file": "/run/agent-status.json",
+    "balancer": "PgBAL1",
+    "anycast": "198.18.2.0/32",
+    "interface": "lo",
+    "check": {
+        "host": "198.18.2.94",
+        "port": 5432,
+        "user": "pgab_health",
+        "database": "bench",
+        "password_file": "/run/pw",
+        "query": "SELECT 1",
+    },
+    "interval_ms": 100,
+    "timeout_ms": 500,
+    "unresponsive_ms": 2000,
+    "rise": 3,
+    "fall": 2,
+    "new_connection_every": 10,
+    "protect_last_announcer": True,
+    "withdraw_holdoff_ms": 200,
+    "last_resort_cost": 1000,
+    "vtysh_socket_dir": "/run/frr",
+    "pgpool_pid_file": "/run/pgpool.pid",
+    "drain_file": "/run/drain",
+    "status_file": "/run/agent-status.json",
     "decisions_file": "/run/health.jsonl",
 }
 
@@ -56,25 +73,28 @@ def announced_after_each(judge: HealthJudge, code: str) -> str:
     return "".join(shown)
 
 
-@pytest.mark.parametrize(("rise", "fall", "code", "expected"), [
-    (3, 2, "", ""),
-    (3, 2, "oo", "--"),
-    (3, 2, "ooo", "--A"),
-    (3, 2, "oos", "--A"),  # a slow answer is an answer
-    (1, 1, "oeoe", "A-A-"),
-    (3, 2, "oooe", "--AA"),
-    (3, 2, "oooee", "--AA-"),
-    (3, 2, "oooeoeoe", "--AAAAAA"),  # errors between answers never reach fall=2
-    (3, 2, "oooesesese", "--AAAAAAAA"),  # nor between slow answers
-    (3, 2, "ooosssssss", "--AAAAAAAA"),  # slowness alone never withdraws
-    (3, 2, "ooou", "--A-"),  # no answer within unresponsive_ms: withdrawn at once
-    (3, 2, "oooUUUU", "--AAAAA"),  # a new client left waiting (every child busy) is slowness
-    (3, 2, "oooEoE", "--AAA-"),  # refused new connections, counted on their own stream
-    (3, 2, "oooEeo", "--AAAA"),  # one error on each stream is one of each
-    (3, 2, "ooeoo", "-----"),  # an error restarts the rise count
-    (3, 2, "OOO", "---"),  # only the kept session's answers announce
-    (2, 3, "ooeee", "-AAA-"),
-])
+@pytest.mark.parametrize(
+    ("rise", "fall", "code", "expected"),
+    [
+        (3, 2, "", ""),
+        (3, 2, "oo", "--"),
+        (3, 2, "ooo", "--A"),
+        (3, 2, "oos", "--A"),  # a slow answer is an answer
+        (1, 1, "oeoe", "A-A-"),
+        (3, 2, "oooe", "--AA"),
+        (3, 2, "oooee", "--AA-"),
+        (3, 2, "oooeoeoe", "--AAAAAA"),  # errors between answers never reach fall=2
+        (3, 2, "oooesesese", "--AAAAAAAA"),  # nor between slow answers
+        (3, 2, "ooosssssss", "--AAAAAAAA"),  # slowness alone never withdraws
+        (3, 2, "ooou", "--A-"),  # no answer within unresponsive_ms: withdrawn at once
+        (3, 2, "oooUUUU", "--AAAAA"),  # a new client left waiting (every child busy) is slowness
+        (3, 2, "oooEoE", "--AAA-"),  # refused new connections, counted on their own stream
+        (3, 2, "oooEeo", "--AAAA"),  # one error on each stream is one of each
+        (3, 2, "ooeoo", "-----"),  # an error restarts the rise count
+        (3, 2, "OOO", "---"),  # only the kept session's answers announce
+        (2, 3, "ooeee", "-AAA-"),
+    ],
+)
 def test_judge_tells_busy_from_dead(rise, fall, code, expected):
     assert announced_after_each(HealthJudge(rise, fall), code) == expected
 
@@ -120,7 +140,9 @@ def test_other_announcers_from_frr_json():
 
 def test_a_dead_routers_lingering_lsa_does_not_count():
     lsas, routes = captured("ospf_database_router.json"), captured("ospf_route.json")
-    unreachable = {prefix: route for prefix, route in routes.items() if prefix not in ("198.18.2.95/32", "198.18.2.96/32")}
+    unreachable = {
+        prefix: route for prefix, route in routes.items() if prefix not in ("198.18.2.95/32", "198.18.2.96/32")
+    }
     assert other_announcers(lsas, unreachable, "198.18.2.94", "198.18.2.0/32", 1000) == []
 
 
@@ -128,7 +150,9 @@ def test_a_withdrawn_balancer_does_not_count():
     lsas, routes = captured("ospf_database_router.json"), captured("ospf_route.json")
     for lsa in lsas["routerLinkStates"]["areas"]["0.0.0.0"]:
         if lsa["advertisingRouter"] == "198.18.2.96":
-            lsa["routerLinks"] = {k: v for k, v in lsa["routerLinks"].items() if v.get("networkAddress") != "198.18.2.0"}
+            lsa["routerLinks"] = {
+                k: v for k, v in lsa["routerLinks"].items() if v.get("networkAddress") != "198.18.2.0"
+            }
     assert other_announcers(lsas, routes, "198.18.2.94", "198.18.2.0/32", 1000) == ["198.18.2.95"]
     assert other_announcers({}, {}, "198.18.2.94", "198.18.2.0/32", 1000) == []
 
@@ -166,27 +190,30 @@ def without(key_path: str) -> dict:
     return edited(key_path, delete=True)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (without("balancer"), "missing key 'balancer'"),
-    (without("status_file"), "missing key 'status_file'"),
-    (without("check"), "missing key 'check'"),
-    (without("check.password_file"), "missing key 'check.password_file'"),
-    (edited("rise", 0), "bad key 'rise'"),
-    (edited("fall", -1), "bad key 'fall'"),
-    (edited("interval_ms", "100"), "bad key 'interval_ms'"),
-    (edited("timeout_ms", 0.5), "bad key 'timeout_ms'"),
-    (edited("rise", True), "bad key 'rise'"),
-    (edited("protect_last_announcer", 1), "bad key 'protect_last_announcer'"),
-    (edited("unresponsive_ms", 400), "bad key 'unresponsive_ms'"),
-    (without("decisions_file"), "missing key 'decisions_file'"),
-    (edited("interface", ""), "bad key 'interface'"),
-    (edited("drain_file", None), "bad key 'drain_file'"),
-    (edited("check", "198.18.2.94"), "bad key 'check'"),
-    (edited("check.port", "5432"), "bad key 'check.port'"),
-    (edited("check.port", 70000), "bad key 'check.port'"),
-    (edited("anycast", "198.18.2.300/32"), "bad key 'anycast'"),
-    ([], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (without("balancer"), "missing key 'balancer'"),
+        (without("status_file"), "missing key 'status_file'"),
+        (without("check"), "missing key 'check'"),
+        (without("check.password_file"), "missing key 'check.password_file'"),
+        (edited("rise", 0), "bad key 'rise'"),
+        (edited("fall", -1), "bad key 'fall'"),
+        (edited("interval_ms", "100"), "bad key 'interval_ms'"),
+        (edited("timeout_ms", 0.5), "bad key 'timeout_ms'"),
+        (edited("rise", True), "bad key 'rise'"),
+        (edited("protect_last_announcer", 1), "bad key 'protect_last_announcer'"),
+        (edited("unresponsive_ms", 400), "bad key 'unresponsive_ms'"),
+        (without("decisions_file"), "missing key 'decisions_file'"),
+        (edited("interface", ""), "bad key 'interface'"),
+        (edited("drain_file", None), "bad key 'drain_file'"),
+        (edited("check", "198.18.2.94"), "bad key 'check'"),
+        (edited("check.port", "5432"), "bad key 'check.port'"),
+        (edited("check.port", 70000), "bad key 'check.port'"),
+        (edited("anycast", "198.18.2.300/32"), "bad key 'anycast'"),
+        ([], "expected a JSON object"),
+    ],
+)
 def test_config_errors_name_the_key_on_one_line(tmp_path, data, message):
     path = write_config(tmp_path, data)
     with pytest.raises(ConfigError) as raised:
@@ -217,7 +244,8 @@ def test_main_usage_error(args, capsys):
 def test_main_config_error_is_one_line(tmp_path, capsys):
     assert main([write_config(tmp_path, without("fall"))]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"stand.programs.agent: config {tmp_path / 'agent.json'}: missing key 'fall'"]
+        f"stand.programs.agent: config {tmp_path / 'agent.json'}: missing key 'fall'"
+    ]
 
 
 def reaped_pid() -> int:
@@ -227,18 +255,21 @@ def reaped_pid() -> int:
     return child.pid
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (None, None),
-    ("", None),
-    ("garbage\n", None),
-    ("0\n", None),
-    ("-1\n", None),
-    ("{reaped}\n", None),
-    ("{me}", "me"),
-    ("{me}\n/var/lib/data\n1700000000\n", "me"),
-    (" {me} \n", "me"),
-    ("{me}\0", "me"),  # pgpool ends its pid file with a NUL byte
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("garbage\n", None),
+        ("0\n", None),
+        ("-1\n", None),
+        ("{reaped}\n", None),
+        ("{me}", "me"),
+        ("{me}\n/var/lib/data\n1700000000\n", "me"),
+        (" {me} \n", "me"),
+        ("{me}\0", "me"),  # pgpool ends its pid file with a NUL byte
+    ],
+)
 def test_read_live_pid(tmp_path, content, expected):
     pid_file = tmp_path / "pgpool.pid"
     if content is not None:
@@ -269,12 +300,15 @@ def test_write_status_file_replaces_atomically(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
 
 
-@pytest.mark.parametrize(("me", "others", "expected"), [
-    ("198.18.2.94", ["198.18.2.95", "198.18.2.96"], 0),
-    ("198.18.2.96", ["198.18.2.95", "198.18.2.94"], 2),
-    ("198.18.2.100", ["198.18.2.95", "198.18.2.99"], 2),  # by address, not by text
-    ("198.18.2.95", [], 0),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("me", "others", "expected"),
+    [
+        ("198.18.2.94", ["198.18.2.95", "198.18.2.96"], 0),
+        ("198.18.2.96", ["198.18.2.95", "198.18.2.94"], 2),
+        ("198.18.2.100", ["198.18.2.95", "198.18.2.99"], 2),  # by address, not by text
+        ("198.18.2.95", [], 0),
+    ],
+)
 def test_agents_failing_at_once_take_turns_by_router_id(me, others, expected):
     from stand.programs.agent import rank
 

@@ -8,7 +8,9 @@ from stand.modes import open_stand, plan_of
 
 
 def test_versions_names_every_component(capsys, monkeypatch):
-    monkeypatch.setattr(versions, "VERSION_COMMANDS", {"present": ["echo", "present 1.2"], "absent": ["/nonexistent/x"]})
+    monkeypatch.setattr(
+        versions, "VERSION_COMMANDS", {"present": ["echo", "present 1.2"], "absent": ["/nonexistent/x"]}
+    )
     assert cli.main(["versions", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert found["present"] == "present 1.2"
@@ -34,7 +36,10 @@ def test_a_bad_scenario_file_is_rejected_with_every_error(tmp_path, capsys):
 
 def test_an_unknown_mode_is_one_line(capsys):
     assert cli.main(["run", "--mode", "vip", "--scenario", "smoke"]) == 1
-    assert capsys.readouterr().err == "bench: error: unknown mode 'vip' (modes: anycast, keepalived, keepalived-tuned, watchdog)\n"
+    assert (
+        capsys.readouterr().err
+        == "bench: error: unknown mode 'vip' (modes: anycast, keepalived, keepalived-tuned, watchdog)\n"
+    )
 
 
 def test_verdict_table_shows_each_mode_and_fault():
@@ -44,14 +49,45 @@ def test_verdict_table_shows_each_mode_and_fault():
 
     fault = FaultFigures("node-crash", "PgBAL1", 202.0, True, 1, 3, 0, 4100.0)
     never = FaultFigures("node-crash", "PgBAL1", None, False, 50, 60, 2, None)
-    false = HealthChange(3_500_000, "PgBAL2", "agent", "down", False, "unresponsive", "no answer (kept) in 2001 ms",
-                         True, "", 40)  # fmt: skip
-    table = verdict_table([
-        RunSummary("a", "anycast", "smoke", 400, 1, 22.0, 20.2, 202.0, {"PgBAL1": 0.3, "PgBAL2": 0.7}, [fault],
-                   [false], True, False, 1_000_000),
-        RunSummary("b", "keepalived", "smoke", 380, 50, 19.0, 32.5, 1112.0, {"PgBAL1": 1.0}, [never], [], False,
-                   True, 1_000_000),
-    ])  # fmt: skip
+    false = HealthChange(
+        3_500_000, "PgBAL2", "agent", "down", False, "unresponsive", "no answer (kept) in 2001 ms", True, "", 40
+    )
+    table = verdict_table(
+        [
+            RunSummary(
+                "a",
+                "anycast",
+                "smoke",
+                400,
+                1,
+                22.0,
+                20.2,
+                202.0,
+                {"PgBAL1": 0.3, "PgBAL2": 0.7},
+                [fault],
+                [false],
+                True,
+                False,
+                1_000_000,
+            ),
+            RunSummary(
+                "b",
+                "keepalived",
+                "smoke",
+                380,
+                50,
+                19.0,
+                32.5,
+                1112.0,
+                {"PgBAL1": 1.0},
+                [never],
+                [],
+                False,
+                True,
+                1_000_000,
+            ),
+        ]
+    )
     lines = table.splitlines()
     assert lines[0] == "== smoke"
     assert lines[2].split() == ["anycast", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
@@ -68,10 +104,12 @@ def test_meta_records_the_site_of_every_host():
     from stand.model import topology
 
     plan = plan_of(topology.load("seed"))
-    assert sites_of_hosts(plan) == {name: "main" for name in
-                                    ("FRR", "PgSQL1", "PgSQL2", "PgSQL3", "PgBAL1", "PgBAL2", "PgBAL3")}  # fmt: skip
-    moved = replace(plan, hosts=tuple(replace(h, host=replace(h.host, site="msk")) if h.name == "PgBAL2" else h
-                                      for h in plan.hosts))  # fmt: skip
+    assert sites_of_hosts(plan) == {
+        name: "main" for name in ("FRR", "PgSQL1", "PgSQL2", "PgSQL3", "PgBAL1", "PgBAL2", "PgBAL3")
+    }
+    moved = replace(
+        plan, hosts=tuple(replace(h, host=replace(h.host, site="msk")) if h.name == "PgBAL2" else h for h in plan.hosts)
+    )
     assert sites_of_hosts(moved)["PgBAL2"] == "msk" and sites_of_hosts(moved)["PgBAL1"] == "main"
 
 
@@ -120,8 +158,19 @@ def test_compare_picks_the_scenarios_of_the_topology_and_refuses_misfits_before_
 
     assert default_scenarios(topology.load("seed")) == SEED_SCENARIOS
     assert default_scenarios(topology.load("sites")) == SITES_SCENARIOS
-    code = main(["compare", "anycast", "keepalived", "--topology", "sites", "--scenario", "balancer-crash",
-                 "--results", str(tmp_path)])  # fmt: skip
+    code = main(
+        [
+            "compare",
+            "anycast",
+            "keepalived",
+            "--topology",
+            "sites",
+            "--scenario",
+            "balancer-crash",
+            "--results",
+            str(tmp_path),
+        ]
+    )
     assert code == 1
     error = capsys.readouterr().err
     assert error.startswith("bench: error: scenario balancer-crash does not fit the topology")
@@ -159,8 +208,9 @@ def test_stop_signals_end_a_run_in_bench_only_and_wait_during_the_clean_up():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", STOP_SIGNALS_SCRIPT], capture_output=True, text=True, timeout=30,
-                            check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", STOP_SIGNALS_SCRIPT], capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.stdout.split("\n") == [f"child {int(signal.SIGTERM)}", "bench interrupted", "deferred True", ""], (
         result.stderr
     )
@@ -171,8 +221,12 @@ def test_a_link_fault_on_a_network_the_host_does_not_have_is_refused_before_any_
 
     bad = tmp_path / "bad.toml"
     smoke = Path(cli.__file__).parent / "scenarios" / "smoke.toml"
-    bad.write_text(smoke.read_text().replace(
-        'fault = "node-crash"\ntarget = "PgBAL1"', 'fault = "link-cut"\ntarget = "PgSQL2"\nparams = { network = "routed" }'))
+    bad.write_text(
+        smoke.read_text().replace(
+            'fault = "node-crash"\ntarget = "PgBAL1"',
+            'fault = "link-cut"\ntarget = "PgSQL2"\nparams = { network = "routed" }',
+        )
+    )
     assert cli.main(["run", "--mode", "anycast", "--scenario", str(bad)]) == 1
     error = capsys.readouterr().err
     assert error.startswith("bench: error: scenario smoke does not fit the topology") and "routed" in error, error
@@ -197,9 +251,15 @@ def test_what_is_still_in_effect_is_undone_as_an_undo_step_names_it_and_one_fail
             if fault == "drain":
                 raise StandError("PgBAL2: the health agent did not announce in 30 s")
 
-    active = [Step(5, "fault", "link-netem", "PgBAL1", {"network": "routed", "delay_ms": 50.0}),
-              Step(6, "fault", "drain", "PgBAL2"), Step(7, "fault", "node-crash", "PgBAL3")]  # fmt: skip
+    active = [
+        Step(5, "fault", "link-netem", "PgBAL1", {"network": "routed", "delay_ms": 50.0}),
+        Step(6, "fault", "drain", "PgBAL2"),
+        Step(7, "fault", "node-crash", "PgBAL3"),
+    ]
     _undo_all(Recording(), active, said.append)
-    assert undone == [("node-crash", "PgBAL3", {}), ("drain", "PgBAL2", {}),
-                      ("link-netem", "PgBAL1", {"network": "routed"})]  # fmt: skip
+    assert undone == [
+        ("node-crash", "PgBAL3", {}),
+        ("drain", "PgBAL2", {}),
+        ("link-netem", "PgBAL1", {"network": "routed"}),
+    ]
     assert said == ["undo of drain PgBAL2 failed: PgBAL2: the health agent did not announce in 30 s"]

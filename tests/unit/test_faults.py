@@ -16,8 +16,11 @@ from stand.modes import plan_of
 
 def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeypatch, tmp_path):
     played = []
-    crash = replace(FAULTS["node-crash"], inject=lambda stand, host: played.append(("crash", host.name)),
-                    undo=lambda stand, host: played.append(("return", host.name)))
+    crash = replace(
+        FAULTS["node-crash"],
+        inject=lambda stand, host: played.append(("crash", host.name)),
+        undo=lambda stand, host: played.append(("return", host.name)),
+    )
     monkeypatch.setitem(FAULTS, "node-crash", crash)
     monkeypatch.setattr(player, "reattach_backends", lambda stand: played.append(("reattach", None)))
     stand = SimpleNamespace(plan=plan_of(topology.load("sites")))
@@ -53,14 +56,25 @@ def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatc
     assert switched == [(plan.host("BalSpb").links[0].switch_ifname, False)]
 
 
-@pytest.mark.parametrize(("action", "fault", "params", "message"), [
-    ("fault", "link-cut", {}, "link-cut needs --network (it takes: --network)"),
-    ("fault", "pgpool-kill", {"network": "routed"}, "pgpool-kill takes no --network (it takes: no options)"),
-    ("fault", "link-netem", {"network": "routed", "jitter_ms": 3},
-     "link-netem takes no --jitter-ms (it takes: --network, --delay-ms, --loss-pct)"),
-    ("undo", "link-netem", {"network": "routed", "delay_ms": 5},
-     "the undo of link-netem takes no --delay-ms (it takes: --network)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("action", "fault", "params", "message"),
+    [
+        ("fault", "link-cut", {}, "link-cut needs --network (it takes: --network)"),
+        ("fault", "pgpool-kill", {"network": "routed"}, "pgpool-kill takes no --network (it takes: no options)"),
+        (
+            "fault",
+            "link-netem",
+            {"network": "routed", "jitter_ms": 3},
+            "link-netem takes no --jitter-ms (it takes: --network, --delay-ms, --loss-pct)",
+        ),
+        (
+            "undo",
+            "link-netem",
+            {"network": "routed", "delay_ms": 5},
+            "the undo of link-netem takes no --delay-ms (it takes: --network)",
+        ),
+    ],
+)
 def test_a_fault_given_the_wrong_options_is_one_line_before_it_touches_anything(action, fault, params, message):
     from stand.faults.player import Faults
     from stand.model import topology

@@ -10,13 +10,29 @@ BALANCERS = ("PgBAL1", "PgBAL2", "PgBAL3")
 
 
 def agent(t_s: float, host: str, state: str, evidence: str, reason: str = "") -> dict:
-    return {"t_us": int(t_s * S), "host": host, "source": "agent", "kind": "state", "state": state,
-            "announced": state == "up", "evidence": evidence, "reason": reason}  # fmt: skip
+    return {
+        "t_us": int(t_s * S),
+        "host": host,
+        "source": "agent",
+        "kind": "state",
+        "state": state,
+        "announced": state == "up",
+        "evidence": evidence,
+        "reason": reason,
+    }
 
 
 def vrrp(t_s: float, host: str, state: str) -> dict:
-    return {"t_us": int(t_s * S), "host": host, "source": "keepalived", "kind": "state", "state": state,
-            "announced": state == "MASTER", "evidence": "vrrp", "reason": ""}  # fmt: skip
+    return {
+        "t_us": int(t_s * S),
+        "host": host,
+        "source": "keepalived",
+        "kind": "state",
+        "state": state,
+        "announced": state == "MASTER",
+        "evidence": "vrrp",
+        "reason": "",
+    }
 
 
 def event(t_s: float, action: str, fault: str, target: str) -> dict:
@@ -41,16 +57,23 @@ def test_a_withdrawal_without_a_fault_is_false():
 
 
 def test_the_crashed_balancers_withdrawal_and_return_are_explained():
-    decisions = [*UP_BEFORE_THE_RUN, agent(10.02, "PgBAL1", "pgpool-gone", "pgpool-exit"),
-                 agent(26, "PgBAL1", "down", "pgpool-running"), agent(26.3, "PgBAL1", "up", "answers")]  # fmt: skip
+    decisions = [
+        *UP_BEFORE_THE_RUN,
+        agent(10.02, "PgBAL1", "pgpool-gone", "pgpool-exit"),
+        agent(26, "PgBAL1", "down", "pgpool-running"),
+        agent(26.3, "PgBAL1", "up", "answers"),
+    ]
     found = changes(decisions, CRASH_PGBAL1)
     assert [(c.state, c.withdrawal, c.false) for c in found] == [("pgpool-gone", True, False), ("up", False, False)]
     assert found[0].explained_by == "pgpool-kill PgBAL1"
 
 
 def test_another_balancer_withdrawn_during_the_fault_is_a_cascade():
-    decisions = [*UP_BEFORE_THE_RUN, agent(10.02, "PgBAL1", "pgpool-gone", "pgpool-exit"),
-                 agent(14, "PgBAL2", "down", "errors")]  # fmt: skip
+    decisions = [
+        *UP_BEFORE_THE_RUN,
+        agent(10.02, "PgBAL1", "pgpool-gone", "pgpool-exit"),
+        agent(14, "PgBAL2", "down", "errors"),
+    ]
     assert [c.host for c in changes(decisions, CRASH_PGBAL1) if c.false] == ["PgBAL2"]
 
 
@@ -102,8 +125,12 @@ def test_a_drain_is_explained_by_the_drain():
 def test_keepalived_takeover_and_preemption_are_explained_a_fault_elsewhere_is_not():
     before = [vrrp(-5, "PgBAL1", "MASTER"), vrrp(-5, "PgBAL2", "BACKUP"), vrrp(-5, "PgBAL3", "BACKUP")]
     crash = [event(10, "fault", "node-crash", "PgBAL1"), event(25, "undo", "node-crash", "PgBAL1")]
-    decisions = [*before, vrrp(12.8, "PgBAL2", "MASTER"), vrrp(26, "PgBAL2", "BACKUP"),  # takeover, preemption
-                 vrrp(27, "PgBAL3", "FAULT")]  # PgBAL3's check failed: no fault of its own  # fmt: skip
+    decisions = [
+        *before,
+        vrrp(12.8, "PgBAL2", "MASTER"),
+        vrrp(26, "PgBAL2", "BACKUP"),  # takeover, preemption
+        vrrp(27, "PgBAL3", "FAULT"),
+    ]  # PgBAL3's check failed: no fault of its own
     found = changes(decisions, crash, vip_mode=True)
     assert [(c.host, c.state, c.false) for c in found] == [
         ("PgBAL2", "MASTER", False),
@@ -117,12 +144,19 @@ def test_keepalived_handing_the_vip_back_after_the_grace_is_no_false_failover():
     the VIP back 5.9 s later; PgBAL2 stepping down then is preemption, not a false failover."""
     kill = [event(10, "fault", "pgpool-kill", "PgBAL1"), event(25, "undo", "pgpool-kill", "PgBAL1")]
     before = [vrrp(-5, "PgBAL1", "MASTER"), vrrp(-5, "PgBAL2", "BACKUP")]
-    decisions = [*before, vrrp(10.5, "PgBAL1", "FAULT"), vrrp(11.4, "PgBAL2", "MASTER"),
-                 vrrp(30.9, "PgBAL1", "MASTER"), vrrp(30.9, "PgBAL2", "BACKUP")]  # fmt: skip
+    decisions = [
+        *before,
+        vrrp(10.5, "PgBAL1", "FAULT"),
+        vrrp(11.4, "PgBAL2", "MASTER"),
+        vrrp(30.9, "PgBAL1", "MASTER"),
+        vrrp(30.9, "PgBAL2", "BACKUP"),
+    ]
     assert [(c.host, c.state, c.false) for c in changes(decisions, kill, vip_mode=True)] == [
-        ("PgBAL1", "FAULT", False), ("PgBAL2", "MASTER", False), ("PgBAL1", "MASTER", False),
+        ("PgBAL1", "FAULT", False),
+        ("PgBAL2", "MASTER", False),
+        ("PgBAL1", "MASTER", False),
         ("PgBAL2", "BACKUP", False),
-    ]  # fmt: skip
+    ]
 
 
 def test_a_vip_move_with_no_fault_at_all_is_false():
@@ -132,10 +166,12 @@ def test_a_vip_move_with_no_fault_at_all_is_false():
 
 
 def test_served_ok_before_counts_the_hosts_answers_in_the_last_second():
-    requests = pd.DataFrame({
-        "start_us": [int(11.2 * S), int(11.5 * S), int(11.9 * S), int(11.95 * S), int(10.5 * S)],
-        "balancer": ["PgBAL2", "PgBAL2", "PgBAL1", "PgBAL2", "PgBAL2"],
-        "outcome": ["ok", "ok", "ok", "error", "ok"],
-    })  # fmt: skip
+    requests = pd.DataFrame(
+        {
+            "start_us": [int(11.2 * S), int(11.5 * S), int(11.9 * S), int(11.95 * S), int(10.5 * S)],
+            "balancer": ["PgBAL2", "PgBAL2", "PgBAL1", "PgBAL2", "PgBAL2"],
+            "outcome": ["ok", "ok", "ok", "error", "ok"],
+        }
+    )
     [change] = changes([*UP_BEFORE_THE_RUN, agent(12, "PgBAL2", "down", "unresponsive")], [], requests=requests)
     assert change.served_ok_before == 2

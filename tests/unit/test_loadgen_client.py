@@ -54,8 +54,12 @@ def test_url_overrides_the_stand_settings():
     stand = ClientSettings("198.18.2.0", 5432, "bench", "pw", "bench", 100_000, {"198.18.0.94": "PgBAL1"})
     other = stand.with_url("postgresql://alice:s%40cret@127.0.0.1:6432/other")
     assert (other.host, other.port, other.user, other.password, other.database) == (
-        "127.0.0.1", 6432, "alice", "s@cret", "other"
-    )  # fmt: skip
+        "127.0.0.1",
+        6432,
+        "alice",
+        "s@cret",
+        "other",
+    )
     assert stand.with_url("postgresql://127.0.0.1").password == "pw"
     assert stand.host_name("198.18.0.94") == "PgBAL1"
     assert stand.host_name("10.1.1.1") == "10.1.1.1"
@@ -73,8 +77,26 @@ def test_key_ranges(text, keys):
 
 
 def failed(outcome: str, error_class: str | None, text: str | None) -> Record:
-    return Record(0, 1.0, None, outcome, error_class, text, "point", "persistent", "extended", "main", 1, "p", "c",
-                  False, None, None, None, None)  # fmt: skip
+    return Record(
+        0,
+        1.0,
+        None,
+        outcome,
+        error_class,
+        text,
+        "point",
+        "persistent",
+        "extended",
+        "main",
+        1,
+        "p",
+        "c",
+        False,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_locust_sees_each_outcome_as_its_own_failure():
@@ -95,12 +117,15 @@ def test_simple_texts_paste_the_key_and_its_branch_as_integers():
     assert range_select_text(11, 20) == "SELECT aid FROM pgbench_accounts WHERE aid BETWEEN 11 AND 20"
 
 
-@pytest.mark.parametrize("text", [
-    lambda: point_select_text("1 OR true"),
-    lambda: branch_select_text("1; DROP"),
-    lambda: range_select_text(1, "2 OR true"),
-    lambda: branch_select_text(1.5),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        lambda: point_select_text("1 OR true"),
+        lambda: branch_select_text("1; DROP"),
+        lambda: range_select_text(1, "2 OR true"),
+        lambda: branch_select_text(1.5),
+    ],
+)
 def test_simple_texts_refuse_anything_but_integers(text):
     with pytest.raises(ValueError, match="Unknown format code 'd'"):
         text()
@@ -119,8 +144,11 @@ class FakeConnection:
     """Answers as PostgreSQL would: `tags` by a word of the simple query's text, who serves it for fetchrow."""
 
     def __init__(self, tags: dict[str, str] | None = None, served=("198.18.0.95", "198.18.0.93")):
-        self.tags = {"pgbench_accounts WHERE aid =": "SELECT 1", "pgbench_branches": "SELECT 1",
-                     "BETWEEN": "SELECT 10"} | (tags or {})  # fmt: skip
+        self.tags = {
+            "pgbench_accounts WHERE aid =": "SELECT 1",
+            "pgbench_branches": "SELECT 1",
+            "BETWEEN": "SELECT 10",
+        } | (tags or {})
         self.served = served
         self.sent: list[str] = []
         self.readonly: bool | None = None
@@ -166,8 +194,10 @@ def test_the_simple_mix_checks_every_tag_in_one_read_only_transaction():
         "SELECT bid FROM pgbench_branches WHERE bid = 1",
         "SELECT aid FROM pgbench_accounts WHERE aid BETWEEN 99991 AND 100000",  # the range stays in the table
     ]
-    for tags, message in [({"pgbench_branches": "SELECT 0"}, "asked for branch 1, got 'SELECT 0'"),
-                          ({"BETWEEN": "SELECT 9"}, "got 'SELECT 9', expected 'SELECT 10'")]:  # fmt: skip
+    for tags, message in [
+        ({"pgbench_branches": "SELECT 0"}, "asked for branch 1, got 'SELECT 0'"),
+        ({"BETWEEN": "SELECT 9"}, "got 'SELECT 9', expected 'SELECT 10'"),
+    ]:
         with pytest.raises(WrongAnswer, match=re.escape(message)):
             asyncio.run(read_only_mix(QUERIES[SIMPLE], FakeConnection(tags), 99_995, 2.0, 100_000))
 
@@ -185,8 +215,9 @@ def fake_connect(monkeypatch):
     return made
 
 
-LOOPBACK = ClientSettings("127.0.0.1", 5432, "bench", "pw", "bench", 100_000,
-                          {"127.0.0.2": "PgBAL2", "127.0.0.3": "PgSQL3"})  # fmt: skip
+LOOPBACK = ClientSettings(
+    "127.0.0.1", 5432, "bench", "pw", "bench", 100_000, {"127.0.0.2": "PgBAL2", "127.0.0.3": "PgSQL3"}
+)
 
 
 async def requests(options: ClientOptions, count: int) -> list[Record]:

@@ -29,11 +29,13 @@ LOCUST = ["-m", "locust", "-f", str(REPO / "loadgen" / "select.py"), "--headless
     [
         ([], "loadgen: no stand is up"),
         (["--pg-protocol", "simple"], "loadgen: no stand is up"),  # the option exists; the refusal still comes first
-        (["--host", "postgresql://bench:x@198.18.2.0/bench"],
-         "loadgen: refusing to send traffic to 198.18.2.0: no stand is running (run `stand up` first)"),
+        (
+            ["--host", "postgresql://bench:x@198.18.2.0/bench"],
+            "loadgen: refusing to send traffic to 198.18.2.0: no stand is running (run `stand up` first)",
+        ),
         (["--host", "postgresql://bench:x@10.20.30.40/bench"], "loadgen: refusing to send traffic to 10.20.30.40"),
     ],
-)  # fmt: skip
+)
 def test_locust_refuses_without_a_stand(no_stand_env, tmp_path, extra, message):
     result = run([*LOCUST, "--pg-records", str(tmp_path / "records"), *extra], no_stand_env, tmp_path)
     assert result.returncode == 1

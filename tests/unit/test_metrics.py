@@ -29,18 +29,39 @@ def us(ms: float) -> int:
     return T0 + round(ms * 1000)
 
 
-def row(ms: float, outcome: str = "ok", *, balancer: str = "PgBAL1", backend: str = "PgSQL2", mode: str = "per-query",
-        process: str = "vm:1", connection: str = "c", latency_ms: float = 1.0) -> dict:  # fmt: skip
+def row(
+    ms: float,
+    outcome: str = "ok",
+    *,
+    balancer: str = "PgBAL1",
+    backend: str = "PgSQL2",
+    mode: str = "per-query",
+    process: str = "vm:1",
+    connection: str = "c",
+    latency_ms: float = 1.0,
+) -> dict:
     """One record with every column; a failed one has no balancer or backend, as the client records it."""
     ok = outcome == "ok"
     return dict(
-        start_us=us(ms), latency_ms=latency_ms, connect_ms=None, outcome=outcome,
-        error_class=None if ok else "ConnectionError", error_text=None if ok else "refused", workload="point",
-        mode=mode, protocol="extended", site="main", user=0, process=process, connection=connection,
+        start_us=us(ms),
+        latency_ms=latency_ms,
+        connect_ms=None,
+        outcome=outcome,
+        error_class=None if ok else "ConnectionError",
+        error_text=None if ok else "refused",
+        workload="point",
+        mode=mode,
+        protocol="extended",
+        site="main",
+        user=0,
+        process=process,
+        connection=connection,
         new_connection=mode == "per-query",
-        balancer=balancer if ok else None, backend=backend if ok else None,
-        balancer_address="198.18.0.95" if ok else None, backend_address="198.18.0.93" if ok else None,
-    )  # fmt: skip
+        balancer=balancer if ok else None,
+        backend=backend if ok else None,
+        balancer_address="198.18.0.95" if ok else None,
+        backend_address="198.18.0.93" if ok else None,
+    )
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
@@ -83,8 +104,18 @@ def test_interleaved_failures_end_the_gap_when_they_stop_not_at_the_first_ok_pro
 def test_no_failure_after_the_fault_is_no_gap():
     probe = probes(lambda t: -500 <= t < 0)  # failures before the fault are not the fault's
     gap = failover_gap(probe, T0, us(3000))
-    assert gap == Gap(fault_us=T0, until_us=us(3000), gap_ms=0.0, recovered=True, recovery_us=T0, confirmed=True,
-                      probes=300, failed_probes=0, period_ms=10.0, resolution_ms=10.0)  # fmt: skip
+    assert gap == Gap(
+        fault_us=T0,
+        until_us=us(3000),
+        gap_ms=0.0,
+        recovered=True,
+        recovery_us=T0,
+        confirmed=True,
+        probes=300,
+        failed_probes=0,
+        period_ms=10.0,
+        resolution_ms=10.0,
+    )
 
 
 def test_traffic_that_never_recovers_has_no_gap():
@@ -235,27 +266,43 @@ def persistent(ms: float, connection: str, outcome: str = "ok", balancer: str = 
 
 
 def test_collateral_counts_broken_connections_of_the_surviving_balancers_only():
-    requests = frame([
-        persistent(-20, "c1", balancer="PgBAL1"), persistent(10, "c1", "error"),  # on the failed one: not collateral
-        persistent(-20, "c2", balancer="PgBAL2"), persistent(10, "c2", "error"), persistent(20, "c2", "timeout"),
-        persistent(-20, "c3", balancer="PgBAL3"), persistent(30, "c3", "error"),
-        persistent(-20, "c4", balancer="PgBAL2"), persistent(30, "c4"),  # survives
-        persistent(-20, "c3", balancer="PgBAL2", process="vm:2"), persistent(40, "c3", "error", process="vm:2"),
-        persistent(-30, "c5", balancer="PgBAL2"), persistent(-10, "c5", balancer="PgBAL1"),  # last on PgBAL1
-        persistent(10, "c5", "error"),
-        persistent(-20, "c6", balancer="PgBAL3"), persistent(1000, "c6", "error"),  # broken after the window
-        persistent(-20, "c7", "error"), persistent(10, "c7", "error"),  # never served before the fault
-        row(-20, balancer="PgBAL2", connection="c8"), row(10, "error", connection="c8"),  # per-query
-    ])  # fmt: skip
+    requests = frame(
+        [
+            persistent(-20, "c1", balancer="PgBAL1"),
+            persistent(10, "c1", "error"),  # on the failed one: not collateral
+            persistent(-20, "c2", balancer="PgBAL2"),
+            persistent(10, "c2", "error"),
+            persistent(20, "c2", "timeout"),
+            persistent(-20, "c3", balancer="PgBAL3"),
+            persistent(30, "c3", "error"),
+            persistent(-20, "c4", balancer="PgBAL2"),
+            persistent(30, "c4"),  # survives
+            persistent(-20, "c3", balancer="PgBAL2", process="vm:2"),
+            persistent(40, "c3", "error", process="vm:2"),
+            persistent(-30, "c5", balancer="PgBAL2"),
+            persistent(-10, "c5", balancer="PgBAL1"),  # last on PgBAL1
+            persistent(10, "c5", "error"),
+            persistent(-20, "c6", balancer="PgBAL3"),
+            persistent(1000, "c6", "error"),  # broken after the window
+            persistent(-20, "c7", "error"),
+            persistent(10, "c7", "error"),  # never served before the fault
+            row(-20, balancer="PgBAL2", connection="c8"),
+            row(10, "error", connection="c8"),  # per-query
+        ]
+    )
     assert collateral_broken_connections(requests, T0, us(1000), "PgBAL1") == 3  # c2, c3 and vm:2's c3
 
 
 def test_recovery_after_undo_is_the_first_ok_request_the_target_serves():
-    requests = frame([
-        row(-10, balancer="PgBAL1"),  # before the undo
-        row(50, balancer="PgBAL2"), row(100, "error"),
-        row(250, balancer="PgBAL1", backend="PgSQL3"), row(400, balancer="PgBAL1"),
-    ])  # fmt: skip
+    requests = frame(
+        [
+            row(-10, balancer="PgBAL1"),  # before the undo
+            row(50, balancer="PgBAL2"),
+            row(100, "error"),
+            row(250, balancer="PgBAL1", backend="PgSQL3"),
+            row(400, balancer="PgBAL1"),
+        ]
+    )
     assert recovery_after_undo(requests, T0, "PgBAL1", us(1000)) == 250.0
     assert recovery_after_undo(requests, T0, "PgBAL1", us(250)) is None
     assert recovery_after_undo(requests, T0, "PgSQL3", us(1000)) == 250.0  # a backend as the target
@@ -270,15 +317,22 @@ def test_fault_report_ties_the_metrics_to_each_fault():
     probe = probes(lambda t: 0 <= t < 400 or (5000 <= t < 5100 and round(t / 10) % 2 == 0), end_ms=8000)
     probe.loc[probe.outcome == "ok", "balancer"] = "PgBAL3"
     probe.loc[(probe.start_us >= us(6120)) & (probe.outcome == "ok"), "balancer"] = "PgBAL1"
-    requests = frame([
-        persistent(-20, "a", balancer="PgBAL1"), persistent(100, "a", "error"),
-        persistent(-20, "b", balancer="PgBAL2"), persistent(150, "b", "error"),  # collateral of the crash
-        persistent(200, "b2", balancer="PgBAL2"), persistent(2000, "b2", balancer="PgBAL3"),
-        persistent(4000, "e", balancer="PgBAL2"), persistent(5050, "e", "error"),
-        persistent(4500, "g", balancer="PgBAL3"), persistent(5060, "g", "error"),  # collateral of the kill
-        persistent(5500, "f", balancer="PgBAL3"),
-        persistent(6500, "d", balancer="PgBAL1"),  # PgBAL1 serves a request 500 ms after the undo
-    ])  # fmt: skip
+    requests = frame(
+        [
+            persistent(-20, "a", balancer="PgBAL1"),
+            persistent(100, "a", "error"),
+            persistent(-20, "b", balancer="PgBAL2"),
+            persistent(150, "b", "error"),  # collateral of the crash
+            persistent(200, "b2", balancer="PgBAL2"),
+            persistent(2000, "b2", balancer="PgBAL3"),
+            persistent(4000, "e", balancer="PgBAL2"),
+            persistent(5050, "e", "error"),
+            persistent(4500, "g", balancer="PgBAL3"),
+            persistent(5060, "g", "error"),  # collateral of the kill
+            persistent(5500, "f", balancer="PgBAL3"),
+            persistent(6500, "d", balancer="PgBAL1"),  # PgBAL1 serves a request 500 ms after the undo
+        ]
+    )
 
     crash, kill = fault_report(requests, probe, events, run_end_us=us(8000))
 
@@ -324,15 +378,27 @@ def test_locality_counts_ok_requests_with_a_known_balancer_of_each_client_site()
         + [at("spb", 10 + t, balancer="PgBAL-msk", latency_ms=ms) for t, ms in enumerate([20, 30])]  # remote
         + [at("spb", 20, "timeout"), at("spb", 21, balancer=None)]  # a failure, an ok one without a known balancer
         + [at("msk", 30, balancer="PgBAL-msk", latency_ms=5)]
-    )  # fmt: skip
+    )
     msk_row, spb_row = locality(requests, SITES)  # in site name order
     # spb: 1, 2, 3, 4, 20, 30 ms: p50 between 3 and 4
-    assert spb_row == SiteLocality(site="spb", requests=6, local_share=pytest.approx(4 / 6), p50_ms=3.5,
-                                   p50_local_ms=2.5, added_ms=1.0,
-                                   balancer_share={"PgBAL-msk": pytest.approx(2 / 6),
-                                                   "PgBAL-spb": pytest.approx(4 / 6)})  # fmt: skip
-    assert msk_row == SiteLocality(site="msk", requests=1, local_share=1.0, p50_ms=5.0, p50_local_ms=5.0, added_ms=0.0,
-                                   balancer_share={"PgBAL-msk": 1.0})  # fmt: skip
+    assert spb_row == SiteLocality(
+        site="spb",
+        requests=6,
+        local_share=pytest.approx(4 / 6),
+        p50_ms=3.5,
+        p50_local_ms=2.5,
+        added_ms=1.0,
+        balancer_share={"PgBAL-msk": pytest.approx(2 / 6), "PgBAL-spb": pytest.approx(4 / 6)},
+    )
+    assert msk_row == SiteLocality(
+        site="msk",
+        requests=1,
+        local_share=1.0,
+        p50_ms=5.0,
+        p50_local_ms=5.0,
+        added_ms=0.0,
+        balancer_share={"PgBAL-msk": 1.0},
+    )
 
 
 def test_locality_of_a_site_never_served_at_home_or_never_served_at_all():
@@ -341,8 +407,9 @@ def test_locality_of_a_site_never_served_at_home_or_never_served_at_all():
     # a balancer missing from the mapping (here an address the client could not name) is not local
     assert (ekb.requests, ekb.local_share, ekb.p50_ms, ekb.p50_local_ms, ekb.added_ms) == (2, 0.0, 4.0, None, None)
     assert ekb.balancer_share == {"10.0.0.9": 0.5, "PgBAL-spb": 0.5}
-    assert nsk == SiteLocality(site="nsk", requests=0, local_share=None, p50_ms=None, p50_local_ms=None,
-                               added_ms=None, balancer_share={})  # fmt: skip
+    assert nsk == SiteLocality(
+        site="nsk", requests=0, local_share=None, p50_ms=None, p50_local_ms=None, added_ms=None, balancer_share={}
+    )
 
 
 def test_locality_counts_records_by_their_start_in_the_window():

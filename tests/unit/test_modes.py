@@ -28,7 +28,9 @@ def test_every_mode_says_how_it_behaves(name):
 
 
 def test_an_unknown_mode_names_the_known_ones():
-    with pytest.raises(UnknownMode, match=r"unknown mode 'vrrp' \(modes: anycast, keepalived, keepalived-tuned, watchdog\)"):
+    with pytest.raises(
+        UnknownMode, match=r"unknown mode 'vrrp' \(modes: anycast, keepalived, keepalived-tuned, watchdog\)"
+    ):
         mode_named("vrrp")
 
 
@@ -90,12 +92,17 @@ def test_daemon_argv_points_at_the_hosts_own_files():
 
 def test_no_code_outside_the_modes_asks_which_mode_it_is():
     """Adding a design is a new module in stand/modes/: nothing else compares mode names."""
-    asks = re.compile(r"""\bmode\s*[!=]=\s*["'A-Z]|\b(ANYCAST|WATCHDOG|KEEPALIVED_TUNED)\b|runs_(agent|keepalived|watchdog)""")
+    asks = re.compile(
+        r"""\bmode\s*[!=]=\s*["'A-Z]|\b(ANYCAST|WATCHDOG|KEEPALIVED_TUNED)\b|runs_(agent|keepalived|watchdog)"""
+    )
     found = []
     for package in ("stand", "bench", "reports"):
         for path in (REPO / package).rglob("*.py"):
             if "modes" in path.relative_to(REPO).parts:
                 continue
-            found += [f"{path.relative_to(REPO)}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1)
-                      if asks.search(line)]
+            found += [
+                f"{path.relative_to(REPO)}:{n}"
+                for n, line in enumerate(path.read_text().splitlines(), 1)
+                if asks.search(line)
+            ]
     assert found == []

@@ -14,9 +14,15 @@ PLAN = plan_of(topology.load("seed"))
 
 def test_every_namespace_carries_the_prefix():
     assert PLAN.namespaces == (
-        "pgab-switch", "pgab-frr", "pgab-pgsql1", "pgab-pgsql2", "pgab-pgsql3",
-        "pgab-pgbal1", "pgab-pgbal2", "pgab-pgbal3",
-    )  # fmt: skip
+        "pgab-switch",
+        "pgab-frr",
+        "pgab-pgsql1",
+        "pgab-pgsql2",
+        "pgab-pgsql3",
+        "pgab-pgbal1",
+        "pgab-pgbal2",
+        "pgab-pgbal3",
+    )
     assert PLAN.shell_ifname == "pgab-shell"
 
 
@@ -69,8 +75,9 @@ def test_sites_wan_links_cost_what_their_round_trip_says():
     assert costs == {"ekb": 10, "mskekb": 260, "spbekb": 360, "vip": 10}  # 10 + 10 per ms of round trip
 
 
-@pytest.mark.parametrize(("router", "balancer"), [("RtSpb", "198.18.10.94"), ("RtMsk", "198.18.11.94"),
-                                                  ("RtEkb", "198.18.12.94")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("router", "balancer"), [("RtSpb", "198.18.10.94"), ("RtMsk", "198.18.11.94"), ("RtEkb", "198.18.12.94")]
+)
 def test_each_site_router_reaches_anycast_through_its_own_balancer(router, balancer):
     assert SITES.anycast_next_hops_of(SITES.host(router)) == [balancer]
 
@@ -99,8 +106,11 @@ def test_the_vip_modes_refuse_several_sites_without_a_stretched_segment():
     del raw["stand"]["vip_network"]
     sites = topology.parse(raw)
     assert plan_of(sites).mode == "anycast"
-    with pytest.raises(UnknownMode, match=r"keepalived mode needs every balancer and router on the VIP's segment "
-                                          r"'msk', and RtSpb, BalSpb, RtEkb, BalEkb are not"):  # fmt: skip
+    with pytest.raises(
+        UnknownMode,
+        match=r"keepalived mode needs every balancer and router on the VIP's segment "
+        r"'msk', and RtSpb, BalSpb, RtEkb, BalEkb are not",
+    ):
         plan_of(sites, "keepalived")
 
 
@@ -108,8 +118,12 @@ def test_the_stretched_segment_has_a_bridge_per_site_joined_by_delay_lines_with_
     plan = plan_of(topology.load("sites"), "keepalived")
     assert [b for b in plan.bridges if b.startswith("vip")] == ["vip-msk", "vip-spb", "vip-ekb"]
     ports = {p.bridge_ifname: (p.bridge, p.wan) for p in plan.bridge_ports}
-    assert ports == {"vip-spbmsk1": ("vip-msk", "spbmsk"), "vip-spbmsk3": ("vip-spb", "spbmsk"),
-                     "vip-mskekb1": ("vip-msk", "mskekb"), "vip-mskekb3": ("vip-ekb", "mskekb")}  # fmt: skip
+    assert ports == {
+        "vip-spbmsk1": ("vip-msk", "spbmsk"),
+        "vip-spbmsk3": ("vip-spb", "spbmsk"),
+        "vip-mskekb1": ("vip-msk", "mskekb"),
+        "vip-mskekb3": ("vip-ekb", "mskekb"),
+    }
     lines = {line.name: (line.a, line.b, line.delay_ms) for line in plan.delay_lines}
     assert lines == {
         "spbmsk": ("rtmsk-spbmsk", "rtspb-spbmsk", 5.0),
@@ -131,13 +145,28 @@ def test_the_seed_vip_lives_on_the_routed_network():
 
 
 def test_only_routers_and_announcers_run_frr_the_others_route_through_their_site_router():
-    assert [h.name for h in SITES.hosts if h.runs_frr] == ["RtMsk", "PgMsk", "BalMsk", "RtSpb", "BalSpb", "RtEkb",
-                                                            "BalEkb"]  # fmt: skip
+    assert [h.name for h in SITES.hosts if h.runs_frr] == [
+        "RtMsk",
+        "PgMsk",
+        "BalMsk",
+        "RtSpb",
+        "BalSpb",
+        "RtEkb",
+        "BalEkb",
+    ]
     routes = {str(r.destination): (str(r.gateway), r.ifname) for r in SITES.host("CliEkb").static_routes}
     assert routes == {
         prefix: ("198.18.12.90", "ekb")
-        for prefix in ("198.18.10.0/24", "198.18.11.0/24", "198.18.20.0/30", "198.18.20.4/30", "198.18.20.8/30",
-                       "198.18.21.0/24", "198.18.2.0/24", "198.18.3.0/30")  # fmt: skip
+        for prefix in (
+            "198.18.10.0/24",
+            "198.18.11.0/24",
+            "198.18.20.0/30",
+            "198.18.20.4/30",
+            "198.18.20.8/30",
+            "198.18.21.0/24",
+            "198.18.2.0/24",
+            "198.18.3.0/30",
+        )
     }
     seed = plan_of(topology.load("seed"))
     assert [h.name for h in seed.hosts if h.runs_frr] == ["FRR", "PgSQL1", "PgBAL1", "PgBAL2", "PgBAL3"]

@@ -7,12 +7,25 @@ from loadgen.records import SCHEMA, Record, RecordWriter, read_file, read_record
 
 def record(n: int, outcome: str = "ok") -> Record:
     return Record(
-        start_us=1_700_000_000_000_000 + n, latency_ms=0.25 + n, connect_ms=None if n % 2 else 3.5,
-        outcome=outcome, error_class=None, error_text=None, workload="point", mode="per-query",
-        protocol="simple" if n % 2 else "extended", site="spb", user=n, process="vm:1",
-        connection=f"vm:1/u{n}/c1", new_connection=bool(n % 2 == 0),
-        balancer="PgBAL2", backend="PgSQL3", balancer_address="198.18.0.95", backend_address="198.18.0.93",
-    )  # fmt: skip
+        start_us=1_700_000_000_000_000 + n,
+        latency_ms=0.25 + n,
+        connect_ms=None if n % 2 else 3.5,
+        outcome=outcome,
+        error_class=None,
+        error_text=None,
+        workload="point",
+        mode="per-query",
+        protocol="simple" if n % 2 else "extended",
+        site="spb",
+        user=n,
+        process="vm:1",
+        connection=f"vm:1/u{n}/c1",
+        new_connection=bool(n % 2 == 0),
+        balancer="PgBAL2",
+        backend="PgSQL3",
+        balancer_address="198.18.0.95",
+        backend_address="198.18.0.93",
+    )
 
 
 def test_schema_follows_the_record():

@@ -132,8 +132,10 @@ PGPOOL_SAMPLE = Path("/usr/share/doc/pgpool2/examples/pgpool.conf.sample")  # De
 def test_every_pgpool_setting_is_one_the_installed_pgpool_knows(mode):
     """pgpool-II ignores a setting it does not know (4.3 calls the socket directory `socket_dir`; a later
     name left every pgpool on the shared default, /var/run/postgresql)."""
-    known = {re.sub(r"\d+$", "", m.group(1)).lower()
-             for m in re.finditer(r"^#?\s*([A-Za-z_]+\d*)\s*=", PGPOOL_SAMPLE.read_text(), re.MULTILINE)}  # fmt: skip
+    known = {
+        re.sub(r"\d+$", "", m.group(1)).lower()
+        for m in re.finditer(r"^#?\s*([A-Za-z_]+\d*)\s*=", PGPOOL_SAMPLE.read_text(), re.MULTILINE)
+    }
     files = render_all(plan_of(topology.load("seed"), mode), LAYOUTS["stand"], CREDENTIALS)
     conf = next(f.content for f in files if f.path.name == "pgpool.conf")
     used = {re.sub(r"\d+$", "", m.group(1)).lower() for m in re.finditer(r"^([A-Za-z_]+\d*)\s*=", conf, re.MULTILINE)}

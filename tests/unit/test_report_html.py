@@ -59,18 +59,31 @@ class Plan:
     def decisions(self) -> list[dict]:
         """health.jsonl: anycast agents all up before the run, the failed balancer out from the fault to just
         after the undo; keepalived: the first balancer the VIP's master, the standby master during the fault."""
+
         def state(t_s: float, host: str, name: str, announced: bool, evidence: str, source: str = "agent") -> dict:
-            return {"t_us": T0 + round(t_s * 1e6), "host": host, "source": source, "kind": "state", "state": name,
-                    "announced": announced, "evidence": evidence, "reason": f"{name} ({evidence})"}  # fmt: skip
+            return {
+                "t_us": T0 + round(t_s * 1e6),
+                "host": host,
+                "source": source,
+                "kind": "state",
+                "state": name,
+                "announced": announced,
+                "evidence": evidence,
+                "reason": f"{name} ({evidence})",
+            }
 
         failed = self.balancers[0]
         if self.mode != "anycast":
-            return [state(-1, failed, "MASTER", True, "vrrp", "keepalived"),
-                    state(self.fault_s + 0.5, self.standby, "MASTER", True, "vrrp", "keepalived"),
-                    state(self.undo_s + 0.2, self.standby, "BACKUP", False, "vrrp", "keepalived")]  # fmt: skip
+            return [
+                state(-1, failed, "MASTER", True, "vrrp", "keepalived"),
+                state(self.fault_s + 0.5, self.standby, "MASTER", True, "vrrp", "keepalived"),
+                state(self.undo_s + 0.2, self.standby, "BACKUP", False, "vrrp", "keepalived"),
+            ]
         decisions = [state(-1, b, "up", True, "answers") for b in self.balancers]
-        decisions += [state(self.fault_s + 0.3, failed, "down", False, "unresponsive"),
-                      state(self.undo_s + 0.3, failed, "up", True, "answers")]  # fmt: skip
+        decisions += [
+            state(self.fault_s + 0.3, failed, "down", False, "unresponsive"),
+            state(self.undo_s + 0.3, failed, "up", True, "answers"),
+        ]
         if self.false_withdrawal_s is not None:
             decisions.append(state(self.false_withdrawal_s, self.balancers[-1], "down", False, "errors"))
         return sorted(decisions, key=lambda d: d["t_us"])
@@ -103,13 +116,25 @@ class Plan:
 def record(start_us: int, balancer: str | None, latency_ms: float, site: str, user: int) -> Record:
     ok = balancer is not None
     return Record(
-        start_us=start_us, latency_ms=latency_ms if ok else 5000.0, connect_ms=0.5, outcome="ok" if ok else "timeout",
-        error_class=None if ok else "TimeoutError", error_text=None if ok else "timed out", workload="point",
-        mode="per-query", protocol="extended", site=site, user=user, process="vm:1",
-        connection=f"vm:1/u{user}/c{user}", new_connection=True, balancer=balancer, balancer_address=None,
+        start_us=start_us,
+        latency_ms=latency_ms if ok else 5000.0,
+        connect_ms=0.5,
+        outcome="ok" if ok else "timeout",
+        error_class=None if ok else "TimeoutError",
+        error_text=None if ok else "timed out",
+        workload="point",
+        mode="per-query",
+        protocol="extended",
+        site=site,
+        user=user,
+        process="vm:1",
+        connection=f"vm:1/u{user}/c{user}",
+        new_connection=True,
+        balancer=balancer,
+        balancer_address=None,
         backend_address=None,
         backend=None if not ok else "PgSQL3" if balancer == "PgBAL3" else "PgSQL2",
-    )  # fmt: skip
+    )
 
 
 def write_records(directory: Path, kind: str, sites: tuple[str, ...], records: list[Record]) -> None:
@@ -128,10 +153,21 @@ def meta(plan: Plan) -> dict:
     ]
     return {
         "mode": plan.mode,
-        "scenario": {"name": plan.scenario, "description": plan.description, "duration_s": float(plan.duration_s),
-                     "load": {"users": 4, "spawn_rate": 4.0, "mode": "per-query", "tags": ["point"],
-                              "probe_interval_ms": float(PROBE_PERIOD_MS), "think_ms": 0.0},
-                     "timeline": timeline, "source": "bench/scenarios/balancer-crash.toml"},
+        "scenario": {
+            "name": plan.scenario,
+            "description": plan.description,
+            "duration_s": float(plan.duration_s),
+            "load": {
+                "users": 4,
+                "spawn_rate": 4.0,
+                "mode": "per-query",
+                "tags": ["point"],
+                "probe_interval_ms": float(PROBE_PERIOD_MS),
+                "think_ms": 0.0,
+            },
+            "timeline": timeline,
+            "source": "bench/scenarios/balancer-crash.toml",
+        },
         "started_us": T0,
         "ended_us": T0 + plan.duration_s * 1_000_000,
         "interrupted": False,
@@ -141,22 +177,29 @@ def meta(plan: Plan) -> dict:
         "balancers": list(dict.fromkeys((*plan.balancers, plan.standby))),
         "vip_mode": plan.mode != "anycast",
         "settings": {"ospf": {"hello_interval_s": 1, "bfd_interval_ms": 100}, "health": {"interval_ms": 100}},
-    }  # fmt: skip
+    }
 
 
 def write_results(directory: Path, plan: Plan) -> Path:
     """A results directory as `bench run` leaves it."""
     directory.mkdir(parents=True)
     count = plan.duration_s * plan.per_second
-    requests = [record(T0 + k * 1_000_000 // plan.per_second, plan.balancer(k), plan.latency_ms(k), plan.site(k),
-                       k % 4) for k in range(count)]  # fmt: skip
+    requests = [
+        record(T0 + k * 1_000_000 // plan.per_second, plan.balancer(k), plan.latency_ms(k), plan.site(k), k % 4)
+        for k in range(count)
+    ]
     outage = (plan.fault_s * 1000, (plan.fault_s + plan.outage_s) * 1000)
-    probes = [record(T0 + ms * 1000, None if outage[0] <= ms < outage[1] else plan.standby, 1.0, site, ms)
-              for site in plan.sites for ms in range(0, plan.duration_s * 1000, PROBE_PERIOD_MS)]  # fmt: skip
+    probes = [
+        record(T0 + ms * 1000, None if outage[0] <= ms < outage[1] else plan.standby, 1.0, site, ms)
+        for site in plan.sites
+        for ms in range(0, plan.duration_s * 1000, PROBE_PERIOD_MS)
+    ]
     write_records(directory / "records", "requests", plan.sites, requests)
     write_records(directory / "probe", "probe", plan.sites, probes)
-    events = [{"t_us": T0 + round(step["at_s"] * 1e6), **{k: step[k] for k in ("action", "fault", "target", "params")}}
-              for step in meta(plan)["scenario"]["timeline"]]  # fmt: skip
+    events = [
+        {"t_us": T0 + round(step["at_s"] * 1e6), **{k: step[k] for k in ("action", "fault", "target", "params")}}
+        for step in meta(plan)["scenario"]["timeline"]
+    ]
     (directory / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (directory / "meta.json").write_text(json.dumps(meta(plan), indent=2))
     (directory / "health.jsonl").write_text("".join(json.dumps(d) + "\n" for d in plan.decisions()))
@@ -167,26 +210,38 @@ ANYCAST = Plan("anycast", false_withdrawal_s=9.0)
 KEEPALIVED = Plan("keepalived", balancers=("PgBAL1",), outage_s=3.0)
 TINY = {
     "anycast": Plan("anycast", duration_s=4, per_second=6, fault_s=1.0, outage_s=0.5, undo_s=3.0),
-    "keepalived": Plan("keepalived", duration_s=4, per_second=6, fault_s=1.0, outage_s=1.0, undo_s=3.0,
-                       balancers=("PgBAL1",)),
-}  # fmt: skip
+    "keepalived": Plan(
+        "keepalived", duration_s=4, per_second=6, fault_s=1.0, outage_s=1.0, undo_s=3.0, balancers=("PgBAL1",)
+    ),
+}
 THREE_SITES = (("PgBAL-spb", "spb"), ("PgBAL-msk", "msk"), ("PgBAL-ekb", "ekb"), ("PgSQL2", "spb"), ("PgSQL3", "msk"))
 # 30 requests a second, 10 per site. spb's go 9 in 10 to its own balancer and 1 in 10 to msk's, msk's and
 # ekb's to their own; PgBAL-ekb fails at 3 s, ekb's requests fail until 4.5 s and go to PgBAL-msk until 8 s.
 # A request served in another site takes 20 ms more.
 SITES_ANYCAST = Plan(
-    "anycast", per_second=30, balancers=("PgBAL-ekb", "PgBAL-msk", "PgBAL-spb"), standby="PgBAL-msk",
-    sites=("spb", "msk", "ekb"), host_sites=THREE_SITES, remote_ms=20.0,
+    "anycast",
+    per_second=30,
+    balancers=("PgBAL-ekb", "PgBAL-msk", "PgBAL-spb"),
+    standby="PgBAL-msk",
+    sites=("spb", "msk", "ekb"),
+    host_sites=THREE_SITES,
+    remote_ms=20.0,
     routes=(("spb", ("PgBAL-spb",) * 9 + ("PgBAL-msk",)), ("msk", ("PgBAL-msk",)), ("ekb", ("PgBAL-ekb",))),
     description="PgBAL-ekb loses every link, then gets them back.",
-)  # fmt: skip
+)
 # One VIP in spb: every site's requests go to PgBAL-spb, to PgBAL-msk while it fails.
 SITES_KEEPALIVED = Plan(
-    "keepalived", per_second=30, balancers=("PgBAL-spb",), standby="PgBAL-msk", sites=("spb", "msk", "ekb"),
-    host_sites=THREE_SITES, remote_ms=20.0, outage_s=3.0,
+    "keepalived",
+    per_second=30,
+    balancers=("PgBAL-spb",),
+    standby="PgBAL-msk",
+    sites=("spb", "msk", "ekb"),
+    host_sites=THREE_SITES,
+    remote_ms=20.0,
+    outage_s=3.0,
     routes=(("spb", ("PgBAL-spb",)), ("msk", ("PgBAL-spb",)), ("ekb", ("PgBAL-spb",))),
     description="PgBAL-spb loses every link, then gets them back.",
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -277,8 +332,7 @@ def test_balancer_shares_per_second_overall_and_before_the_fault(anycast_view):
     assert [shares[b][6] for b in ("PgBAL1", "PgBAL2", "PgBAL3")] == pytest.approx([0, 0.67, 0.33])  # rerouted
     assert anycast_view.balancers_before_first_fault == pytest.approx({b: 1 / 3 for b in ANYCAST.balancers})
     # ok requests: PgBAL1 100 before the fault and 67 after the undo, PgBAL2 333 + 117 rerouted, PgBAL3 333
-    assert anycast_view.balancer_share == pytest.approx({"PgBAL1": 167 / 950, "PgBAL2": 450 / 950,
-                                                            "PgBAL3": 333 / 950})  # fmt: skip
+    assert anycast_view.balancer_share == pytest.approx({"PgBAL1": 167 / 950, "PgBAL2": 450 / 950, "PgBAL3": 333 / 950})
     assert anycast_view.backend_share == pytest.approx({"PgSQL2": 617 / 950, "PgSQL3": 333 / 950})
 
 
@@ -296,7 +350,9 @@ def test_failover_row_of_the_fault(anycast_view):
 
 def test_markers_at_the_seconds_of_the_fault_and_the_undo(anycast_view):
     assert [(m.t_s, m.action, m.label) for m in anycast_view.markers] == [
-        (3.0, "fault", "node-crash PgBAL1"), (3.0 + 5.0, "undo", "undo node-crash PgBAL1")]  # fmt: skip
+        (3.0, "fault", "node-crash PgBAL1"),
+        (3.0 + 5.0, "undo", "undo node-crash PgBAL1"),
+    ]
 
 
 @pytest.mark.parametrize("chart", ["latency", "throughput", "balancers"])
@@ -325,8 +381,7 @@ def test_records_of_several_sites_get_a_row_per_site_after_the_whole(tmp_path):
     rows = view.headline.rows
     assert [r.site for r in rows] == ["all", "msk", "spb"]
     assert rows[0].requests == rows[1].requests + rows[2].requests == 1000
-    assert [(r.site, r.failed_probes) for r in view.failover.rows] == [("all", 300), ("msk", 150),
-                                                                                   ("spb", 150)]  # fmt: skip
+    assert [(r.site, r.failed_probes) for r in view.failover.rows] == [("all", 300), ("msk", 150), ("spb", 150)]
 
 
 # Locality: several sites
@@ -347,19 +402,26 @@ def test_locality_per_client_site_of_the_whole_run(sites_anycast_view):
         ("ekb", 85, pytest.approx(50 / 85), 10.0, 3.0, 7.0),
         ("msk", 100, 1.0, 5.5, 5.5, 0.0),
         ("spb", 100, pytest.approx(0.9), 7.0, 6.0, 1.0),
-    ]  # fmt: skip
+    ]
     assert [r.labels for r in rows] == [["ekb"], ["msk"], ["spb"]]
-    assert rows[2].balancers == [ServedBy("PgBAL-spb", "spb", pytest.approx(0.9)),
-                                 ServedBy("PgBAL-msk", "msk", pytest.approx(0.1))]  # fmt: skip
-    assert rows[0].balancers == [ServedBy("PgBAL-ekb", "ekb", pytest.approx(50 / 85)),
-                                 ServedBy("PgBAL-msk", "msk", pytest.approx(35 / 85))]  # fmt: skip
+    assert rows[2].balancers == [
+        ServedBy("PgBAL-spb", "spb", pytest.approx(0.9)),
+        ServedBy("PgBAL-msk", "msk", pytest.approx(0.1)),
+    ]
+    assert rows[0].balancers == [
+        ServedBy("PgBAL-ekb", "ekb", pytest.approx(50 / 85)),
+        ServedBy("PgBAL-msk", "msk", pytest.approx(35 / 85)),
+    ]
 
 
 def test_locality_before_the_first_fault(sites_anycast_view):
     # [0, 3) s: 30 requests per site, spb's 27 local
     rows = sites_anycast_view.locality_before_first_fault
     assert [(r.site, r.requests, r.local_share) for r in rows] == [
-        ("ekb", 30, 1.0), ("msk", 30, 1.0), ("spb", 30, pytest.approx(0.9))]  # fmt: skip
+        ("ekb", 30, 1.0),
+        ("msk", 30, 1.0),
+        ("spb", 30, pytest.approx(0.9)),
+    ]
 
 
 def test_locality_of_one_vip_has_no_local_p50_for_a_site_never_served_at_home(sites_comparison):
@@ -372,17 +434,20 @@ def test_locality_of_one_vip_has_no_local_p50_for_a_site_never_served_at_home(si
         ("ekb", 70, 0.0, 27.0, None, None),
         ("msk", 70, pytest.approx(20 / 70), 22.0, 7.5, 14.5),
         ("spb", 70, pytest.approx(50 / 70), 9.0, 3.0, 6.0),
-    ]  # fmt: skip
+    ]
 
 
 def test_the_comparison_puts_the_modes_side_by_side_per_site(sites_comparison):
     locality = sites_comparison.scenarios[0].locality
     assert locality.first_columns == ["site", "mode"]
     assert [(r.labels, r.local_share) for r in locality.rows] == [
-        (["ekb", "anycast"], pytest.approx(50 / 85)), (["ekb", "keepalived"], 0.0),
-        (["msk", "anycast"], 1.0), (["msk", "keepalived"], pytest.approx(20 / 70)),
-        (["spb", "anycast"], pytest.approx(0.9)), (["spb", "keepalived"], pytest.approx(50 / 70)),
-    ]  # fmt: skip
+        (["ekb", "anycast"], pytest.approx(50 / 85)),
+        (["ekb", "keepalived"], 0.0),
+        (["msk", "anycast"], 1.0),
+        (["msk", "keepalived"], pytest.approx(20 / 70)),
+        (["spb", "anycast"], pytest.approx(0.9)),
+        (["spb", "keepalived"], pytest.approx(50 / 70)),
+    ]
     p50 = {tuple(r.labels): r.p50_ms for r in locality.rows}
     behind = {tuple(r.labels): r.behind_fastest_ms for r in locality.rows}
     assert p50[("ekb", "keepalived")] == 27.0 and p50[("ekb", "anycast")] < 27.0
@@ -392,11 +457,15 @@ def test_the_comparison_puts_the_modes_side_by_side_per_site(sites_comparison):
 
 def test_the_locality_verdict_carries_the_local_shares_per_mode(sites_comparison):
     assert verdict_lines(sites_comparison, "Each site's clients stay on their own site's balancer?") == [
-        ("anycast: no, 2 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the 3 s "
-         "before the first fault (local share: ekb 100.0%, msk 100.0%, spb 90.0%)"),
-        ("keepalived: no, 1 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the "
-         "3 s before the first fault (local share: ekb 0.0%, msk 0.0%, spb 100.0%)"),
-    ]  # fmt: skip
+        (
+            "anycast: no, 2 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the 3 s "
+            "before the first fault (local share: ekb 100.0%, msk 100.0%, spb 90.0%)"
+        ),
+        (
+            "keepalived: no, 1 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the "
+            "3 s before the first fault (local share: ekb 0.0%, msk 0.0%, spb 100.0%)"
+        ),
+    ]
 
 
 def test_the_locality_verdict_is_yes_when_every_site_stays_at_home(tmp_path):
@@ -404,7 +473,8 @@ def test_the_locality_verdict_is_yes_when_every_site_stays_at_home(tmp_path):
     view = run_view(write_results(tmp_path / "run", plan))
     assert locality_line(view) == (
         "anycast: yes, 3 of 3 sites had ≥95% of their ok requests served by a balancer of their own site in the 3 s "
-        "before the first fault (local share: ekb 100.0%, msk 100.0%, spb 100.0%)")  # fmt: skip
+        "before the first fault (local share: ekb 100.0%, msk 100.0%, spb 100.0%)"
+    )
 
 
 def test_single_site_results_have_no_locality(anycast_view, comparison, rendered):
@@ -421,22 +491,26 @@ def test_older_results_without_the_sites_of_hosts_have_no_locality(tmp_path):
     assert [r.site for r in view.headline.rows] == ["all", "ekb", "msk", "spb"]
     assert "Locality" not in render_run(view)
     assert verdict_lines(comparison_view([directory]), "Cross-city traffic?") == [
-        "not measured: the results do not record the site of each host"]  # fmt: skip
+        "not measured: the results do not record the site of each host"
+    ]
 
 
 def test_the_run_html_shows_the_locality_table(tmp_path):
     html = render_run(run_view(write_results(tmp_path / "run", SITES_ANYCAST)))
     assert "<h2>Locality</h2>" in html
-    assert ('<tr><td class="text">spb</td><td>100</td><td>90.0%</td>\n<td>7.00</td><td>6.00</td><td>1.00</td>\n'
-            '<td class="text">PgBAL-spb (spb) 90.0%, PgBAL-msk (msk) 10.0%</td></tr>') in html  # fmt: skip
+    assert (
+        '<tr><td class="text">spb</td><td>100</td><td>90.0%</td>\n<td>7.00</td><td>6.00</td><td>1.00</td>\n'
+        '<td class="text">PgBAL-spb (spb) 90.0%, PgBAL-msk (msk) 10.0%</td></tr>'
+    ) in html
 
 
 def test_the_comparison_html_shows_the_locality_table_and_verdict(sites_comparison):
     html = render_comparison(sites_comparison)
     assert "<h3>Locality</h3>" in html
-    assert ('<tr><td class="text">ekb</td><td class="text">keepalived</td><td>70</td><td>0.0%</td>\n'
-            '<td>27.0</td><td>-</td><td>-</td>\n<td>17.0</td><td class="text">PgBAL-spb (spb) 71.4%, PgBAL-msk (msk) 28.6%</td></tr>'
-            ) in html  # ekb's p50 is 10 ms with anycast: keepalived is 17 ms behind  # fmt: skip
+    assert (
+        '<tr><td class="text">ekb</td><td class="text">keepalived</td><td>70</td><td>0.0%</td>\n'
+        '<td>27.0</td><td>-</td><td>-</td>\n<td>17.0</td><td class="text">PgBAL-spb (spb) 71.4%, PgBAL-msk (msk) 28.6%</td></tr>'
+    ) in html  # ekb's p50 is 10 ms with anycast: keepalived is 17 ms behind
     assert "Each site&#39;s clients stay on their own site&#39;s balancer?" in html
     assert "(local share: ekb 0.0%, msk 0.0%, spb 100.0%)" in html
 
@@ -444,21 +518,39 @@ def test_the_comparison_html_shows_the_locality_table_and_verdict(sites_comparis
 # The comparison
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("Balancers taken out with no fault to explain it?", ["anycast: 1 false withdrawals", "keepalived: 0 false failovers"]),
-    ("All balancers used?", [
-        "anycast: yes, 3 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
-        "(PgBAL1 33.3%, PgBAL2 33.3%, PgBAL3 33.3%)",
-        "keepalived: no, 1 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
-        "(PgBAL1 100.0%)"]),
-    ("Cross-city traffic?", ["not measured on a single-site stand"]),
-    ("Failover gap per fault", [
-        "node-crash PgBAL1 at 3.0 s: shorter in anycast: 1500 ms; keepalived 3000 ms (2.0× longer) "
-        "(resolution: one probe period, 10.0 ms)"]),
-    ("Failed queries per fault", [
-        "node-crash PgBAL1 at 3.0 s: failed queries anycast 50, keepalived 300; failed probes anycast 150, "
-        "keepalived 300: fewest in anycast"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        (
+            "Balancers taken out with no fault to explain it?",
+            ["anycast: 1 false withdrawals", "keepalived: 0 false failovers"],
+        ),
+        (
+            "All balancers used?",
+            [
+                "anycast: yes, 3 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
+                "(PgBAL1 33.3%, PgBAL2 33.3%, PgBAL3 33.3%)",
+                "keepalived: no, 1 of 3 balancers carried ≥5% of the ok requests in the 3 s before the first fault "
+                "(PgBAL1 100.0%)",
+            ],
+        ),
+        ("Cross-city traffic?", ["not measured on a single-site stand"]),
+        (
+            "Failover gap per fault",
+            [
+                "node-crash PgBAL1 at 3.0 s: shorter in anycast: 1500 ms; keepalived 3000 ms (2.0× longer) "
+                "(resolution: one probe period, 10.0 ms)"
+            ],
+        ),
+        (
+            "Failed queries per fault",
+            [
+                "node-crash PgBAL1 at 3.0 s: failed queries anycast 50, keepalived 300; failed probes anycast 150, "
+                "keepalived 300: fewest in anycast"
+            ],
+        ),
+    ],
+)
 def test_verdict_lines_carry_the_measured_figures(comparison, question, expected):
     assert verdict_lines(comparison, question) == expected
 
@@ -473,31 +565,49 @@ def test_modes_of_a_scenario_share_their_axes(comparison):
     assert keepalived.charts.latency.y_ticks[-1].label == "20"
     assert [a.name for a in keepalived.charts.balancers.legend] == ["PgBAL1", "PgBAL2"]
     assert [a.color for a in keepalived.charts.balancers.legend] == [
-        a.color for a in anycast.charts.balancers.legend[:2]]  # fmt: skip
+        a.color for a in anycast.charts.balancers.legend[:2]
+    ]
 
 
 def test_comparison_tables_have_a_row_per_mode(comparison):
     (scenario,) = comparison.scenarios
     assert [r.label for r in scenario.headline.rows] == ["anycast", "keepalived"]
     assert [(r.label, r.gap_text) for r in scenario.failover.rows] == [
-        ("anycast", "1500 ms"), ("keepalived", "3000 ms")]  # fmt: skip
+        ("anycast", "1500 ms"),
+        ("keepalived", "3000 ms"),
+    ]
     assert comparison.runs_table.columns == ["balancer-crash anycast", "balancer-crash keepalived"]
 
 
 # SVG geometry
 
 
-@pytest.mark.parametrize("top, ticks", [
-    (10, [0, 2, 4, 6, 8, 10]), (9.5, [0, 2, 4, 6, 8, 10]), (100, [0, 20, 40, 60, 80, 100]),
-    (3065, [0, 1000, 2000, 3000, 4000]), (0.3, [0, 0.1, 0.2, 0.3]), (0, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "top, ticks",
+    [
+        (10, [0, 2, 4, 6, 8, 10]),
+        (9.5, [0, 2, 4, 6, 8, 10]),
+        (100, [0, 20, 40, 60, 80, 100]),
+        (3065, [0, 1000, 2000, 3000, 4000]),
+        (0.3, [0, 0.1, 0.2, 0.3]),
+        (0, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+    ],
+)
 def test_nice_ticks_reach_the_top_in_1_2_5_steps(top, ticks):
     assert nice_ticks(top) == pytest.approx(ticks)
 
 
 def test_a_line_chart_maps_values_into_the_plot_area():
-    chart = svg_line_chart([0.5, 1.5, 2.5], {"p50": ("#000", [0.0, None, 10.0])}, x_max=4, y_max=10, y_unit="ms",
-                           markers=[], width=452, height=146)  # fmt: skip
+    chart = svg_line_chart(
+        [0.5, 1.5, 2.5],
+        {"p50": ("#000", [0.0, None, 10.0])},
+        x_max=4,
+        y_max=10,
+        y_unit="ms",
+        markers=[],
+        width=452,
+        height=146,
+    )
     # plot area: x from 52 to 440 (97 per second), y from 116 (0) to 16 (10)
     assert chart.lines[0].path == "M100.5,116.0 M294.5,16.0"
     assert [t.y for t in chart.y_ticks] == [116.0, 96.0, 76.0, 56.0, 36.0, 16.0]
@@ -526,8 +636,9 @@ def test_the_comparison_html_shows_the_verdicts(rendered):
 
 
 def test_text_from_the_results_is_escaped(tmp_path):
-    plan = Plan("anycast", duration_s=2, per_second=5, fault_s=0.5, undo_s=1.5,
-                description="<script>alert(1)</script> & more")
+    plan = Plan(
+        "anycast", duration_s=2, per_second=5, fault_s=0.5, undo_s=1.5, description="<script>alert(1)</script> & more"
+    )
     html = render_run(run_view(write_results(tmp_path / "run", plan)))
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
@@ -536,8 +647,10 @@ def test_text_from_the_results_is_escaped(tmp_path):
 def tiny_html(kind: str, directory: Path) -> str:
     """The report of the tiny fixed dataset (fixed directory names: they show in the report)."""
     compare = directory / "20260101-000000-compare"
-    runs = [write_results(compare / f"20260101-00000{i}-balancer-crash-{mode}", plan)
-            for i, (mode, plan) in enumerate(TINY.items())]  # fmt: skip
+    runs = [
+        write_results(compare / f"20260101-00000{i}-balancer-crash-{mode}", plan)
+        for i, (mode, plan) in enumerate(TINY.items())
+    ]
     if kind == "run":
         return write_run_report(runs[0]).read_text(encoding="utf-8")
     return write_comparison_report(compare).read_text(encoding="utf-8")

@@ -41,8 +41,11 @@ def test_a_stand_whose_prefix_this_machine_already_routes_is_refused(monkeypatch
     stand = open_stand(topology.load("seed"))
     taken = [(IPv4Network("0.0.0.0/1"), "eth0"), (IPv4Network("198.18.1.128/25"), "wg0")]
     monkeypatch.setattr(netns, "routes", lambda namespace: taken)
-    with pytest.raises(StandError, match=r"prefix 198.18.1.0/24 overlaps this machine's route to 198.18.1.128/25 "
-                       r"\(dev wg0\)"):  # fmt: skip
+    with pytest.raises(
+        StandError,
+        match=r"prefix 198.18.1.0/24 overlaps this machine's route to 198.18.1.128/25 "
+        r"\(dev wg0\)",
+    ):
         build.refuse_taken_prefixes(stand)
     monkeypatch.setattr(netns, "routes", lambda namespace: [(IPv4Network("198.18.1.0/24"), "pgab-shell")])
     build.refuse_taken_prefixes(stand)  # the stand's own link: a stand of this prefix, refused elsewhere

@@ -120,8 +120,9 @@ def test_builtin_loads_and_fits_its_stand(name):
 def test_balancer_crash_is_exactly_the_documented_example():
     loaded = scenario.load("balancer-crash")
     assert loaded.duration_s == 40
-    assert loaded.load == Load(users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=50,
-                               think_ms=200)
+    assert loaded.load == Load(
+        users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=50, think_ms=200
+    )
     assert loaded.timeline == (
         Step(10, "fault", "node-crash", "PgBAL1", {}),
         Step(25, "undo", "node-crash", "PgBAL1", {}),
@@ -170,9 +171,16 @@ def test_smoke_is_short_and_light():
 
 def test_every_fault_has_a_one_line_description():
     assert set(FAULTS) == {
-        "pgpool-kill", "pgpool-stop", "node-crash", "node-freeze", "frr-kill",
-        "backend-kill", "link-cut", "link-netem", "drain",
-    }  # fmt: skip
+        "pgpool-kill",
+        "pgpool-stop",
+        "node-crash",
+        "node-freeze",
+        "frr-kill",
+        "backend-kill",
+        "link-cut",
+        "link-netem",
+        "drain",
+    }
     for kind in FAULTS.values():
         assert kind.description and "\n" not in kind.description
         assert kind.undo_description and "\n" not in kind.undo_description
@@ -233,10 +241,12 @@ def test_steps_at_the_same_second_are_fine():
     ("path", "value", "error"),
     [
         ("colour", "blue", "colour: unknown field (known: name, description, duration_s, load, timeline)"),
-        ("load.user", 3,
-         "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, probe_interval_ms, stages)"),
-        ("timeline.0.when", 3,
-         "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
+        (
+            "load.user",
+            3,
+            "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, probe_interval_ms, stages)",
+        ),
+        ("timeline.0.when", 3, "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
         ("name", DELETE, "name: missing"),
         ("description", DELETE, "description: missing"),
         ("duration_s", DELETE, "duration_s: missing"),
@@ -247,8 +257,11 @@ def test_steps_at_the_same_second_are_fine():
         ("timeline.0.at_s", DELETE, "timeline[0].at_s: missing"),
         ("timeline.1.target", DELETE, "timeline[1].target: missing"),
         ("name", 7, "name: must be a string"),
-        ("name", "balancer crash",
-         "name: 'balancer crash' must be letters, digits, '.', '_' or '-' (at most 64, not starting with '.', '_' or '-')"),
+        (
+            "name",
+            "balancer crash",
+            "name: 'balancer crash' must be letters, digits, '.', '_' or '-' (at most 64, not starting with '.', '_' or '-')",
+        ),
         ("description", " ", "description: must not be empty"),
         ("duration_s", "40", "duration_s: must be a number"),
         ("duration_s", True, "duration_s: must be a number"),
@@ -271,17 +284,27 @@ def test_steps_at_the_same_second_are_fine():
         ("timeline.0.at_s", -1, "timeline[0].at_s: must not be negative (got -1)"),
         ("timeline.1.at_s", 40, "timeline[1].at_s: 40 is not before the end of the run (duration_s = 40)"),
         ("timeline.1.at_s", 52.5, "timeline[1].at_s: 52.5 is not before the end of the run (duration_s = 40)"),
-        ("timeline.1.at_s", 5, "timeline[1].at_s: 5 is earlier than timeline[0].at_s (10); steps must be in time order"),
-        ("timeline.0.fault", "reboot",
-         "timeline[0].fault: unknown fault 'reboot' (known: pgpool-kill, pgpool-stop, node-crash, node-freeze, "
-         "frr-kill, backend-kill, link-cut, link-netem, drain)"),
+        (
+            "timeline.1.at_s",
+            5,
+            "timeline[1].at_s: 5 is earlier than timeline[0].at_s (10); steps must be in time order",
+        ),
+        (
+            "timeline.0.fault",
+            "reboot",
+            "timeline[0].fault: unknown fault 'reboot' (known: pgpool-kill, pgpool-stop, node-crash, node-freeze, "
+            "frr-kill, backend-kill, link-cut, link-netem, drain)",
+        ),
         ("timeline.0.action", "redo", "timeline[0].action: unknown action 'redo' (known: fault, undo)"),
         ("timeline.0.target", "", "timeline[0].target: must name a host"),
         ("timeline.0.params", "routed", "timeline[0].params: must be a table"),
-        ("timeline.0.params", {"network": "routed"},
-         "timeline[0].params.network: unknown param for node-crash (takes: none)"),
+        (
+            "timeline.0.params",
+            {"network": "routed"},
+            "timeline[0].params.network: unknown param for node-crash (takes: none)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_field_is_reported_exactly(path, value, error):
     assert errors_of(set_in(good_raw(), path, value)) == [error]
 
@@ -290,48 +313,90 @@ def test_bad_field_is_reported_exactly(path, value, error):
     ("steps", "error"),
     [
         ([step(1, "fault", "link-cut")], "timeline[0].params.network: missing (link-cut needs it)"),
-        ([step(1, "fault", "link-cut", network="base", delay_ms=5)],
-         "timeline[0].params.delay_ms: unknown param for link-cut (takes: network)"),
-        ([step(1, "fault", "link-netem", network="base")],
-         "timeline[0].params: link-netem needs delay_ms or loss_pct (or both)"),
-        ([step(1, "fault", "link-netem", network="base", jitter_ms=3, delay_ms=5)],
-         "timeline[0].params.jitter_ms: unknown param for link-netem (takes: network, delay_ms, loss_pct)"),
-        ([step(1, "fault", "link-netem", network="base", delay_ms="5ms")],
-         "timeline[0].params.delay_ms: must be a number"),
-        ([step(1, "fault", "link-netem", network="base", delay_ms=-5)],
-         "timeline[0].params.delay_ms: must not be negative (got -5)"),
-        ([step(1, "fault", "link-netem", network="base", loss_pct=101)],
-         "timeline[0].params.loss_pct: must be at most 100 (got 101)"),
-        ([step(1, "fault", "link-cut", network=3)],
-         "timeline[0].params.network: must be a network name (1-6 lower-case letters or digits)"),
-        ([step(1, "fault", "link-netem", network="base", delay_ms=5), step(2, "undo", "link-netem", network="base", delay_ms=5)],
-         "timeline[1].params.delay_ms: unknown param for an undo of link-netem (takes: network)"),
-        ([step(1, "fault", "link-cut", network="base"), step(2, "undo", "link-cut")],
-         "timeline[1].params.network: missing (link-cut needs it)"),
+        (
+            [step(1, "fault", "link-cut", network="base", delay_ms=5)],
+            "timeline[0].params.delay_ms: unknown param for link-cut (takes: network)",
+        ),
+        (
+            [step(1, "fault", "link-netem", network="base")],
+            "timeline[0].params: link-netem needs delay_ms or loss_pct (or both)",
+        ),
+        (
+            [step(1, "fault", "link-netem", network="base", jitter_ms=3, delay_ms=5)],
+            "timeline[0].params.jitter_ms: unknown param for link-netem (takes: network, delay_ms, loss_pct)",
+        ),
+        (
+            [step(1, "fault", "link-netem", network="base", delay_ms="5ms")],
+            "timeline[0].params.delay_ms: must be a number",
+        ),
+        (
+            [step(1, "fault", "link-netem", network="base", delay_ms=-5)],
+            "timeline[0].params.delay_ms: must not be negative (got -5)",
+        ),
+        (
+            [step(1, "fault", "link-netem", network="base", loss_pct=101)],
+            "timeline[0].params.loss_pct: must be at most 100 (got 101)",
+        ),
+        (
+            [step(1, "fault", "link-cut", network=3)],
+            "timeline[0].params.network: must be a network name (1-6 lower-case letters or digits)",
+        ),
+        (
+            [
+                step(1, "fault", "link-netem", network="base", delay_ms=5),
+                step(2, "undo", "link-netem", network="base", delay_ms=5),
+            ],
+            "timeline[1].params.delay_ms: unknown param for an undo of link-netem (takes: network)",
+        ),
+        (
+            [step(1, "fault", "link-cut", network="base"), step(2, "undo", "link-cut")],
+            "timeline[1].params.network: missing (link-cut needs it)",
+        ),
         ([step(1, "undo", "node-crash")], "timeline[0]: undo of node-crash on PgBAL1 with no earlier fault to undo"),
-        ([step(1, "fault", "node-crash"), step(2, "undo", "node-crash", "PgBAL2")],
-         "timeline[1]: undo of node-crash on PgBAL2 with no earlier fault to undo"),
-        ([step(1, "fault", "node-crash"), step(2, "undo", "pgpool-kill")],
-         "timeline[1]: undo of pgpool-kill on PgBAL1 with no earlier fault to undo"),
-        ([step(1, "fault", "node-crash"), step(2, "undo", "node-crash"), step(3, "undo", "node-crash")],
-         "timeline[2]: undo of node-crash on PgBAL1 with no earlier fault to undo"),
-        ([step(1, "fault", "link-cut", network="base"), step(2, "undo", "link-cut", network="routed")],
-         "timeline[1]: undo of link-cut on PgBAL1 (network routed) with no earlier fault to undo"),
-        ([step(1, "fault", "node-crash"), step(2, "fault", "node-crash", "pgbal1")],
-         "timeline[1]: node-crash on pgbal1 is already active (since timeline[0])"),
-        ([step(1, "fault", "drain"), step(3, "fault", "drain")],
-         "timeline[1]: drain on PgBAL1 is already active (since timeline[0])"),
-        ([step(1, "fault", "drain"), step(2, "fault", "pgpool-kill")],
-         "timeline[1]: pgpool-kill on PgBAL1 overlaps drain on PgBAL1 (active since timeline[0]): one fault at a "
-         "time on a host, except link faults on different networks"),
-        ([step(1, "fault", "node-crash"), step(2, "fault", "link-cut", network="routed")],
-         "timeline[1]: link-cut on PgBAL1 (network routed) overlaps node-crash on PgBAL1 (active since timeline[0]): "
-         "one fault at a time on a host, except link faults on different networks"),
-        ([step(1, "fault", "link-cut", network="routed"), step(2, "fault", "link-netem", network="routed", delay_ms=5)],
-         "timeline[1]: link-netem on PgBAL1 (network routed) overlaps link-cut on PgBAL1 (active since timeline[0]): "
-         "one fault at a time on a host, except link faults on different networks"),
+        (
+            [step(1, "fault", "node-crash"), step(2, "undo", "node-crash", "PgBAL2")],
+            "timeline[1]: undo of node-crash on PgBAL2 with no earlier fault to undo",
+        ),
+        (
+            [step(1, "fault", "node-crash"), step(2, "undo", "pgpool-kill")],
+            "timeline[1]: undo of pgpool-kill on PgBAL1 with no earlier fault to undo",
+        ),
+        (
+            [step(1, "fault", "node-crash"), step(2, "undo", "node-crash"), step(3, "undo", "node-crash")],
+            "timeline[2]: undo of node-crash on PgBAL1 with no earlier fault to undo",
+        ),
+        (
+            [step(1, "fault", "link-cut", network="base"), step(2, "undo", "link-cut", network="routed")],
+            "timeline[1]: undo of link-cut on PgBAL1 (network routed) with no earlier fault to undo",
+        ),
+        (
+            [step(1, "fault", "node-crash"), step(2, "fault", "node-crash", "pgbal1")],
+            "timeline[1]: node-crash on pgbal1 is already active (since timeline[0])",
+        ),
+        (
+            [step(1, "fault", "drain"), step(3, "fault", "drain")],
+            "timeline[1]: drain on PgBAL1 is already active (since timeline[0])",
+        ),
+        (
+            [step(1, "fault", "drain"), step(2, "fault", "pgpool-kill")],
+            "timeline[1]: pgpool-kill on PgBAL1 overlaps drain on PgBAL1 (active since timeline[0]): one fault at a "
+            "time on a host, except link faults on different networks",
+        ),
+        (
+            [step(1, "fault", "node-crash"), step(2, "fault", "link-cut", network="routed")],
+            "timeline[1]: link-cut on PgBAL1 (network routed) overlaps node-crash on PgBAL1 (active since timeline[0]): "
+            "one fault at a time on a host, except link faults on different networks",
+        ),
+        (
+            [
+                step(1, "fault", "link-cut", network="routed"),
+                step(2, "fault", "link-netem", network="routed", delay_ms=5),
+            ],
+            "timeline[1]: link-netem on PgBAL1 (network routed) overlaps link-cut on PgBAL1 (active since timeline[0]): "
+            "one fault at a time on a host, except link faults on different networks",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_timeline_is_reported_exactly(steps, error):
     assert errors_of(with_timeline(*steps)) == [error]
 
@@ -452,18 +517,38 @@ def test_good_targets_pass(fault, target):
 @pytest.mark.parametrize(
     ("fault", "target", "error"),
     [
-        ("node-crash", "PgBAL9",
-         "timeline[0].target: unknown host 'PgBAL9' (hosts: FRR, PgSQL1, PgSQL2, PgSQL3, PgBAL1, PgBAL2, PgBAL3)"),
-        ("pgpool-kill", "PgSQL2", "timeline[0].target: pgpool-kill needs a balancer; PgSQL2 is not one (roles: replica)"),
-        ("pgpool-stop", "FRR", "timeline[0].target: pgpool-stop needs a balancer; FRR is not one (roles: client, router)"),
-        ("drain", "pgsql1",
-         "timeline[0].target: drain needs a balancer; PgSQL1 is not one (roles: last-resort, primary)"),
-        ("backend-kill", "PgBAL1",
-         "timeline[0].target: backend-kill needs a primary or a replica; PgBAL1 is not one (roles: balancer)"),
-        ("frr-kill", "PgSQL2",
-         "timeline[0].target: frr-kill needs a router or a balancer or a last-resort; PgSQL2 is not one (roles: replica)"),
+        (
+            "node-crash",
+            "PgBAL9",
+            "timeline[0].target: unknown host 'PgBAL9' (hosts: FRR, PgSQL1, PgSQL2, PgSQL3, PgBAL1, PgBAL2, PgBAL3)",
+        ),
+        (
+            "pgpool-kill",
+            "PgSQL2",
+            "timeline[0].target: pgpool-kill needs a balancer; PgSQL2 is not one (roles: replica)",
+        ),
+        (
+            "pgpool-stop",
+            "FRR",
+            "timeline[0].target: pgpool-stop needs a balancer; FRR is not one (roles: client, router)",
+        ),
+        (
+            "drain",
+            "pgsql1",
+            "timeline[0].target: drain needs a balancer; PgSQL1 is not one (roles: last-resort, primary)",
+        ),
+        (
+            "backend-kill",
+            "PgBAL1",
+            "timeline[0].target: backend-kill needs a primary or a replica; PgBAL1 is not one (roles: balancer)",
+        ),
+        (
+            "frr-kill",
+            "PgSQL2",
+            "timeline[0].target: frr-kill needs a router or a balancer or a last-resort; PgSQL2 is not one (roles: replica)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_target_is_reported_once(fault, target, error):
     # the undo names the same target: still one error
     assert targets_errors(step(1, "fault", fault, target), step(2, "undo", fault, target)) == [error]
@@ -505,36 +590,55 @@ def test_stages_change_the_users_during_the_run():
     assert scenario.parse(good_raw()).load.stages == ()
 
 
-@pytest.mark.parametrize(("entries", "error"), [
-    ([{"at_s": 0, "users": 5}], "load.stages[0].at_s: must be after 0 and before the end of the run (got 0)"),
-    ([{"at_s": 40, "users": 5}], "load.stages[0].at_s: must be after 0 and before the end of the run (got 40)"),
-    ([{"at_s": 10, "users": 5}, {"at_s": 10, "users": 6}],
-     "load.stages[1].at_s: 10 is not after the stage before (10)"),
-    ([{"at_s": 10, "users": 0}], "load.stages[0].users: must be at least 1 (got 0)"),
-    ([{"at_s": 10}], "load.stages[0].users: missing"),
-    ([{"at_s": 10, "users": 5, "think_ms": 3}], "load.stages[0].think_ms: unknown field (known: at_s, users)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("entries", "error"),
+    [
+        ([{"at_s": 0, "users": 5}], "load.stages[0].at_s: must be after 0 and before the end of the run (got 0)"),
+        ([{"at_s": 40, "users": 5}], "load.stages[0].at_s: must be after 0 and before the end of the run (got 40)"),
+        (
+            [{"at_s": 10, "users": 5}, {"at_s": 10, "users": 6}],
+            "load.stages[1].at_s: 10 is not after the stage before (10)",
+        ),
+        ([{"at_s": 10, "users": 0}], "load.stages[0].users: must be at least 1 (got 0)"),
+        ([{"at_s": 10}], "load.stages[0].users: missing"),
+        ([{"at_s": 10, "users": 5, "think_ms": 3}], "load.stages[0].think_ms: unknown field (known: at_s, users)"),
+    ],
+)
 def test_bad_stages_are_reported_exactly(entries, error):
     assert errors_of(stages(*entries)) == [error]
 
 
-@pytest.mark.parametrize(("path", "value", "error"), [
-    ("duration_s", float("inf"), "duration_s: must be a finite number (got inf)"),
-    ("load.think_ms", float("nan"), "load.think_ms: must be a finite number (got nan)"),
-    ("timeline.0.at_s", float("nan"), "timeline[0].at_s: must be a finite number (got nan)"),
-    ("name", "smoke\n", "name: 'smoke\\n' must be letters, digits, '.', '_' or '-' (at most 64, not starting with "
-     "'.', '_' or '-')"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        ("duration_s", float("inf"), "duration_s: must be a finite number (got inf)"),
+        ("load.think_ms", float("nan"), "load.think_ms: must be a finite number (got nan)"),
+        ("timeline.0.at_s", float("nan"), "timeline[0].at_s: must be a finite number (got nan)"),
+        (
+            "name",
+            "smoke\n",
+            "name: 'smoke\\n' must be letters, digits, '.', '_' or '-' (at most 64, not starting with '.', '_' or '-')",
+        ),
+    ],
+)
 def test_nan_inf_and_a_trailing_newline_are_refused(path, value, error):
     assert error in errors_of(set_in(good_raw(), path, value))
 
 
-@pytest.mark.parametrize(("params", "error"), [
-    ({"network": "routed; reboot", "delay_ms": 5},
-     "timeline[0].params.network: must be a network name (1-6 lower-case letters or digits)"),
-    ({"network": "routed", "delay_ms": float("inf")}, "timeline[0].params.delay_ms: must be a finite number (got inf)"),
-    ({"network": "routed", "delay_ms": 20_000}, "timeline[0].params.delay_ms: must be at most 10000 (got 20000)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        (
+            {"network": "routed; reboot", "delay_ms": 5},
+            "timeline[0].params.network: must be a network name (1-6 lower-case letters or digits)",
+        ),
+        (
+            {"network": "routed", "delay_ms": float("inf")},
+            "timeline[0].params.delay_ms: must be a finite number (got inf)",
+        ),
+        ({"network": "routed", "delay_ms": 20_000}, "timeline[0].params.delay_ms: must be at most 10000 (got 20000)"),
+    ],
+)
 def test_link_fault_params_get_their_real_ranges(params, error):
     assert error in errors_of(with_timeline(step(1, "fault", "link-netem", **params)))
 

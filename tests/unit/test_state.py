@@ -62,8 +62,11 @@ def holder(tmp_path):
     started = []
 
     def hold(exclusive: bool) -> None:
-        proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "pgab.lock"), "ex" if exclusive
-                                 else "sh"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "pgab.lock"), "ex" if exclusive else "sh"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         assert proc.stdout.readline() == "held\n"
 

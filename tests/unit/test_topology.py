@@ -77,24 +77,45 @@ def set_in(path: str, value):
 @pytest.mark.parametrize(
     ("path", "value", "error"),
     [
-        ("hosts.PgBAL1.interfaces.base", "198.18.0.300/24",
-         "hosts.PgBAL1.interfaces.base: '198.18.0.300/24' is not an IPv4 address with prefix length"),
-        ("hosts.PgBAL1.interfaces.base", "198.18.0.94",
-         "hosts.PgBAL1.interfaces.base: '198.18.0.94' needs a prefix length (like 198.18.0.90/24)"),
-        ("hosts.PgBAL1.interfaces.base", "198.18.5.94/24",
-         "hosts.PgBAL1.interfaces.base: 198.18.5.94/24 is not in network 198.18.0.0/24"),
-        ("hosts.PgBAL2.interfaces.base", "198.18.0.94/24",
-         "hosts.PgBAL2.interfaces.base: duplicate address 198.18.0.94 (also hosts.PgBAL1.interfaces.base)"),
-        ("hosts.PgBAL1.interfaces.wan", "198.18.9.1/24",
-         "hosts.PgBAL1.interfaces.wan: unknown network 'wan' (networks: base, routed)"),
+        (
+            "hosts.PgBAL1.interfaces.base",
+            "198.18.0.300/24",
+            "hosts.PgBAL1.interfaces.base: '198.18.0.300/24' is not an IPv4 address with prefix length",
+        ),
+        (
+            "hosts.PgBAL1.interfaces.base",
+            "198.18.0.94",
+            "hosts.PgBAL1.interfaces.base: '198.18.0.94' needs a prefix length (like 198.18.0.90/24)",
+        ),
+        (
+            "hosts.PgBAL1.interfaces.base",
+            "198.18.5.94/24",
+            "hosts.PgBAL1.interfaces.base: 198.18.5.94/24 is not in network 198.18.0.0/24",
+        ),
+        (
+            "hosts.PgBAL2.interfaces.base",
+            "198.18.0.94/24",
+            "hosts.PgBAL2.interfaces.base: duplicate address 198.18.0.94 (also hosts.PgBAL1.interfaces.base)",
+        ),
+        (
+            "hosts.PgBAL1.interfaces.wan",
+            "198.18.9.1/24",
+            "hosts.PgBAL1.interfaces.wan: unknown network 'wan' (networks: base, routed)",
+        ),
         ("stand.anycast", "198.18.7.0/32", "stand.anycast: 198.18.7.0 is outside the loopbacks 198.18.2.0/24"),
         ("stand.anycast", "198.18.2.0/31", "stand.anycast: 198.18.2.0/31 must be a /32"),
         ("hosts.PgBAL3.loopback", "198.18.2.0/32", "hosts.PgBAL3.loopback: 198.18.2.0 is the anycast address"),
         ("hosts.PgBAL3.loopback", "198.18.2.96/24", "hosts.PgBAL3.loopback: 198.18.2.96/24 must be a /32"),
-        ("hosts.PgBAL3.loopback", "198.18.4.96/32",
-         "hosts.PgBAL3.loopback: 198.18.4.96 is outside stand.loopbacks 198.18.2.0/24"),
-        ("hosts.PgBAL3.roles", ["balancer", "cache"],
-         "hosts.PgBAL3.roles: unknown role 'cache' (known: router, client, primary, replica, balancer, last-resort)"),
+        (
+            "hosts.PgBAL3.loopback",
+            "198.18.4.96/32",
+            "hosts.PgBAL3.loopback: 198.18.4.96 is outside stand.loopbacks 198.18.2.0/24",
+        ),
+        (
+            "hosts.PgBAL3.roles",
+            ["balancer", "cache"],
+            "hosts.PgBAL3.roles: unknown role 'cache' (known: router, client, primary, replica, balancer, last-resort)",
+        ),
         ("hosts.PgSQL2.roles", ["primary"], "hosts: exactly one host must have the role 'primary' (found 2)"),
         ("shell.router", "Nowhere", "shell.router: unknown host 'Nowhere'"),
         ("shell.router", "PgBAL1", "shell.router: host 'PgBAL1' does not have the role 'router'"),
@@ -111,30 +132,59 @@ def set_in(path: str, value):
         ("pgpool.port", 80, "pgpool.port: must be from 1024 to 65535 (got 80)"),
         ("watchdog.wd_port", 5432, "watchdog.wd_port: 5432 is also pgpool.port"),
         ("pgpool.port", 9898, "pgpool.port: 9898 is also pgpool's PCP port"),
-        ("health.unresponsive_ms", 400,
-         "health.unresponsive_ms: 400 must be more than health.timeout_ms (500): a slow answer comes before no answer at all"),
+        (
+            "health.unresponsive_ms",
+            400,
+            "health.unresponsive_ms: 400 must be more than health.timeout_ms (500): a slow answer comes before no answer at all",
+        ),
         ("keepalived.virtual_router_id", 256, "keepalived.virtual_router_id: must be from 1 to 255 (got 256)"),
         ("keepalived.vrrp_version", 4, "keepalived.vrrp_version: must be from 2 to 3 (got 4)"),
         ("keepalived_tuned.advert_int_ms", 0, "keepalived_tuned.advert_int_ms: must be at least 1 (got 0)"),
         ("postgres.scale", 100000, "postgres.scale: must be from 1 to 1000 (got 100000)"),
         ("health.protect_last_announcer", "yes", "health.protect_last_announcer: must be true or false"),
-        ("postgres.database", "bench; touch /tmp/x",
-         "postgres.database: 'bench; touch /tmp/x' must be 1-63 lower-case letters, digits or '_', not starting with a digit"),
-        ("postgres.database", "bench\n", "postgres.database: 'bench\\n' must be 1-63 lower-case letters, digits or '_', "
-         "not starting with a digit"),
+        (
+            "postgres.database",
+            "bench; touch /tmp/x",
+            "postgres.database: 'bench; touch /tmp/x' must be 1-63 lower-case letters, digits or '_', not starting with a digit",
+        ),
+        (
+            "postgres.database",
+            "bench\n",
+            "postgres.database: 'bench\\n' must be 1-63 lower-case letters, digits or '_', not starting with a digit",
+        ),
         ("stand.prefix", "pgab\n", "stand.prefix: 'pgab\\n' must be 1-6 lower-case letters or digits"),
-        ("networks.routed.prefix", "10.1.0.0/24",
-         "networks.routed.prefix: 10.1.0.0/24 is outside 198.18.0.0/15, the only addresses the stand may route"),
-        ("stand.loopbacks", "192.168.2.0/24",
-         "stand.loopbacks: 192.168.2.0/24 is outside 198.18.0.0/15, the only addresses the stand may route"),
-        ("shell.prefix", "100.64.3.0/30",
-         "shell.prefix: 100.64.3.0/30 is outside 198.18.0.0/15, the only addresses the stand may route"),
-        ("networks.base.delay_ms", float("nan"), "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000"),
-        ("networks.base.delay_ms", float("inf"), "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000"),
-        ("pgpool.colour", "blue",
-         "pgpool.colour: unknown field (known: client_idle_limit_s, health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s)"),
+        (
+            "networks.routed.prefix",
+            "10.1.0.0/24",
+            "networks.routed.prefix: 10.1.0.0/24 is outside 198.18.0.0/15, the only addresses the stand may route",
+        ),
+        (
+            "stand.loopbacks",
+            "192.168.2.0/24",
+            "stand.loopbacks: 192.168.2.0/24 is outside 198.18.0.0/15, the only addresses the stand may route",
+        ),
+        (
+            "shell.prefix",
+            "100.64.3.0/30",
+            "shell.prefix: 100.64.3.0/30 is outside 198.18.0.0/15, the only addresses the stand may route",
+        ),
+        (
+            "networks.base.delay_ms",
+            float("nan"),
+            "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000",
+        ),
+        (
+            "networks.base.delay_ms",
+            float("inf"),
+            "networks.base.delay_ms: must be a number of milliseconds from 0 to 1000",
+        ),
+        (
+            "pgpool.colour",
+            "blue",
+            "pgpool.colour: unknown field (known: client_idle_limit_s, health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_field_is_reported_exactly(path, value, error):
     assert error in errors_of(set_in(path, value))
 
@@ -195,7 +245,10 @@ def test_error_message_names_the_file(tmp_path):
     bad.write_text(topology.resolve_path("seed").read_text().replace('"198.18.0.94/24"', '"198.18.0.94/33"'))
     with pytest.raises(TopologyError) as caught:
         topology.load(str(bad))
-    assert str(caught.value) == f"{bad}: hosts.PgBAL1.interfaces.base: '198.18.0.94/33' is not an IPv4 address with prefix length"
+    assert (
+        str(caught.value)
+        == f"{bad}: hosts.PgBAL1.interfaces.base: '198.18.0.94/33' is not an IPv4 address with prefix length"
+    )
 
 
 def test_missing_file_lists_builtin_topologies():
@@ -215,17 +268,20 @@ def unreadable(tmp_path, kind: str):
     if kind == "directory":
         path.mkdir()
     elif kind == "not UTF-8":
-        path.write_bytes(b"[stand]\nprefix = \"pg\xffab\"\n")
+        path.write_bytes(b'[stand]\nprefix = "pg\xffab"\n')
     elif kind == "symlink loop":
         path.symlink_to(tmp_path / "topology.toml")
     return path
 
 
-@pytest.mark.parametrize(("kind", "message"), [
-    ("directory", "is a directory, not a TOML file"),
-    ("not UTF-8", "is not UTF-8 text (byte 20), so not a TOML file"),
-    ("symlink loop", "cannot be read: Too many levels of symbolic links"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("directory", "is a directory, not a TOML file"),
+        ("not UTF-8", "is not UTF-8 text (byte 20), so not a TOML file"),
+        ("symlink loop", "cannot be read: Too many levels of symbolic links"),
+    ],
+)
 def test_a_file_that_is_no_toml_text_is_one_line(tmp_path, kind, message):
     path = unreadable(tmp_path, kind)
     with pytest.raises(TopologyError) as caught:
@@ -249,8 +305,7 @@ def test_a_wan_network_joins_exactly_two_hosts_with_jitter_below_its_delay():
 def test_the_sites_topology_loads():
     sites = topology.load("sites")
     assert {h.site for h in sites.hosts} == {"spb", "msk", "ekb"}
-    assert {n.name: 2 * n.delay_ms for n in sites.networks if n.delay_ms} == {"spbmsk": 10, "mskekb": 25,
-                                                                                "spbekb": 35}  # fmt: skip
+    assert {n.name: 2 * n.delay_ms for n in sites.networks if n.delay_ms} == {"spbmsk": 10, "mskekb": 25, "spbekb": 35}
 
 
 def test_a_stretched_network_must_copy_wan_links_that_join_its_sites_without_a_loop():
