@@ -83,7 +83,7 @@ def verdict_table(summaries: list[RunSummary]) -> str:
             for f in s.faults:
                 gap = _ms(f.gap_ms) if f.recovered else "never"
                 lines.append(
-                    f"{s.mode:<17}{f.fault + ' ' + f.target:<28}{gap:>8}{f.failed_requests:10d}"
+                    f"{s.mode:<17}{_fault_name(f):<28}{gap:>8}{f.failed_requests:10d}"
                     f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}"
                 )
         for s in rows:
@@ -94,3 +94,8 @@ def verdict_table(summaries: list[RunSummary]) -> str:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def _fault_name(fault) -> str:
+    """ "node-crash RtSpb", or "node-crash RtSpb + 2" for faults played together."""
+    return f"{fault.fault} {fault.target}" + (f" + {len(fault.together)}" if fault.together else "")

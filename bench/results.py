@@ -93,6 +93,17 @@ class RunMeta:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str) + "\n"
 
+    @property
+    def initial_users(self) -> int:
+        """The users the load starts with (a staged load changes them later)."""
+        return int(self.scenario.get("load", {}).get("users", 0))
+
+    @property
+    def load_end_us(self) -> int:
+        """The end of the load's schedule: its duration after the start, or the run's end if earlier."""
+        duration_us = int(float(self.scenario.get("duration_s", 0)) * 1e6)
+        return min(self.ended_us, self.started_us + duration_us) if duration_us else self.ended_us
+
     @classmethod
     def from_json(cls, text: str) -> RunMeta:
         """The keys every meta.json has had are required; the later ones default to "not recorded", as the

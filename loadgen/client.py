@@ -261,6 +261,7 @@ class PgClient:
             outcome, error_class, error_text = ERROR, type(e).__name__, str(e)
             await self._drop_connection()
         latency_ms = (time.perf_counter() - started) * 1000
+        balancer, backend = self.settings.served_by(served.balancer_address, served.backend_address)
         record = Record(
             start_us=start_us,
             latency_ms=latency_ms,
@@ -276,8 +277,8 @@ class PgClient:
             process=self.process,
             connection=self._conn_id,
             new_connection=connect_ms is not None,
-            balancer=self.settings.host_name(served.balancer_address) or None,
-            backend=self.settings.host_name(served.backend_address) or None,
+            balancer=balancer,
+            backend=backend,
             balancer_address=served.balancer_address,
             backend_address=served.backend_address,
         )

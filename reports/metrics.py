@@ -17,38 +17,52 @@ Definitions:
   last record's finish (start + latency).
 - `balancer_share`, `backend_share`: each host's part of the ok records in the window (sums to 1).
 - `phases`: the run cut at every event: "before", then "after FAULT TARGET" or "after undo FAULT TARGET".
+- `affected`: a record that met an outage: failed, or ok but answered after `LATE_MS` (900 ms: only a SYN
+  retransmission, which TCP first makes after 1 s, takes that long here; the path was down at its start).
+- Windows of a fault: see `fault_report`. A record that started before the window's fault and was
+  still in flight at it (its end, start + latency, at or after the fault) and affected, counts in the
+  fault's window, at the fault's time, when the stretch it started in was not another fault's.
 - `failover_gap`: from the probe, whose records start every period whatever the answers. Take the
-  probes starting in `[fault_us, until_us)`. No failed probe: gap 0. Otherwise recovery is the start
-  of the first ok probe P, not earlier than the first failed one, such that no probe starting in
-  `[P, P + stable_ms)` failed; gap = recovery - fault. Failures interleaved with ok probes (ECMP sends
-  only the flows hashed to a dead next hop there) therefore extend the gap until they stop for
-  `stable_ms`, and a short ok run between failures does not end it. The stable window is cut at
-  `until_us`: an ok run that reaches `until_us` recovers even when shorter than `stable_ms`, with
-  `confirmed` False. No such P: not recovered, gap None. No probe in the window: nothing measured,
-  gap None. The outage ended between P and the failed probe before it: within one probe period
-  (`resolution_ms`, the median interval between probe starts) when every probe meets the fault, about
-  period / share when only a share of the probes can.
-- `failed_during`: failed records starting in the window.
+  probes of the window. None affected within `ONSET_MS` (1 s) of the fault: gap 0 (a failure first seen
+  later is not this fault's outage). Otherwise recovery is the start of the first unaffected probe P,
+  not earlier than the first affected one, such that no probe starting in `[P, P + stable_ms)` is
+  affected; gap = recovery - fault. Affected probes interleaved with ok ones (ECMP sends only the
+  flows hashed to a dead next hop there) extend the gap until they stop for `stable_ms`. The stable
+  window is cut at `until_us`: an ok run that reaches it recovers even when shorter than `stable_ms`,
+  with `confirmed` False. No such P: not recovered, gap None. No probe in the window: gap None.
+  `resolution_ms` is the longest of the probe streams' median periods (a stream: one process at one
+  site); the outage ended within about one period before P when every probe can meet it, about
+  period / share when only a share can.
+- `failed_during`: failed records of the window.
 - `recovery_after_undo`: ms from the undo to the first ok record starting before `until_us` that the
   target served (as balancer or as backend).
-- `collateral_broken_connections`: persistent connections (process, connection) whose last ok record
-  before the fault was served by a balancer other than the failed one, with a failed record starting
-  in `[fault_us, until_us)`: established flows broken by ECMP rehashing, not by the fault itself.
+- `collateral_broken_connections`: persistent connections (process, connection) that broke in the
+  window, a failure right after an ok answer on that connection, while that answer came from a
+  balancer other than the failed ones: established flows broken by ECMP rehashing, not by the fault.
+  A connection opened after the fault counts; one already broken before it (its failed reconnects
+  keep its id) does not.
 - `locality`, per client site (the record's `site`), over its ok records with a known balancer that
   start in the window: `requests` (their count), `local_share` (the part served by a balancer whose
   site, in the host -> site mapping, is the client's site), `p50_ms` (their median latency),
   `p50_local_ms` (the median of those served locally), `added_ms` = `p50_ms` - `p50_local_ms` (None
   without a locally served one), and `balancer_share` (each balancer's part of them, sums to 1).
-- `fault_report`, per "fault" event, until its undo (the next "undo" of the same fault and target) or
-  the run's end: the probe's gap, failed requests and failed probes, collateral broken connections
-  (the fault's target as the failed balancer); the recovery after the undo from requests and probes,
-  before the target's next fault or the run's end; the balancer share of the ok requests from the
-  fault to the next event.
+- `fault_groups`: fault events each within `TOGETHER_MS` (100 ms) of the one before were played
+  together (a site going down) and are one group, measured once; its window runs from its first
+  fault to the next event (another fault, any undo) or the run's end, so that a later fault's outage
+  is never the earlier one's.
+- `fault_report`, per group: the probe's gap, failed requests and failed probes, collateral broken
+  connections (the group's targets as the failed balancers), all in the group's window; the
+  recovery after the first fault's undo (the next undo of the same fault and target) from requests
+  and probes, before the target's next fault or the run's end; the balancer share of the ok requests
+  in the window.
+- `steady_window`: where the load ran at its full number of users, from the first request of the
+  last of them to start to the end of the load's schedule: throughput over the run leaves out
+  start-up and drain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +74,10 @@ from stand.model.events import FaultEvent, as_fault_events
 
 PERSISTENT = "persistent"  # loadgen.client.PERSISTENT (not imported: that module pulls in asyncpg and the stand)
 FAILED_OUTCOMES = tuple(o for o in OUTCOMES if o != OK)
+STABLE_MS = 1000.0  # failures must have stopped this long for an outage to be over
+LATE_MS = 900.0  # an ok answer later than this came after a SYN retransmission (TCP's first waits 1 s)
+ONSET_MS = 1000.0  # an outage that a fault causes begins within this; a failure first seen later is not its gap
+TOGETHER_MS = 100.0  # faults this close, each to the one before, were played together: measured as one
 
 
 @dataclass(frozen=True)
@@ -98,9 +116,10 @@ class Gap:
     recovered: bool
     recovery_us: int | None  # start of the first probe of the stable ok run; fault_us when nothing failed
     confirmed: bool  # the whole stable_ms after recovery_us lies before until_us
-    probes: int  # probes starting in [fault_us, until_us)
+    probes: int  # probes of the window (started in it, or in flight at the fault and affected by it)
     failed_probes: int
-    period_ms: float | None  # median interval between their starts (of all streams in the frame); None below 2
+    late_probes: int  # ok, but answered after LATE_MS: they started while the path was down
+    period_ms: float | None  # the longest of the probe streams' median intervals between starts; None below 2
     resolution_ms: float | None  # = period_ms
 
 
@@ -112,6 +131,8 @@ class FaultMetrics:
     target: str
     fault_us: int
     undo_us: int | None  # None: not undone before the run's end
+    together: tuple[str, ...]  # the other faults played with it ("node-crash PgSpb"), measured with it as one
+    until_us: int  # the window's end: the next event that is not one of these faults, or the run's end
     gap: Gap
     failed_requests: int  # from the fault to the undo (or the run's end)
     failed_probes: int
@@ -236,22 +257,66 @@ def phases(events: Sequence[FaultEvent | Mapping[str, Any]], run_start_us: int, 
     return [Phase(name, start, end) for name, start, end in zip(names, times, times[1:])]
 
 
-def failover_gap(probe: pd.DataFrame, fault_us: int, until_us: int, stable_ms: float = 1000) -> Gap:
-    """How long after the fault the probe's traffic failed, until failures stopped for `stable_ms`."""
-    rows = _window(probe, fault_us, until_us).sort_values("start_us", kind="stable")
-    starts = rows["start_us"].to_numpy(dtype=np.int64)
-    ok = (rows["outcome"] == OK).to_numpy()
-    period_ms = float(np.median(np.diff(starts))) / 1000 if len(starts) >= 2 else None
-    failure_starts = starts[~ok]
+def _ends_us(rows: pd.DataFrame) -> np.ndarray:
+    return rows["start_us"].to_numpy(dtype=np.int64) + (rows["latency_ms"].to_numpy(dtype=float) * 1000).astype(
+        np.int64
+    )
+
+
+def affected(rows: pd.DataFrame, late_ms: float = LATE_MS) -> np.ndarray:
+    """Records that met an outage: failed, or answered only after `late_ms` (a SYN retransmission)."""
+    return ((rows["outcome"] != OK) | (rows["latency_ms"] > late_ms)).to_numpy(dtype=bool)
+
+
+def _charged(records: pd.DataFrame, fault_us: int, until_us: int, in_flight_since_us: int | None, late_ms: float):
+    """The records a window `[fault_us, until_us)` holds, each with the time it counts at: its start, or
+    `fault_us` for an affected record that started in `[in_flight_since_us, fault_us)` and was still in
+    flight at the fault (its outcome is the fault's doing)."""
+    inside = _window(records, fault_us, until_us)
+    times = inside["start_us"].to_numpy(dtype=np.int64)
+    if in_flight_since_us is None:
+        return inside, times
+    before = _window(records, in_flight_since_us, fault_us)
+    caught = before[affected(before, late_ms) & (_ends_us(before) >= fault_us)]
+    rows = pd.concat([caught, inside]) if len(caught) else inside
+    return rows, np.concatenate([np.full(len(caught), fault_us, dtype=np.int64), times])
+
+
+def _streams(rows: pd.DataFrame) -> list[np.ndarray]:
+    """The start times of each probe stream (one process at one site), sorted."""
+    keys = [key for key in ("site", "process") if key in rows.columns]
+    if not keys or not len(rows):
+        return [np.sort(rows["start_us"].to_numpy(dtype=np.int64))] if len(rows) else []
+    groups = rows.groupby(keys, dropna=False, sort=True)["start_us"]
+    return [np.sort(starts.to_numpy(dtype=np.int64)) for _, starts in groups]
+
+
+def failover_gap(
+    probe: pd.DataFrame,
+    fault_us: int,
+    until_us: int,
+    stable_ms: float = STABLE_MS,
+    late_ms: float = LATE_MS,
+    onset_ms: float = ONSET_MS,
+    in_flight_since_us: int | None = None,
+) -> Gap:
+    """How long after the fault new clients could not be served (see the module's docstring)."""
+    rows, times = _charged(probe, fault_us, until_us, in_flight_since_us, late_ms)
+    order = np.argsort(times, kind="stable")
+    times, hit = times[order], affected(rows, late_ms)[order]
+    clean = ~hit
+    periods = [float(np.median(np.diff(s))) / 1000 for s in _streams(_window(probe, fault_us, until_us)) if len(s) >= 2]
+    period_ms = max(periods) if periods else None
+    hit_times = times[hit]
 
     recovery_us: int | None = None
-    if len(starts) and not len(failure_starts):
-        recovery_us = fault_us
-    elif len(failure_starts):
-        candidates = starts[ok & (starts >= failure_starts[0])]
-        following = np.searchsorted(failure_starts, candidates, side="left")  # first failure at or after each
-        next_failure = np.append(failure_starts, np.iinfo(np.int64).max)[following]
-        stable = next_failure >= candidates + stable_ms * 1000
+    if len(times) and (not len(hit_times) or hit_times[0] >= fault_us + onset_ms * 1000):
+        recovery_us = fault_us  # nothing met an outage right after the fault: a stray failure later is not its gap
+    elif len(hit_times):
+        candidates = times[clean & (times >= hit_times[0])]
+        following = np.searchsorted(hit_times, candidates, side="left")  # first affected one at or after each
+        next_hit = np.append(hit_times, np.iinfo(np.int64).max)[following]
+        stable = next_hit >= candidates + stable_ms * 1000
         if stable.any():
             recovery_us = int(candidates[np.argmax(stable)])
 
@@ -263,17 +328,19 @@ def failover_gap(probe: pd.DataFrame, fault_us: int, until_us: int, stable_ms: f
         recovered=recovered,
         recovery_us=recovery_us,
         confirmed=recovered and recovery_us + stable_ms * 1000 <= until_us,
-        probes=len(starts),
-        failed_probes=len(failure_starts),
+        probes=len(times),
+        failed_probes=int((rows["outcome"] != OK).sum()),
+        late_probes=int(((rows["outcome"] == OK) & (rows["latency_ms"] > late_ms)).sum()),
         period_ms=period_ms,
         resolution_ms=period_ms,
     )
 
 
-def failed_during(requests: pd.DataFrame, start_us: int, end_us: int) -> int:
-    """Failed records starting in the window."""
-    rows = _window(requests, start_us, end_us)
-    return int((rows["outcome"] != OK).sum())
+def failed_during(requests: pd.DataFrame, start_us: int, end_us: int, in_flight_since_us: int | None = None) -> int:
+    """Failed records of the window: those starting in it, and (with `in_flight_since_us`) those in flight at
+    its start that started after `in_flight_since_us` and failed."""
+    rows, _ = _charged(requests[requests["outcome"] != OK], start_us, end_us, in_flight_since_us, LATE_MS)
+    return len(rows)
 
 
 def recovery_after_undo(requests: pd.DataFrame, undo_us: int, target: str, until_us: int) -> float | None:
@@ -283,16 +350,25 @@ def recovery_after_undo(requests: pd.DataFrame, undo_us: int, target: str, until
     return (int(served["start_us"].min()) - undo_us) / 1000 if len(served) else None
 
 
-def collateral_broken_connections(requests: pd.DataFrame, fault_us: int, until_us: int, failed_balancer: str) -> int:
-    """Persistent connections on another balancer than the failed one that failed after the fault."""
+def collateral_broken_connections(
+    requests: pd.DataFrame,
+    fault_us: int,
+    until_us: int,
+    failed_balancers: str | Collection[str],
+    in_flight_since_us: int | None = None,
+) -> int:
+    """Persistent connections that broke in the window (a failure right after an ok answer) while their
+    last answer came from a balancer other than the failed ones."""
+    failed_balancers = {failed_balancers} if isinstance(failed_balancers, str) else set(failed_balancers)
     keys = ["process", "connection"]
-    persistent = requests[requests["mode"] == PERSISTENT]
-    before = persistent[(persistent["start_us"] < fault_us) & (persistent["outcome"] == OK)]
-    last = before.sort_values("start_us", kind="stable").drop_duplicates(keys, keep="last")
-    elsewhere = last.loc[last["balancer"].notna() & (last["balancer"] != failed_balancer), keys]
-    after = _window(persistent, fault_us, until_us)
-    broken = after.loc[after["outcome"] != OK, keys].drop_duplicates()
-    return len(broken.merge(elsewhere, on=keys))
+    persistent = requests[requests["mode"] == PERSISTENT].sort_values([*keys, "start_us"], kind="stable")
+    previous = persistent.groupby(keys, sort=False)[["outcome", "balancer"]].shift(1)
+    breaks = persistent[(persistent["outcome"] != OK) & (previous["outcome"] == OK)].assign(
+        previous_balancer=previous["balancer"]
+    )
+    rows, _ = _charged(breaks, fault_us, until_us, in_flight_since_us, LATE_MS)
+    elsewhere = rows[rows["previous_balancer"].notna() & ~rows["previous_balancer"].isin(failed_balancers)]
+    return len(elsewhere[keys].drop_duplicates())
 
 
 def _next_index(events: Sequence[FaultEvent], after: int, action: str, fault: str | None, target: str) -> int | None:
@@ -307,42 +383,96 @@ def _next_index(events: Sequence[FaultEvent], after: int, action: str, fault: st
     )
 
 
+@dataclass(frozen=True)
+class FaultGroup:
+    """Faults played together (each within TOGETHER_MS of the one before), and the window they own."""
+
+    first: int  # index of the first fault's event
+    last: int  # index of the last one's
+    start_us: int
+    until_us: int  # the next event after them, or the run's end
+    in_flight_since_us: int | None  # the previous event (or 0), when the stretch before was not a fault's
+
+
+def fault_groups(events: Sequence[FaultEvent], run_end_us: int, together_ms: float = TOGETHER_MS) -> list[FaultGroup]:
+    """The fault events grouped by time, each group with its window."""
+    groups, index = [], 0
+    while index < len(events):
+        if events[index].action != "fault":
+            index += 1
+            continue
+        last = index
+        while (
+            last + 1 < len(events)
+            and events[last + 1].action == "fault"
+            and events[last + 1].t_us - events[last].t_us <= together_ms * 1000
+        ):
+            last += 1
+        until_us = events[last + 1].t_us if last + 1 < len(events) else run_end_us
+        quiet_before = index == 0 or events[index - 1].action == "undo"
+        since = (events[index - 1].t_us if index else 0) if quiet_before else None
+        groups.append(FaultGroup(index, last, events[index].t_us, until_us, since))
+        index = last + 1
+    return groups
+
+
 def fault_report(
     requests: pd.DataFrame,
     probe: pd.DataFrame,
     events: Sequence[FaultEvent | Mapping[str, Any]],
     run_end_us: int,
-    stable_ms: float = 1000,
+    stable_ms: float = STABLE_MS,
 ) -> list[FaultMetrics]:
-    """The metrics of every "fault" event, until its undo or the run's end."""
+    """The metrics of every group of faults played together, in its window (see the module's docstring)."""
     events = as_fault_events(events)
     report = []
-    for index, event in enumerate(events):
-        if event.action != "fault":
-            continue
-        fault_us, fault, target = event.t_us, event.fault, event.target
-        undo = _next_index(events, index, "undo", fault, target)
-        undo_us = events[undo].t_us if undo is not None else None
-        until_us = undo_us if undo_us is not None else run_end_us
-        phase_end_us = events[index + 1].t_us if index + 1 < len(events) else run_end_us
+    for group in fault_groups(events, run_end_us):
+        event = events[group.first]
+        members = events[group.first : group.last + 1]
+        start_us, until_us, since_us = group.start_us, group.until_us, group.in_flight_since_us
+        undo = _next_index(events, group.first, "undo", event.fault, event.target)
         recovery_ms = None
         if undo is not None:
-            refault = _next_index(events, undo, "fault", None, target)
+            refault = _next_index(events, undo, "fault", None, event.target)
             served_until_us = events[refault].t_us if refault is not None else run_end_us
-            served = [recovery_after_undo(r, events[undo].t_us, target, served_until_us) for r in (requests, probe)]
+            served = [
+                recovery_after_undo(r, events[undo].t_us, event.target, served_until_us) for r in (requests, probe)
+            ]
             recovery_ms = min((ms for ms in served if ms is not None), default=None)
         report.append(
             FaultMetrics(
-                fault=fault,
-                target=target,
-                fault_us=fault_us,
-                undo_us=undo_us,
-                gap=failover_gap(probe, fault_us, until_us, stable_ms),
-                failed_requests=failed_during(requests, fault_us, until_us),
-                failed_probes=failed_during(probe, fault_us, until_us),
-                collateral_broken_connections=collateral_broken_connections(requests, fault_us, until_us, target),
+                fault=event.fault,
+                target=event.target,
+                fault_us=start_us,
+                undo_us=events[undo].t_us if undo is not None else None,
+                together=tuple(f"{e.fault} {e.target}" for e in members[1:]),
+                until_us=until_us,
+                gap=failover_gap(probe, start_us, until_us, stable_ms, in_flight_since_us=since_us),
+                failed_requests=failed_during(requests, start_us, until_us, since_us),
+                failed_probes=failed_during(probe, start_us, until_us, since_us),
+                collateral_broken_connections=collateral_broken_connections(
+                    requests, start_us, until_us, {e.target for e in members}, since_us
+                ),
                 recovery_ms=recovery_ms,
-                balancer_share=balancer_share(requests, fault_us, phase_end_us),
+                balancer_share=balancer_share(requests, start_us, until_us),
             )
         )
     return report
+
+
+def steady_window(requests: pd.DataFrame, users: int, load_end_us: int) -> tuple[int, int] | None:
+    """Where the load ran at its full number of users: from the first request of the `users`-th user to start
+    (start-up is over) to `load_end_us`, the end of the load's schedule (what starts later is its drain).
+    None when fewer users ever started, or the window is empty."""
+    if not len(requests) or users <= 0:
+        return None
+    firsts = np.sort(requests.groupby(["process", "user"], sort=False)["start_us"].min().to_numpy(dtype=np.int64))
+    if len(firsts) < users or firsts[users - 1] >= load_end_us:
+        return None
+    return int(firsts[users - 1]), load_end_us
+
+
+def measured_window(requests: pd.DataFrame, users: int, started_us: int, load_end_us: int) -> tuple[int, int]:
+    """The window a run's headline figures are taken over: the steady window, or (when the load never ran
+    at its full number of users) from the run's start to the end of the load's schedule."""
+    return steady_window(requests, users, load_end_us) or (started_us, load_end_us)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.results import load_run
 from reports.health import HealthChange, false_changes, health_changes
-from reports.metrics import balancer_share, fault_report, summary
+from reports.metrics import balancer_share, fault_report, measured_window, summary
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class FaultFigures:
     failed_probes: int
     collateral_broken_connections: int
     recovery_ms: float | None
+    together: tuple[str, ...] = ()  # the faults played with it, measured with it as one
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,12 @@ def summarize_run(directory: Path) -> RunSummary:
     run = load_run(directory)
     meta, requests, probe, events = run.meta, run.requests, run.probe, run.events
     start, end = meta.started_us, meta.ended_us
-    totals = summary(requests, start, end)
+    totals = summary(requests, *measured_window(requests, meta.initial_users, start, meta.load_end_us))
     faults = [
         FaultFigures(
             fault=f.fault,
             target=f.target,
+            together=f.together,
             gap_ms=f.gap.gap_ms,
             recovered=f.gap.recovered,
             failed_requests=f.failed_requests,

@@ -97,7 +97,7 @@ def health_line(
 def balancers_used_line(view: RunView, every_balancer: Sequence[str]) -> str:
     """Claim 1 in one mode: how many balancers carried at least USED_SHARE before the first fault."""
     shares = view.balancers_before_first_fault
-    used = [b for b, share in shares.items() if share >= USED_SHARE]
+    used = [b for b, share in shares.items() if share >= USED_SHARE and b in every_balancer]  # not the last resort
     answer = "yes" if every_balancer and len(used) == len(every_balancer) else "no"
     detail = ", ".join(f"{b} {share:.1%}" for b, share in shares.items()) or "no ok request"
     return (

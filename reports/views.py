@@ -47,6 +47,7 @@ from reports.metrics import (
     balancer_share,
     fault_report,
     locality,
+    measured_window,
     phases,
     summary,
 )
@@ -332,16 +333,16 @@ def event_markers(events: Sequence[FaultEvent], started_us: int) -> list[Marker]
     ]
 
 
-def fault_keys(events: Sequence[FaultEvent]) -> list[str]:
-    """A name per fault event, as `fault_report` lists them: "FAULT TARGET", with "#n" on repeats."""
-    seen: list[tuple[str, str]] = []
+def fault_keys(report: Sequence[FaultMetrics]) -> list[str]:
+    """A name per measured fault, as `fault_report` lists them: "FAULT TARGET" (with " + N" for the faults
+    played with it), "#n" on repeats."""
+    seen: list[str] = []
     keys = []
-    for event in events:
-        if event.action == "fault":
-            pair = (event.fault, event.target)
-            repeat = seen.count(pair)
-            seen.append(pair)
-            keys.append(f"{pair[0]} {pair[1]}" + (f" #{repeat + 1}" if repeat else ""))
+    for metrics in report:
+        name = f"{metrics.fault} {metrics.target}" + (f" + {len(metrics.together)}" if metrics.together else "")
+        repeat = seen.count(name)
+        seen.append(name)
+        keys.append(name + (f" #{repeat + 1}" if repeat else ""))
     return keys
 
 
@@ -428,12 +429,14 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
     meta = run.meta
     started_us, ended_us = meta.started_us, meta.ended_us
     markers = event_markers(run.events, started_us)
-    keys = fault_keys(run.events)
+    steady = measured_window(run.requests, meta.initial_users, started_us, meta.load_end_us)
+    keys: list[str] = []
     headline_rows, failover_rows = [], []
     for site, requests, probe in site_parts(run.requests, run.probe):
         report = fault_report(requests, probe, run.events, ended_us)
+        keys = fault_keys(report)  # the same events for every site: the same keys
         rows = [failover_row(site, key, metrics, started_us) for key, metrics in zip(keys, report)]
-        headline_rows.append(headline_row(site, summary(requests, started_us, ended_us), rows))
+        headline_rows.append(headline_row(site, summary(requests, *steady), rows))
         failover_rows += rows
     before = phases(run.events, started_us, ended_us)[0]
     sites = locality_sites(meta, run.requests)
@@ -549,7 +552,9 @@ def comparison_view(run_dirs: list[Path]) -> ComparisonView:
         chosen = [i for i, run in enumerate(runs) if run.meta.scenario["name"] == name]
         scale = common_scale([scale_of(series[i]) for i in chosen])
         views_by_scenario[name] = [_run_view(runs[i], series[i], scale) for i in chosen]
-    every_balancer = sorted({b for views in views_by_scenario.values() for v in views for b in v.balancer_share})
+    every_balancer = sorted({b for run in runs for b in run.meta.balancers}) or sorted(
+        {b for views in views_by_scenario.values() for v in views for b in v.balancer_share}
+    )  # the topology's balancers (older results: whoever served; the last resort then counts as one)
     multi_site = any(len(v.sites) > 1 for views in views_by_scenario.values() for v in views)
     scenarios = [scenario_section(views, every_balancer, multi_site) for views in views_by_scenario.values()]
     modes = list(dict.fromkeys(run.meta.mode for run in runs))

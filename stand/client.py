@@ -15,6 +15,8 @@ from stand.model.credentials import CLIENT_USER, Credentials
 from stand.model.layout import StandLayout, state_dir
 from stand.model.plan import namespace_of
 
+LAST_RESORT = "last resort"  # the balancer of an answer that no pgpool passed on: "last resort PgSQL1"
+
 
 class NoStand(RuntimeError):
     """No stand is up to take settings from."""
@@ -37,6 +39,15 @@ class ClientSettings:
         if address is None:
             return ""
         return self.hosts_by_address.get(address.split("/")[0], address)
+
+    def served_by(self, balancer_address: str | None, backend_address: str | None) -> tuple[str | None, str | None]:
+        """The names of the balancer and the backend of an answer, from the addresses the backend saw (its
+        client's, its own). A backend that answered at the very address the client connected to had no
+        pgpool in front of it: the last resort, which announces the anycast address itself."""
+        backend = self.host_name(backend_address) or None
+        if backend_address is not None and backend_address == self.host:
+            return f"{LAST_RESORT} {backend}", backend
+        return self.host_name(balancer_address) or None, backend
 
     @classmethod
     def from_url(cls, url: str) -> ClientSettings:

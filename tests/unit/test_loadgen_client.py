@@ -275,3 +275,22 @@ def test_bad_stages_are_refused(text):
 
     with pytest.raises(ValueError, match="--pg-stages"):
         parse_stages(text)
+
+
+def test_an_answer_of_the_last_resort_is_labelled_as_such_not_as_the_clients_address():
+    """PgSQL1 announces the anycast address itself, behind no pgpool: it sees the client's own address as
+    its client (198.18.3.2 from this shell), and answers at the anycast address."""
+    from stand.client import ClientSettings
+
+    settings = ClientSettings(
+        host="198.18.2.0",
+        port=5432,
+        user="bench",
+        password="",
+        database="bench",
+        accounts=100_000,
+        hosts_by_address={"198.18.0.95": "PgBAL2", "198.18.0.93": "PgSQL3", "198.18.2.0": "PgSQL1"},
+    )
+    assert settings.served_by("198.18.3.2", "198.18.2.0") == ("last resort PgSQL1", "PgSQL1")
+    assert settings.served_by("198.18.0.95", "198.18.0.93") == ("PgBAL2", "PgSQL3")
+    assert settings.served_by(None, None) == (None, None)

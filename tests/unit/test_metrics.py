@@ -19,6 +19,7 @@ from reports.metrics import (
     locality,
     phases,
     recovery_after_undo,
+    steady_window,
     summary,
 )
 
@@ -113,6 +114,7 @@ def test_no_failure_after_the_fault_is_no_gap():
         confirmed=True,
         probes=300,
         failed_probes=0,
+        late_probes=0,
         period_ms=10.0,
         resolution_ms=10.0,
     )
@@ -165,10 +167,62 @@ def test_an_ok_probe_at_the_instant_of_a_failed_one_does_not_end_the_gap():
     assert gap.failed_probes == 30
 
 
-def test_failures_that_begin_late_still_count_from_the_fault():
-    probe = probes(lambda t: 1500 <= t < 1700)  # ok probes for longer than stable_ms, then the outage
+def test_failures_that_begin_after_the_onset_are_not_the_faults_outage():
+    probe = probes(lambda t: 1500 <= t < 1700)  # ok probes for longer than ONSET_MS, then failures
     gap = failover_gap(probe, T0, us(3000), stable_ms=1000)
-    assert gap.gap_ms == 1700
+    assert gap.gap_ms == 0 and gap.recovered
+    assert gap.failed_probes == 20  # still counted, as failures of the fault's window
+
+
+def test_one_stray_failure_40_s_after_a_fault_without_effect_is_no_gap():
+    probe = probes(lambda t: t == 40_000, end_ms=45_000)
+    gap = failover_gap(probe, T0, us(45_000))
+    assert gap.gap_ms == 0 and gap.failed_probes == 1
+
+
+def syn_probes(outage_ms: float, connect_timeout_ms: float = 2000, period_ms: float = 10, end_ms: float = 5000):
+    """Probes through an outage of every path in [0, outage_ms), as TCP meets it: a SYN at the start, then
+    retransmissions after 1, 2, 4 ... s; the first one sent after the outage is answered at once (1 ms),
+    and none sent in time is a timeout at connect_timeout_ms."""
+    records = []
+    for start in np.arange(-500, end_ms, period_ms):
+        start, sent, wait = float(start), float(start), 1000.0
+        while 0 <= sent < outage_ms:
+            sent, wait = sent + wait, wait * 2
+        if sent - start < connect_timeout_ms:
+            records.append(row(start, latency_ms=sent - start + 1))
+        else:
+            records.append(row(start, "timeout", latency_ms=connect_timeout_ms))
+    return frame(records)
+
+
+@pytest.mark.parametrize("outage_ms", [300, 1000, 2000, 2500])
+def test_an_outage_of_every_path_is_measured_whole_though_probes_started_in_it_are_answered_after_it(outage_ms):
+    """With a 2 s connect timeout, a probe that starts in the outage's last second is answered after it
+    (its SYN is sent again 1 s later) and succeeds: late, it still met the outage."""
+    probe = syn_probes(outage_ms)
+    gap = failover_gap(probe, T0, us(5000))
+    assert outage_ms <= gap.gap_ms <= outage_ms + 10
+    assert gap.late_probes == min(outage_ms, 1000) // 10  # those started in the outage's last second
+
+
+def test_probes_in_flight_at_the_fault_and_affected_by_it_count_from_the_fault():
+    probe = frame([row(-5, "timeout", latency_ms=2000), *[row(float(t)) for t in range(10, 2000, 10)]])
+    assert failover_gap(probe, T0, us(2000)).probes == 199  # without: only what started in the window
+    gap = failover_gap(probe, T0, us(2000), in_flight_since_us=us(-1000))
+    assert gap.probes == 200 and gap.failed_probes == 1
+    assert gap.gap_ms == 10  # the first probe after the one the fault caught
+
+
+def test_the_resolution_of_several_streams_is_each_streams_period_not_their_merged_spacing():
+    sites = []
+    for index, site in enumerate(("msk", "spb", "ekb")):
+        stream = probes(lambda t: False)
+        stream["site"], stream["process"] = site, f"vm:{index}"
+        stream["start_us"] += index  # the three ticking together, a µs apart
+        sites.append(stream)
+    gap = failover_gap(pd.concat(sites, ignore_index=True), T0, us(3000))
+    assert gap.period_ms == gap.resolution_ms == 10.0
 
 
 def test_no_probe_in_the_window_measures_nothing():
@@ -337,14 +391,14 @@ def test_fault_report_ties_the_metrics_to_each_fault():
     crash, kill = fault_report(requests, probe, events, run_end_us=us(8000))
 
     assert (crash.fault, crash.target, crash.fault_us, crash.undo_us) == ("node-crash", "PgBAL1", T0, us(6000))
-    assert crash.gap.gap_ms == 400 and crash.gap.until_us == us(6000) and crash.gap.confirmed
-    assert (crash.failed_requests, crash.failed_probes, crash.collateral_broken_connections) == (4, 45, 1)
+    assert crash.gap.gap_ms == 400 and crash.gap.until_us == crash.until_us == us(5000) and crash.gap.confirmed
+    assert (crash.failed_requests, crash.failed_probes, crash.collateral_broken_connections) == (2, 40, 1)
     assert crash.recovery_ms == 120.0  # the probe reached PgBAL1 before the requests did
     assert crash.balancer_share == {"PgBAL2": 0.5, "PgBAL3": 0.5}  # until the next event, not the undo
 
-    # the undo at 6000 is the crash's: the kill lasts until the run's end
+    # the undo at 6000 is the crash's: the kill is never undone, and its window ends at that undo
     assert (kill.fault, kill.target, kill.undo_us, kill.recovery_ms) == ("pgpool-kill", "PgBAL2", None, None)
-    assert kill.gap.gap_ms == 90 and kill.gap.until_us == us(8000)
+    assert kill.gap.gap_ms == 90 and kill.gap.until_us == us(6000)
     assert (kill.failed_requests, kill.failed_probes, kill.collateral_broken_connections) == (2, 5, 1)
     assert kill.balancer_share == {"PgBAL3": 1.0}
 
@@ -359,7 +413,8 @@ def test_a_fault_is_undone_by_the_next_undo_of_the_same_fault_and_target():
     ]
     nothing = frame([])
     (drain,) = fault_report(nothing, nothing, events, run_end_us=us(1000))
-    assert drain.undo_us == us(300) and drain.gap.until_us == us(300)
+    assert drain.undo_us == us(300)
+    assert drain.gap.until_us == us(100)  # the window ends at the next event, whichever it is
     assert drain.gap.probes == 0 and drain.gap.gap_ms is None and drain.recovery_ms is None
 
 
@@ -417,3 +472,60 @@ def test_locality_counts_records_by_their_start_in_the_window():
     (only,) = locality(requests, SITES, us(0), us(20))
     assert (only.requests, only.local_share) == (2, 0.5)
     assert locality(requests, SITES, us(30), us(40)) == []
+
+
+# windows of faults, known answers
+
+
+def test_two_faults_a_second_apart_each_get_their_own_outage():
+    events = [event(0, "fault", "pgpool-kill", "PgBAL1"), event(1000, "fault", "pgpool-kill", "PgBAL2")]
+    probe = probes(lambda t: 0 <= t < 300 or 1000 <= t < 1300, end_ms=4000)
+    first, second = fault_report(frame([]), probe, events, run_end_us=us(4000))
+    assert (first.gap.gap_ms, second.gap.gap_ms) == (300, 300)  # not 1300 and 300
+    assert (first.failed_probes, second.failed_probes) == (30, 30)
+
+
+def test_faults_played_together_are_measured_once():
+    events = [event(0, "fault", "node-crash", h) for h in ("RtSpb", "PgSpb", "BalSpb")]
+    events = [{**e, "t_us": e["t_us"] + i * 20_000} for i, e in enumerate(events)]  # 20 ms apart
+    probe = probes(lambda t: 0 <= t < 500, end_ms=3000)
+    requests = frame([persistent(-10, "a", balancer="BalSpb"), persistent(30, "a", "error"), row(50, "error")])
+    (site,) = fault_report(requests, probe, events, run_end_us=us(3000))
+    assert (site.target, site.together) == ("RtSpb", ("node-crash PgSpb", "node-crash BalSpb"))
+    assert site.gap.gap_ms == 500 and site.failed_probes == 50
+    assert site.failed_requests == 2 and site.collateral_broken_connections == 0  # BalSpb is one of the failed
+
+
+def test_a_request_in_flight_at_the_fault_that_fails_after_it_is_the_faults():
+    events = [event(0, "fault"), event(2000, "undo")]
+    requests = frame([row(-50, "timeout", latency_ms=500), row(-300, "error", latency_ms=100), row(100, "error")])
+    (crash,) = fault_report(requests, frame([]), events, run_end_us=us(3000))
+    assert crash.failed_requests == 2  # the one in flight and the one after; the one that failed before is not
+
+
+def test_collateral_counts_connections_opened_after_the_fault_and_not_those_broken_before_it():
+    requests = frame(
+        [
+            persistent(100, "new", balancer="PgBAL2"),  # opened after the fault
+            persistent(150, "new", "error"),  # reset by the rehash a moment later
+            persistent(-900, "old", balancer="PgBAL3"),
+            persistent(-500, "old", "error"),  # broken before the fault
+            persistent(200, "old", "error"),  # its reconnects keep failing, under the same id
+            persistent(-20, "kept", balancer="PgBAL3"),
+            persistent(-10, "kept", "error", balancer="PgBAL3"),  # broke and ended before the fault
+        ]
+    )
+    assert collateral_broken_connections(requests, T0, us(1000), "PgBAL1", in_flight_since_us=us(-2000)) == 1
+
+
+def test_throughput_over_the_steady_window_leaves_out_start_up_and_drain():
+    rows = []
+    for user in range(4):  # each starts 500 ms after the one before and sends every 10 ms until 6 s
+        for t in range(user * 500, 6000 + 300 * user, 10):  # then drains, later users later
+            rows.append({**row(float(t)), "user": user})
+    requests = frame(rows)
+    start_us, end_us = steady_window(requests, users=4, load_end_us=us(6000))
+    assert (start_us, end_us) == (us(1500), us(6000))
+    assert summary(requests, start_us, end_us).throughput_rps == pytest.approx(400)
+    assert summary(requests).throughput_rps < 400  # the whole run, start-up and drain included
+    assert steady_window(requests, users=5, load_end_us=us(6000)) is None

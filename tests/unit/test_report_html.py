@@ -290,10 +290,11 @@ def verdict_lines(view: ComparisonView, question: str) -> list[str]:
 
 def test_headline_totals_and_percentiles_of_ok_requests(anycast_view):
     (row,) = anycast_view.headline.rows
-    # 1000 requests, 50 of PgBAL1's time out in [3, 4.5) s; ok latencies (second + 1) ms, one a second ten times that
-    assert (row.site, row.requests, row.ok, row.failed) == ("main", 1000, 950, 50)
+    # 1000 requests, 50 of PgBAL1's time out in [3, 4.5) s; ok latencies (second + 1) ms, one a second ten times
+    # that; the figures are of the steady window, from the 4th user's first request (at 30 ms) to the end
+    assert (row.site, row.requests, row.ok, row.failed) == ("main", 997, 947, 50)
     assert row.failed_by_outcome == {"error": 0, "timeout": 50, "wrong_answer": 0}
-    assert row.throughput_rps == pytest.approx(95.0)
+    assert row.throughput_rps == pytest.approx(947 / 9.97)
     assert (row.p50_ms, row.p95_ms, row.p99_ms, row.max_ms) == pytest.approx((6.0, 10.0, 10.0, 100.0))
     assert row.gaps == {"node-crash PgBAL1": "1500 ms"}
 
@@ -380,7 +381,7 @@ def test_records_of_several_sites_get_a_row_per_site_after_the_whole(tmp_path):
     view = run_view(write_results(tmp_path / "two-sites", Plan("anycast", sites=("spb", "msk"))))
     rows = view.headline.rows
     assert [r.site for r in rows] == ["all", "msk", "spb"]
-    assert rows[0].requests == rows[1].requests + rows[2].requests == 1000
+    assert rows[0].requests == rows[1].requests + rows[2].requests == 997  # the steady window: see above
     assert [(r.site, r.failed_probes) for r in view.failover.rows] == [("all", 300), ("msk", 150), ("spb", 150)]
 
 
@@ -690,3 +691,13 @@ def test_write_comparison_report_reads_only_complete_runs(compare_dir):
     html = path.read_text(encoding="utf-8")
     assert path == compare_dir / "report.html"
     assert "keepalived" in html and "watchdog" not in html
+
+
+def test_the_last_resort_is_labelled_and_never_counted_as_a_balancer(tmp_path):
+    """The last resort (PgSQL1, no pgpool in front) serving part of the load is not a fourth balancer."""
+    plan = Plan("anycast", balancers=("PgBAL1", "PgBAL2", "last resort PgSQL1"))
+    directory = write_results(tmp_path / "20260101-000000-balancer-crash-anycast", plan)
+    (directory / "meta.json").write_text(json.dumps(meta(plan) | {"balancers": ["PgBAL1", "PgBAL2", "PgBAL3"]}))
+    (line,) = verdict_lines(comparison_view([directory]), "All balancers used?")
+    assert line.startswith("anycast: no, 2 of 3 balancers carried")
+    assert "last resort PgSQL1 33.3%" in line
