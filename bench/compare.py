@@ -89,6 +89,12 @@ def verdict_table(summaries: list[RunSummary]) -> str:
         for s in rows:
             health = health_line(s.health_recorded, s.false_health_changes, s.vip_mode, s.started_us)
             lines.append(f"{s.mode:<17}{health}")
+        for s in rows:
+            lag = s.probe_lag
+            if lag.p50_ms is not None:
+                lines.append(
+                    f"{s.mode:<17}probe started late by {lag.p99_ms:.1f} ms (p99), {lag.max_ms:.1f} ms at most"
+                )
     return "\n".join(lines)
 
 

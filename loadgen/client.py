@@ -229,16 +229,17 @@ class PgClient:
         row = await self._conn.fetchrow(WHO_SERVES, timeout=self.options.query_timeout)
         return Served(row[0], row[1])
 
-    async def request(self, workload: str, key: int | None = None) -> Record:
-        """Run one workload request; its record tells how it went (failures are records too).
+    async def request(self, workload: str, key: int | None = None, scheduled_us: int | None = None) -> Record:
+        """Run one workload request; its record tells how it went (failures are records too). `scheduled_us`:
+        when an open-loop schedule (the probe's) had it start, recorded beside its actual start.
 
         The caller adds the record to its writer: a Locust user only once it has also reported the
         request to Locust, so that both counts agree even when a user is stopped mid-request.
         """
         async with self._busy:
-            return await self._request(workload, self.random_key() if key is None else key)
+            return await self._request(workload, self.random_key() if key is None else key, scheduled_us)
 
-    async def _request(self, workload: str, key: int) -> Record:
+    async def _request(self, workload: str, key: int, scheduled_us: int | None = None) -> Record:
         start_us = time.time_ns() // 1000
         started = time.perf_counter()
         connect_ms = None
@@ -281,6 +282,7 @@ class PgClient:
             backend=backend,
             balancer_address=served.balancer_address,
             backend_address=served.backend_address,
+            scheduled_us=scheduled_us,
         )
         if self.options.mode == PER_QUERY:
             await self._drop_connection()

@@ -28,7 +28,9 @@ FLUSH_INTERVAL_S = 1.0
 class ProbeSummary:
     sent: int
     ok: int
-    longest_gap_ms: float  # longest time between two successful probes' start times
+    longest_gap_ms: float  # longest time between two successful probes' scheduled starts
+    lag_p99_ms: float  # how late the probes started against their schedule
+    lag_max_ms: float
 
 
 async def run_probe(
@@ -39,8 +41,8 @@ async def run_probe(
     loop = asyncio.get_running_loop()
     records = []
 
-    async def probe(tick: int) -> None:
-        record = await PgClient(settings, options, user=tick).request("point")
+    async def probe(tick: int, scheduled_us: int) -> None:
+        record = await PgClient(settings, options, user=tick).request("point", scheduled_us=scheduled_us)
         writer.add(record)
         records.append(record)
 
@@ -51,20 +53,28 @@ async def run_probe(
 
     flusher = asyncio.create_task(flush_every_second())
     in_flight: set[asyncio.Task] = set()
-    start = loop.time()
+    start, start_us = loop.time(), time.time_ns() // 1000  # the schedule, on the loop's clock and on the records'
     count = int(duration_s * 1000 / interval_ms)
     for index in range(count):
         await asyncio.sleep(max(0.0, start + index * interval_ms / 1000 - loop.time()))
-        task = asyncio.create_task(probe(index + 1))
+        scheduled_us = start_us + round(index * interval_ms * 1000)
+        task = asyncio.create_task(probe(index + 1, scheduled_us))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     if in_flight:
         await asyncio.wait(in_flight)  # each is bounded by the connect and query timeouts
     flusher.cancel()
     writer.flush()
-    ok_starts = sorted(r.start_us for r in records if r.outcome == OK)
+    ok_starts = sorted(r.scheduled_us for r in records if r.outcome == OK)
     gaps = [(b - a) / 1000 for a, b in zip(ok_starts, ok_starts[1:])]
-    return ProbeSummary(sent=len(records), ok=len(ok_starts), longest_gap_ms=max(gaps, default=0.0))
+    lags = sorted((r.start_us - r.scheduled_us) / 1000 for r in records)
+    return ProbeSummary(
+        sent=len(records),
+        ok=len(ok_starts),
+        longest_gap_ms=max(gaps, default=0.0),
+        lag_p99_ms=lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0,
+        lag_max_ms=lags[-1] if lags else 0.0,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         writer.close()
     print(
         f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s, {summary.ok} ok, "
-        f"longest gap between good probes {summary.longest_gap_ms:.0f} ms; records in {writer.path}"
+        f"longest gap between good probes {summary.longest_gap_ms:.0f} ms, started late against the schedule "
+        f"by {summary.lag_p99_ms:.1f} ms (p99), {summary.lag_max_ms:.1f} ms at most; records in {writer.path}"
     )
     return 0
 

@@ -43,6 +43,7 @@ class Record(NamedTuple):
     backend: str | None  # stand host name of the backend that answered
     balancer_address: str | None
     backend_address: str | None
+    scheduled_us: int | None = None  # the probe's: when its schedule had it start (open loop); None for users
 
 
 SCHEMA = pa.schema(
@@ -65,6 +66,7 @@ SCHEMA = pa.schema(
         ("backend", pa.string()),
         ("balancer_address", pa.string()),
         ("backend_address", pa.string()),
+        ("scheduled_us", pa.int64()),
     ]
 )
 assert SCHEMA.names == list(Record._fields)
@@ -120,16 +122,19 @@ def read_file(path: Path) -> pa.Table:
                 batches.append(batch)
         except (pa.ArrowInvalid, OSError):
             pass  # a torn last batch: keep what came before it
-    return _with_protocol(pa.Table.from_batches(batches, schema=schema))
+    return _with_later_columns(pa.Table.from_batches(batches, schema=schema))
 
 
-def _with_protocol(table: pa.Table) -> pa.Table:
-    """A table of a file written before the `protocol` column, with it: every request was extended then."""
-    if "protocol" in table.column_names:
-        return table
-    field = SCHEMA.field("protocol")
-    column = pa.array([PROTOCOL_BEFORE_ITS_COLUMN] * table.num_rows, type=field.type)
-    return table.add_column(SCHEMA.get_field_index("protocol"), field, column)
+def _with_later_columns(table: pa.Table) -> pa.Table:
+    """A table of a file written before a column was added, with it: `protocol` (every request was extended
+    then) and `scheduled_us` (not recorded: null)."""
+    if "protocol" not in table.column_names:
+        field = SCHEMA.field("protocol")
+        column = pa.array([PROTOCOL_BEFORE_ITS_COLUMN] * table.num_rows, type=field.type)
+        table = table.add_column(SCHEMA.get_field_index("protocol"), field, column)
+    if "scheduled_us" not in table.column_names:
+        table = table.append_column(SCHEMA.field("scheduled_us"), pa.nulls(table.num_rows, pa.int64()))
+    return table
 
 
 def read_records(directory: Path, kind: str = "requests"):

@@ -22,6 +22,8 @@ Definitions:
 - Windows of a fault: see `fault_report`. A record that started before the window's fault and was
   still in flight at it (its end, start + latency, at or after the fault) and affected, counts in the
   fault's window, at the fault's time, when the stretch it started in was not another fault's.
+- `on_schedule`: the probe's records as its schedule has them: each starts when it was due
+  (`scheduled_us`) and its latency runs from then; `probe_lag`: how late they started (p50, p99, max).
 - `failover_gap`: from the probe, whose records start every period whatever the answers. Take the
   probes of the window. None affected within `ONSET_MS` (1 s) of the fault: gap 0 (a failure first seen
   later is not this fault's outage). Otherwise recovery is the start of the first unaffected probe P,
@@ -257,6 +259,40 @@ def phases(events: Sequence[FaultEvent | Mapping[str, Any]], run_start_us: int, 
     return [Phase(name, start, end) for name, start, end in zip(names, times, times[1:])]
 
 
+@dataclass(frozen=True)
+class ProbeLag:
+    """How late the probe started against its schedule (open loop: it should never be)."""
+
+    probes: int  # probes with a recorded schedule
+    p50_ms: float | None  # None: no schedule recorded (results of older versions)
+    p99_ms: float | None
+    max_ms: float | None
+
+
+def on_schedule(probe: pd.DataFrame) -> pd.DataFrame:
+    """The probe's records as its schedule has them: each starts when it was due (`scheduled_us`, where
+    recorded), and its latency runs from then, so a probe the load generator sent late is as late as a
+    client arriving on time would have found the service."""
+    scheduled = probe["scheduled_us"].notna() if "scheduled_us" in probe.columns else None
+    if scheduled is None or not scheduled.any():
+        return probe
+    lag_ms = (probe["start_us"] - probe["scheduled_us"]).where(scheduled, 0) / 1000
+    return probe.assign(
+        start_us=probe["scheduled_us"].where(scheduled, probe["start_us"]).astype("int64"),
+        latency_ms=probe["latency_ms"] + lag_ms,
+    )
+
+
+def probe_lag(probe: pd.DataFrame) -> ProbeLag:
+    """Start minus schedule of every probe with a recorded schedule (percentiles as `summary`)."""
+    rows = probe[probe["scheduled_us"].notna()] if "scheduled_us" in probe.columns else probe.iloc[0:0]
+    lag = ((rows["start_us"] - rows["scheduled_us"]) / 1000).to_numpy(dtype=float)
+    if not len(lag):
+        return ProbeLag(0, None, None, None)
+    p50, p99 = np.percentile(lag, [50, 99]).tolist()
+    return ProbeLag(len(lag), p50, p99, float(lag.max()))
+
+
 def _ends_us(rows: pd.DataFrame) -> np.ndarray:
     return rows["start_us"].to_numpy(dtype=np.int64) + (rows["latency_ms"].to_numpy(dtype=float) * 1000).astype(
         np.int64
@@ -301,6 +337,7 @@ def failover_gap(
     in_flight_since_us: int | None = None,
 ) -> Gap:
     """How long after the fault new clients could not be served (see the module's docstring)."""
+    probe = on_schedule(probe)
     rows, times = _charged(probe, fault_us, until_us, in_flight_since_us, late_ms)
     order = np.argsort(times, kind="stable")
     times, hit = times[order], affected(rows, late_ms)[order]
@@ -425,6 +462,7 @@ def fault_report(
 ) -> list[FaultMetrics]:
     """The metrics of every group of faults played together, in its window (see the module's docstring)."""
     events = as_fault_events(events)
+    probe = on_schedule(probe)
     report = []
     for group in fault_groups(events, run_end_us):
         event = events[group.first]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.results import load_run
 from reports.health import HealthChange, false_changes, health_changes
-from reports.metrics import balancer_share, fault_report, measured_window, summary
+from reports.metrics import ProbeLag, balancer_share, fault_report, measured_window, probe_lag, summary
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class RunSummary:
     health_recorded: bool  # the mode's health decisions were recorded (not yet for the watchdog)
     vip_mode: bool  # one balancer holds a VIP: a false change is a false failover
     started_us: int
+    probe_lag: ProbeLag = ProbeLag(0, None, None, None)  # how late the probe started against its schedule
 
     @property
     def false_health_changes(self) -> list[HealthChange]:
@@ -86,4 +87,5 @@ def summarize_run(directory: Path) -> RunSummary:
         health_recorded=bool(run.decisions),
         vip_mode=meta.vip_mode,
         started_us=start,
+        probe_lag=probe_lag(probe),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reports.health import HealthChange
+from reports.metrics import ProbeLag
 
 if TYPE_CHECKING:  # the views hold the verdicts: reports.views imports this module
     from reports.views import FailoverRow, RunView
@@ -196,3 +197,13 @@ def format_rate(value: float | None) -> str:
 
 def format_seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
+
+
+def probe_lag_text(lag: ProbeLag) -> str:
+    """The probe's own lag against its schedule, in one sentence."""
+    if lag.p50_ms is None:
+        return "The probe's schedule was not recorded (results of an older version)."
+    return (
+        f"The probe started {lag.p50_ms:.1f} ms late against its schedule at the median, {lag.p99_ms:.1f} ms at "
+        f"p99, {lag.max_ms:.1f} ms at most ({lag.probes} probes); gaps count each probe from when it was due."
+    )

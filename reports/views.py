@@ -49,9 +49,10 @@ from reports.metrics import (
     locality,
     measured_window,
     phases,
+    probe_lag,
     summary,
 )
-from reports.verdicts import Verdict, false_changes_name, gap_text, verdicts
+from reports.verdicts import Verdict, false_changes_name, gap_text, probe_lag_text, verdicts
 from stand.model.events import FaultEvent
 
 UNKNOWN_SITE = "site unknown"
@@ -224,6 +225,7 @@ class RunView:
     sites: list[str]  # the headline's rows: the whole run first
     headline: HeadlineTable
     failover: FailoverTable
+    probe_lag: str  # how late the probe started against its schedule, in words
     locality: LocalityTable | None  # None: a single site, or older results without meta.json's "sites"
     locality_before_first_fault: list[LocalityRow] | None
     series: Series
@@ -457,6 +459,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         sites=[row.site for row in headline_rows],
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
         failover=FailoverTable("site", failover_rows),
+        probe_lag=probe_lag_text(probe_lag(run.probe)),
         locality=None if local_rows is None else LocalityTable(["site"], local_rows),
         locality_before_first_fault=local_before,
         series=series,

@@ -17,7 +17,9 @@ from reports.metrics import (
     failover_gap,
     fault_report,
     locality,
+    on_schedule,
     phases,
+    probe_lag,
     recovery_after_undo,
     steady_window,
     summary,
@@ -529,3 +531,28 @@ def test_throughput_over_the_steady_window_leaves_out_start_up_and_drain():
     assert summary(requests, start_us, end_us).throughput_rps == pytest.approx(400)
     assert summary(requests).throughput_rps < 400  # the whole run, start-up and drain included
     assert steady_window(requests, users=5, load_end_us=us(6000)) is None
+
+
+# the probe's schedule
+
+
+def test_a_probe_sent_late_counts_when_it_was_due_and_its_lag_is_reported():
+    """The load generator fell 950 ms behind for a moment: the probes it then fired in a burst count at
+    their scheduled times, late by as much as a client arriving on time would have waited."""
+    records = []
+    for t in range(0, 3000, 10):
+        start = max(t, 1000) if 50 <= t < 1000 else t  # those due in [50, 1000) all start at 1000
+        records.append({**row(float(start)), "scheduled_us": us(t)})
+    probe = frame(records)
+    lag = probe_lag(probe)
+    assert lag.probes == 300 and lag.max_ms == 950 and lag.p50_ms == 0
+    gap = failover_gap(probe, T0, us(3000))
+    assert gap.late_probes == 6  # due in [50, 110): answered more than LATE_MS after they were due (lag + 1 ms)
+    assert gap.gap_ms == 110  # the first probe due after them that was answered in time
+    assert on_schedule(probe)["start_us"].tolist() == [us(t) for t in range(0, 3000, 10)]
+
+
+def test_records_without_a_schedule_are_taken_as_they_started():
+    probe = probes(lambda t: 0 <= t < 300)
+    assert probe_lag(probe).p99_ms is None
+    assert on_schedule(probe) is probe
