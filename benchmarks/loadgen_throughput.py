@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
 import re
 import resource
@@ -35,9 +36,12 @@ from stand.safety import check_target
 
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP_S = 5  # Locust's start-up (imports, connections) is left out of its CPU per request
-# Every contender runs inside the seed's router, its SQL client (`ip netns exec` execs in place, so the PID
-# and its CPU are the contender's): inside the stand no route leads out, whatever a client's sockets do.
-INSIDE_THE_ROUTER = ["ip", "netns", "exec", open_stand(topology.load("seed")).plan.shell_router.namespace]
+
+
+def inside_the_router() -> list[str]:
+    """Every contender runs inside the seed's router, its SQL client (`ip netns exec` execs in place, so the
+    PID and its CPU are the contender's): inside the stand no route leads out, whatever a client's sockets do."""
+    return ["ip", "netns", "exec", open_stand(topology.load("seed")).plan.shell_router.namespace]
 
 
 def without_libpq_settings() -> dict[str, str]:
@@ -59,7 +63,7 @@ def children_cpu_seconds() -> float:
 def pgbench(protocol: str, settings, passfile: Path, clients: int, seconds: int) -> Measured:
     """pgbench's built-in SELECT-only script: transactions per second, and pgbench's CPU per transaction."""
     argv = [
-        *INSIDE_THE_ROUTER,
+        *inside_the_router(),
         "pgbench",
         "-n",
         "-S",
@@ -115,7 +119,7 @@ def locust(
 ) -> Measured:
     """A headless Locust run: Locust's own requests/s, and its processes' CPU per request once warmed up."""
     argv = [
-        *INSIDE_THE_ROUTER,
+        *inside_the_router(),
         sys.executable,
         "-m",
         "locust",
@@ -193,6 +197,18 @@ def recording_cost(records: int = 200_000) -> float:
         return (time.perf_counter() - started) / records * 1e6
 
 
+# What a contender may fail with (a missing program or module, a run that wrote no statistics): it says so,
+# and the others still report.
+CONTENDER_FAILURES = (
+    OSError,
+    subprocess.SubprocessError,
+    process.CommandFailed,
+    StopIteration,
+    IndexError,
+    KeyError,
+    ValueError,
+    ZeroDivisionError,
+)
 PGBENCH_PREPARED = "pgbench -S -M prepared"
 PGBENCH_SIMPLE = "pgbench -S -M simple"
 LOADGEN = "loadgen/select.py (asyncpg)"
@@ -249,33 +265,49 @@ def main() -> None:
                 ),
             }
             runs: dict[str, list[Measured]] = {name: [] for name in contenders}
+            failed: dict[str, str] = {}
+            if importlib.util.find_spec("psycopg") is None:
+                missing = "psycopg is not installed (pip install -e '.[benchmarks]'; ./suite installs it)"
+                failed |= {PEER: missing, SAME_QUERY_PEER: missing}
             for _ in range(args.rounds):  # interleaved, so that a noisy minute hits every contender alike
                 for name, run in contenders.items():
-                    runs[name].append(run())
+                    if name in failed:
+                        continue
+                    try:
+                        runs[name].append(run())
+                    except CONTENDER_FAILURES as e:  # the others still report
+                        failed[name] = f"{type(e).__name__}: {e} (its files: {work})"
             recorded = len(read_records(work / "records"))
     finally:
         if started_here:
             teardown.down(stand, lambda message: None)
-    rate = {name: statistics.median(m.rate for m in measured) for name, measured in runs.items()}
-    cpu = {name: statistics.median(m.client_us for m in measured) for name, measured in runs.items()}
-    base = rate[PGBENCH_PREPARED]
+    measured_runs = {name: measured for name, measured in runs.items() if measured and name not in failed}
+    rate = {name: statistics.median(m.rate for m in measured) for name, measured in measured_runs.items()}
+    cpu = {name: statistics.median(m.client_us for m in measured) for name, measured in measured_runs.items()}
+    base = rate.get(PGBENCH_PREPARED)
     print(
         f"{args.clients} clients, {args.seconds} s each, median of {args.rounds} interleaved rounds, "
         f"through {settings.host} (Locust: {args.processes} processes)"
     )
     print(f"  {'client':<36} {'requests/s':>10}  {'of pgbench prepared':>19}  {'client CPU/request':>18}  (each round)")
-    for name, measured in runs.items():
-        spread = ", ".join(f"{m.rate:.0f}/{m.client_us:.0f} us" for m in measured)
-        print(f"  {name:<36} {rate[name]:10.0f}  {rate[name] / base:19.1%}  {cpu[name]:15.0f} us  ({spread})")
-    for loadgen_name, peer_name in ((LOADGEN_SIMPLE, PEER), (LOADGEN, SAME_QUERY_PEER), (LOADGEN, PEER)):
+    for name in contenders:
+        if name not in measured_runs:
+            print(f"  {name:<36} failed: {failed.get(name, 'no run')}")
+            continue
+        spread = ", ".join(f"{m.rate:.0f}/{m.client_us:.0f} us" for m in measured_runs[name])
+        share = f"{rate[name] / base:19.1%}" if base else f"{'-':>19}"
+        print(f"  {name:<36} {rate[name]:10.0f}  {share}  {cpu[name]:15.0f} us  ({spread})")
+    pairs = ((LOADGEN_SIMPLE, PEER), (LOADGEN, SAME_QUERY_PEER), (LOADGEN, PEER), (LOADGEN_SIMPLE, LOADGEN))
+    for one, other in pairs:
+        if one in rate and other in rate:
+            print(
+                f"  {one} / {other}: requests/s {rate[one] / rate[other]:.2f}x, "
+                f"client CPU per request {cpu[one] / cpu[other]:.2f}x"
+            )
+    if base and PGBENCH_SIMPLE in rate:
         print(
-            f"  {loadgen_name} / {peer_name}: requests/s {rate[loadgen_name] / rate[peer_name]:.2f}x, "
-            f"client CPU per request {cpu[loadgen_name] / cpu[peer_name]:.2f}x"
+            f"  pgpool's price of the extended protocol: pgbench prepared / simple = {base / rate[PGBENCH_SIMPLE]:.2f}x"
         )
-    print(
-        f"  loadgen simple / extended: {rate[LOADGEN_SIMPLE] / rate[LOADGEN]:.2f}x; pgpool's price of the "
-        f"extended protocol: pgbench prepared / simple = {base / rate[PGBENCH_SIMPLE]:.2f}x"
-    )
     print(f"  loadgen records written: {recorded}; recording costs {recording_cost():.2f} us per request")
 
 
