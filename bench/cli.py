@@ -124,7 +124,7 @@ def cmd_run(args) -> int:
     if failure:
         print(f"bench: error: the load failed, the figures above do not measure the stand: {failure}", file=sys.stderr)
         return 1
-    return 0
+    return _invalid_exit([summarize_run(out)])
 
 
 def cmd_compare(args) -> int:
@@ -147,7 +147,19 @@ def cmd_compare(args) -> int:
     failures = [f"{Path(s.directory).name}: {f}" for s in summaries if (f := load_failure(Path(s.directory)))]
     for failure in failures:
         print(f"bench: error: the load failed, that run does not measure the stand: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if failures else _invalid_exit(summaries)
+
+
+INVALID_RUN = 3  # the exit code when a figure rests on a run that was not a valid measurement
+
+
+def _invalid_exit(summaries) -> int:
+    """INVALID_RUN, with one line per invalid run, if a run was not a valid measurement; else 0."""
+    invalid = [s for s in summaries if not s.validity.valid]
+    for s in invalid:
+        reasons = "; ".join(s.validity.reasons)
+        print(f"bench: error: {Path(s.directory).name} is not a valid measurement: {reasons}", file=sys.stderr)
+    return INVALID_RUN if invalid else 0
 
 
 def cmd_report(args) -> int:

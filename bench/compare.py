@@ -74,6 +74,9 @@ def verdict_table(summaries: list[RunSummary]) -> str:
         lines.append(f"{'mode':<17}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}  balancer share")
         rows = [s for s in summaries if s.scenario == scenario]
         for s in rows:
+            if not s.validity.valid:
+                lines.append(f"{s.mode:<17}INVALID, no verdict from this run: {'; '.join(s.validity.reasons)}")
+        for s in rows:
             shares = " ".join(f"{b} {v:.0%}" for b, v in sorted(s.balancer_share.items()))
             lines.append(
                 f"{s.mode:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}"

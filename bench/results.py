@@ -6,6 +6,7 @@
       scenario.toml    the scenario as it ran
       events.jsonl     every fault and undo, with its wall-clock time (`stand.model.events.FaultEvent`)
       health.jsonl     every health decision of the balancers' agents (or keepalived), with its evidence
+      machine.jsonl    every second of the run: the machine's CPU, the load's and each stand host's
       records/         the users' request records (Arrow IPC, see loadgen/records.py)
       probe/           the probe's records
       locust*          Locust's own statistics (csv, json) and its log
@@ -51,6 +52,10 @@ class RunDir:
     @property
     def health_decisions(self) -> Path:
         return self.root / "health.jsonl"
+
+    @property
+    def machine(self) -> Path:
+        return self.root / "machine.jsonl"
 
     @property
     def records(self) -> Path:
@@ -129,6 +134,35 @@ class RunMeta:
 
 
 @dataclass(frozen=True)
+class MachineSample:
+    """One second of the machine while a run played (a line of machine.jsonl)."""
+
+    t_us: int  # the end of the second, on the records' clock
+    busy: float  # parts of the machine's CPU (all cores) in that second: busy + idle + iowait + steal = 1
+    idle: float
+    iowait: float
+    steal: float
+    load_cores: float  # CPU of the load (Locust and the probes, their children too), in cores
+    host_cores: dict[str, float]  # CPU of every stand host's processes, in cores
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self)) + "\n"
+
+
+def read_machine(path: Path) -> list[MachineSample]:
+    """The samples of a machine.jsonl (none for runs from before it existed); a torn last line is skipped."""
+    if not path.exists():
+        return []
+    samples = []
+    for line in path.read_text().splitlines():
+        try:
+            samples.append(MachineSample(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return samples
+
+
+@dataclass(frozen=True)
 class Run:
     """Everything the figures read from one results directory."""
 
@@ -138,6 +172,7 @@ class Run:
     requests: pd.DataFrame  # loadgen.records.read_records of records/
     probe: pd.DataFrame  # of probe/
     decisions: list[dict]  # the balancers' health decisions (health.jsonl), as written
+    machine: list[MachineSample]  # machine.jsonl: [] for runs from before it
 
 
 def load_run(directory: Path) -> Run:
@@ -150,6 +185,7 @@ def load_run(directory: Path) -> Run:
         requests=read_records(paths.records),
         probe=read_records(paths.probe, "probe"),
         decisions=read_decisions(paths.health_decisions),
+        machine=read_machine(paths.machine),
     )
 
 

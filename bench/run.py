@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from bench.machine import MachineMonitor, hosts_by_netns
 from bench.results import RunDir, RunMeta
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
@@ -102,8 +103,11 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
     load: Load | None = None
     interrupted = False
     stops = StopSignals()
+    namespaces = hosts_by_netns({h.namespace: h.name for h in stand.plan.hosts})
+    monitor = MachineMonitor(run_dir.machine, namespaces, lambda: [p.pid for p in load.processes] if load else [])
     try:
         load = start_load(stand, scenario, out)
+        monitor.start()
         start = time.monotonic()
         for at_s, steps in itertools.groupby(scenario.timeline, key=lambda step: step.at_s):
             _sleep_until(start + at_s, scenario, start, out, progress)
@@ -127,6 +131,8 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
             for proc in load.processes if load is not None else ():
                 _finish(proc, interrupted or stops.deferred)
         finally:
+            if monitor.is_alive():
+                monitor.stop()
             stops.restore()
     interrupted = interrupted or stops.deferred
     ended_us = time.time_ns() // 1000

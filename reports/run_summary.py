@@ -3,12 +3,13 @@ reports show. Metric definitions live in reports/metrics.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import load_run
 from reports.health import HealthChange, false_changes, health_changes
 from reports.metrics import ProbeLag, balancer_share, fault_report, measured_window, probe_lag, summary
+from reports.validity import Validity, not_recorded, validity
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RunSummary:
     vip_mode: bool  # one balancer holds a VIP: a false change is a false failover
     started_us: int
     probe_lag: ProbeLag = ProbeLag(0, None, None, None)  # how late the probe started against its schedule
+    validity: Validity = field(default_factory=not_recorded)  # whether the run was a valid measurement
 
     @property
     def false_health_changes(self) -> list[HealthChange]:
@@ -56,7 +58,8 @@ def summarize_run(directory: Path) -> RunSummary:
     run = load_run(directory)
     meta, requests, probe, events = run.meta, run.requests, run.probe, run.events
     start, end = meta.started_us, meta.ended_us
-    totals = summary(requests, *measured_window(requests, meta.initial_users, start, meta.load_end_us))
+    window = measured_window(requests, meta.initial_users, start, meta.load_end_us)
+    totals = summary(requests, *window)
     faults = [
         FaultFigures(
             fault=f.fault,
@@ -88,4 +91,5 @@ def summarize_run(directory: Path) -> RunSummary:
         vip_mode=meta.vip_mode,
         started_us=start,
         probe_lag=probe_lag(probe),
+        validity=validity(run, window),
     )

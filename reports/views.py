@@ -52,6 +52,7 @@ from reports.metrics import (
     probe_lag,
     summary,
 )
+from reports.validity import Validity, validity
 from reports.verdicts import Verdict, false_changes_name, gap_text, probe_lag_text, verdicts
 from stand.model.events import FaultEvent
 
@@ -225,6 +226,7 @@ class RunView:
     sites: list[str]  # the headline's rows: the whole run first
     headline: HeadlineTable
     failover: FailoverTable
+    validity: Validity
     probe_lag: str  # how late the probe started against its schedule, in words
     locality: LocalityTable | None  # None: a single site, or older results without meta.json's "sites"
     locality_before_first_fault: list[LocalityRow] | None
@@ -250,6 +252,7 @@ class ScenarioSection:
     failover: FailoverTable
     locality: LocalityTable | None
     verdicts: list[Verdict]
+    invalid: list[str]  # "anycast: the machine was saturated ...": the runs the verdicts must not be drawn from
     runs: list[RunView]
 
 
@@ -459,6 +462,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         sites=[row.site for row in headline_rows],
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
         failover=FailoverTable("site", failover_rows),
+        validity=validity(run, steady),
         probe_lag=probe_lag_text(probe_lag(run.probe)),
         locality=None if local_rows is None else LocalityTable(["site"], local_rows),
         locality_before_first_fault=local_before,
@@ -589,6 +593,7 @@ def scenario_section(views: Sequence[RunView], every_balancer: Sequence[str], mu
         failover=FailoverTable("mode", failover_rows),
         locality=locality,
         verdicts=verdicts(views, every_balancer, multi_site),
+        invalid=[f"{v.mode}: {'; '.join(v.validity.reasons)}" for v in views if not v.validity.valid],
         runs=list(views),
     )
 

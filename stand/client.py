@@ -15,8 +15,6 @@ from stand.model.credentials import CLIENT_USER, Credentials
 from stand.model.layout import StandLayout, state_dir
 from stand.model.plan import namespace_of
 
-LAST_RESORT = "last resort"  # the balancer of an answer that no pgpool passed on: "last resort PgSQL1"
-
 
 class NoStand(RuntimeError):
     """No stand is up to take settings from."""
@@ -46,7 +44,7 @@ class ClientSettings:
         pgpool in front of it: the last resort, which announces the anycast address itself."""
         backend = self.host_name(backend_address) or None
         if backend_address is not None and backend_address == self.host:
-            return f"{LAST_RESORT} {backend}", backend
+            return f"{topology.LAST_RESORT_LABEL} {backend}", backend
         return self.host_name(balancer_address) or None, backend
 
     @classmethod

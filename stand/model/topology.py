@@ -19,6 +19,7 @@ BUILTIN_DIR = Path(__file__).parent.parent / "topologies"
 DEFAULT_TOPOLOGY = "seed"
 
 ROLES = ("router", "client", "primary", "replica", "balancer", "last-resort")
+LAST_RESORT_LABEL = "last resort"  # the records' balancer of an answer no pgpool passed on: "last resort PgSQL1"
 # Names become Linux interface and namespace names (15 characters at most) and go into config files and
 # scripts: full-string matches only (a `$` would let a trailing newline through).
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}")

@@ -1,0 +1,105 @@
+"""Whether a run was a valid measurement: the machine not saturated, the load generator on its schedule,
+the stand in its steady state before the first fault (docs/metrics.md, "Validity")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.results import MachineSample, Run
+from reports.metrics import balancer_share, probe_lag
+from stand.model.topology import LAST_RESORT_LABEL
+
+SATURATED_IDLE = 0.05  # a second is saturated when less than 5% of the machine's CPU was idle
+SATURATED_SHARE = 0.10  # a run is invalid when more than 10% of its measured seconds were saturated
+STEAL_SHARE = 0.05  # or when the hypervisor took more than 5% of the CPU over them
+PROBE_LAG_P99_MS = 50.0  # or when the probe started later than this at p99: the load generator fell behind
+PROBE_LAG_MAX_MS = 500.0  # or any probe later than this (half of LATE_MS: a gap would be the generator's)
+LAST_RESORT_SHARE = 0.01  # or when the last resort served more than this before the first fault
+
+
+@dataclass(frozen=True)
+class Validity:
+    valid: bool
+    reasons: list[str]  # one line each, why not
+    measured_s: int  # machine samples in the measured window (0: not recorded, results of older versions)
+    saturated_s: int
+    idle_median: float | None  # part of the machine's CPU idle, median over the measured seconds
+    load_cores_median: float | None  # CPU of the load generator, in cores
+
+
+def _in_window(samples: Sequence[MachineSample], start_us: int, end_us: int) -> list[MachineSample]:
+    return [s for s in samples if start_us < s.t_us <= end_us]  # a sample covers the second before its t_us
+
+
+def announced_at(decisions: Sequence[dict], t_us: int) -> dict[str, bool]:
+    """Each balancer's last health decision before `t_us`: whether it announced (held the VIP)."""
+    state: dict[str, bool] = {}
+    for decision in sorted((d for d in decisions if d.get("kind") == "state"), key=lambda d: d["t_us"]):
+        if decision["t_us"] < t_us:
+            state[decision["host"]] = bool(decision["announced"])
+    return state
+
+
+def validity(run: Run, window: tuple[int, int]) -> Validity:
+    """Why the run in `window` (its measured window) is not a valid measurement, if it is not."""
+    reasons = []
+    samples = _in_window(run.machine, *window)
+    saturated = [s for s in samples if s.idle < SATURATED_IDLE]
+    if samples and len(saturated) > SATURATED_SHARE * len(samples):
+        reasons.append(
+            f"the machine was saturated: under {SATURATED_IDLE:.0%} of its CPU idle in "
+            f"{len(saturated)} of {len(samples)} s"
+        )
+    steal = float(np.mean([s.steal for s in samples])) if samples else 0.0
+    if steal > STEAL_SHARE:
+        reasons.append(f"the hypervisor took {steal:.0%} of the CPU (steal)")
+    lag = probe_lag(run.probe)
+    if lag.p99_ms is not None and (lag.p99_ms > PROBE_LAG_P99_MS or lag.max_ms > PROBE_LAG_MAX_MS):
+        reasons.append(
+            f"the load generator fell behind its schedule: the probe started {lag.p99_ms:.0f} ms "
+            f"late at p99, {lag.max_ms:.0f} ms at most"
+        )
+    reasons += _not_steady(run, window)
+    return Validity(
+        valid=not reasons,
+        reasons=reasons,
+        measured_s=len(samples),
+        saturated_s=len(saturated),
+        idle_median=float(np.median([s.idle for s in samples])) if samples else None,
+        load_cores_median=float(np.median([s.load_cores for s in samples])) if samples else None,
+    )
+
+
+def _not_steady(run: Run, window: tuple[int, int]) -> list[str]:
+    """The stand not in its steady state before the first fault: a balancer withdrawn, the VIP already
+    moved, the last resort serving."""
+    first_fault = next((e.t_us for e in run.events if e.action == "fault"), None)
+    if first_fault is None:
+        return []
+    reasons = []
+    start_us = window[0] if window[0] < first_fault else run.meta.started_us
+    shares = balancer_share(run.requests, start_us, first_fault)
+    last_resort = sum(share for balancer, share in shares.items() if balancer.startswith(LAST_RESORT_LABEL))
+    if last_resort > LAST_RESORT_SHARE:
+        reasons.append(f"the last resort served {last_resort:.0%} of the ok requests before the first fault")
+    state = announced_at(run.decisions, first_fault)
+    if run.meta.vip_mode and state and run.meta.balancers:
+        holders = sorted(host for host, held in state.items() if held)
+        if holders != [run.meta.balancers[0]]:
+            reasons.append(
+                f"before the first fault the VIP was held by {', '.join(holders) or 'nobody'}, "
+                f"not {run.meta.balancers[0]}"
+            )
+    elif not run.meta.vip_mode:
+        withdrawn = [b for b in run.meta.balancers if state.get(b) is False]
+        if withdrawn:
+            reasons.append(f"{', '.join(withdrawn)} withdrawn before the first fault")
+    return reasons
+
+
+def not_recorded() -> Validity:
+    """The validity of a summary built without a run's machine samples (nothing says it was invalid)."""
+    return Validity(True, [], 0, 0, None, None)

@@ -1,0 +1,67 @@
+"""Where this machine's CPU goes: the whole machine (/proc/stat), and the processes by network namespace or
+process group (/proc/PID/stat), read as deltas between samples."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class MachineTimes:
+    """Cumulative CPU seconds of the whole machine, all cores together (the `cpu` line of /proc/stat)."""
+
+    busy: float  # user, nice, system, irq, softirq
+    idle: float
+    iowait: float
+    steal: float  # taken by the hypervisor for other guests
+
+    @property
+    def total(self) -> float:
+        return self.busy + self.idle + self.iowait + self.steal
+
+
+def machine_times(stat: Path = Path("/proc/stat")) -> MachineTimes:
+    fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    seconds = [v / CLOCK_TICKS for v in (user + nice + system + irq + softirq, idle, iowait, steal)]
+    return MachineTimes(*seconds)
+
+
+@dataclass(frozen=True)
+class ProcessTimes:
+    start_ticks: int  # tells a reused PID apart
+    cpu_s: float  # user and system time so far
+    pgrp: int
+    netns: int  # the inode of its network namespace (0: unknown)
+
+
+def process_times() -> dict[int, ProcessTimes]:
+    """Every live process's CPU so far, process group and network namespace."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+            netns = os.stat(entry / "ns" / "net").st_ino
+        except OSError:  # gone meanwhile, or not ours to look into
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        found[int(entry.name)] = ProcessTimes(int(fields[19]), cpu_s, int(fields[2]), netns)
+    return found
+
+
+def cpu_used(before: dict[int, ProcessTimes], after: dict[int, ProcessTimes]) -> dict[int, float]:
+    """CPU seconds each process used between two readings: a process new since the first counts whole
+    (it started in between); one that ended in between is lost (its last share is small against a second)."""
+    used = {}
+    for pid, now in after.items():
+        then = before.get(pid)
+        used[pid] = now.cpu_s - then.cpu_s if then is not None and then.start_ticks == now.start_ticks else now.cpu_s
+    return used

@@ -1,0 +1,96 @@
+"""When a run was not a valid measurement, on synthetic runs whose answer is known by construction."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from bench.results import MachineSample, Run, RunDir
+from reports.validity import validity
+from stand.model.events import FaultEvent
+from tests.unit.test_metrics import T0, frame, probes, row, us
+
+META = RunDir(Path(__file__).parent / "data" / "run-anycast").read_meta()
+WINDOW = (us(0), us(20_000))
+FAULT = [
+    FaultEvent(us(10_000), "fault", "node-crash", "PgBAL1"),
+    FaultEvent(us(15_000), "undo", "node-crash", "PgBAL1"),
+]
+
+
+def second(s: int, idle: float = 0.5, steal: float = 0.0) -> MachineSample:
+    return MachineSample(us(1000 * (s + 1)), 1 - idle - steal, idle, 0.0, steal, 0.2, {"PgBAL1": 0.1})
+
+
+def a_run(*, machine=(), probe=None, requests=None, decisions=(), meta=META, events=FAULT) -> Run:
+    requests = (
+        requests
+        if requests is not None
+        else frame([row(float(t), balancer=f"PgBAL{t % 3 + 1}") for t in range(0, 20_000, 7)])
+    )
+    return Run(
+        Path("run"),
+        replace(meta, started_us=T0, ended_us=us(20_000)),
+        list(events),
+        requests,
+        probe if probe is not None else probes(lambda t: False, 0, 20_000),
+        list(decisions),
+        list(machine),
+    )
+
+
+def test_a_quiet_run_is_valid():
+    result = validity(a_run(machine=[second(s) for s in range(20)]), WINDOW)
+    assert result.valid and result.reasons == []
+    assert (result.measured_s, result.saturated_s, result.idle_median) == (20, 0, 0.5)
+
+
+def test_a_saturated_machine_makes_the_run_invalid():
+    hog = [second(s, idle=0.01 if s % 4 == 0 else 0.5) for s in range(20)]  # 5 of 20 s under 5% idle
+    result = validity(a_run(machine=hog), WINDOW)
+    assert not result.valid
+    assert result.reasons == ["the machine was saturated: under 5% of its CPU idle in 5 of 20 s"]
+    two = [second(s, idle=0.01 if s in (3, 9) else 0.5) for s in range(20)]  # 10%: not more than the limit
+    assert validity(a_run(machine=two), WINDOW).valid
+
+
+def test_steal_makes_the_run_invalid():
+    result = validity(a_run(machine=[second(s, idle=0.4, steal=0.1) for s in range(20)]), WINDOW)
+    assert result.reasons == ["the hypervisor took 10% of the CPU (steal)"]
+
+
+def test_a_load_generator_behind_its_schedule_makes_the_run_invalid():
+    probe = probes(lambda t: False, 0, 20_000)
+    probe["scheduled_us"] = probe["start_us"]
+    late = probe["start_us"] >= us(5000)
+    probe.loc[late & (probe["start_us"] < us(5300)), "start_us"] += 200_000  # 30 probes sent 200 ms late
+    (reason,) = validity(a_run(probe=probe), WINDOW).reasons
+    assert reason.startswith("the load generator fell behind its schedule: the probe started")
+
+
+def test_the_last_resort_serving_before_the_first_fault_makes_the_run_invalid():
+    served = [row(float(t), balancer="last resort PgSQL1" if t % 10 == 0 else "PgBAL2") for t in range(0, 20_000, 5)]
+    (reason,) = validity(a_run(requests=frame(served)), WINDOW).reasons
+    assert reason == "the last resort served 50% of the ok requests before the first fault"
+
+
+def test_a_balancer_withdrawn_before_the_first_fault_makes_the_run_invalid():
+    decisions = [
+        {"t_us": us(-5000), "host": h, "kind": "state", "state": "up", "announced": True} for h in META.balancers
+    ] + [{"t_us": us(3000), "host": "PgBAL2", "kind": "state", "state": "down", "announced": False}]
+    (reason,) = validity(a_run(decisions=decisions), WINDOW).reasons
+    assert reason == "PgBAL2 withdrawn before the first fault"
+
+
+def test_a_vip_already_moved_before_the_first_fault_makes_the_run_invalid():
+    meta = replace(META, mode="keepalived", vip_mode=True)
+    decisions = [
+        {"t_us": us(-5000), "host": "PgBAL1", "kind": "state", "state": "MASTER", "announced": True},
+        {"t_us": us(2000), "host": "PgBAL1", "kind": "state", "state": "FAULT", "announced": False},
+        {"t_us": us(2100), "host": "PgBAL2", "kind": "state", "state": "MASTER", "announced": True},
+    ]
+    (reason,) = validity(a_run(meta=meta, decisions=decisions), WINDOW).reasons
+    assert reason == "before the first fault the VIP was held by PgBAL2, not PgBAL1"
+
+
+def test_results_without_machine_samples_are_not_called_invalid_for_it():
+    assert validity(a_run(machine=[]), WINDOW).valid
+    assert validity(a_run(events=[]), WINDOW).valid
