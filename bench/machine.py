@@ -23,12 +23,12 @@ class MachineMonitor(threading.Thread):
         self.path = path
         self.hosts_by_netns = hosts_by_netns
         self.load_groups = load_groups
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         machine, processes, at = machine_times(), process_times(), time.monotonic()
         with open(self.path, "a") as out:
-            while not self._stop.wait(max(0.0, at + SAMPLE_S - time.monotonic())):
+            while not self._stopping.wait(max(0.0, at + SAMPLE_S - time.monotonic())):
                 now_machine, now_processes, now = machine_times(), process_times(), time.monotonic()
                 out.write(self.sample(machine, now_machine, processes, now_processes, now - at).to_json())
                 out.flush()
@@ -57,7 +57,7 @@ class MachineMonitor(threading.Thread):
         )
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=5)
 
 
