@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
 
     p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
     p.add_argument("directory", type=Path)
@@ -129,11 +130,13 @@ def cmd_run(args) -> int:
 
 def cmd_compare(args) -> int:
     _check_modes(args.modes)
+    if not 1 <= args.repeat <= MAX_REPEAT:
+        raise StandError(f"--repeat must be 1 to {MAX_REPEAT}, not {args.repeat}")
     topology = load_topology(args.topology)
     scenarios = [load(name) for name in (args.scenario or default_scenarios(topology))]
     _check_targets(scenarios, topology)
     try:
-        directory = compare(args.modes, scenarios, args.results, Progress(), args.topology)
+        directory = compare(args.modes, scenarios, args.results, Progress(), args.topology, args.repeat)
     except Interrupted as interrupted:
         summaries = [summarize_run(d) for d in complete_runs(interrupted.directory)]
         print(verdict_table(summaries))
@@ -150,6 +153,7 @@ def cmd_compare(args) -> int:
     return 1 if failures else _invalid_exit(summaries)
 
 
+MAX_REPEAT = 20
 INVALID_RUN = 3  # the exit code when a figure rests on a run that was not a valid measurement
 
 

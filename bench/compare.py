@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.results import RunDir
 from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
+from reports.repeats import gap_verdict, spread
 from reports.run_summary import RunSummary, summarize_run
 from reports.verdicts import health_line
 from stand.model.topology import load as load_topology
@@ -25,25 +26,18 @@ def compare(
     results_root: Path,
     progress: Progress,
     topology_name: str | None = None,
+    repeat: int = 1,
 ) -> Path:
-    """Run every scenario in every mode (a stand per mode); returns the comparison directory."""
+    """Run every scenario in every mode (a stand per mode), `repeat` times, the modes taking turns in
+    alternating order (so that the machine's noise, and any drift, falls on each alike); returns the
+    comparison directory."""
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
     summaries: list[RunSummary] = []
     try:
-        for mode in modes:
-            stand, started_here = ensure_stand(mode, progress, topology_name)
-            try:
-                for scenario in scenarios:
-                    progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s)")
-                    out = run(stand, scenario, results_dir(directory, scenario, mode), progress)
-                    summaries.append(summarize_run(out))
-                    if RunDir(out).read_meta().interrupted:
-                        raise Interrupted(directory)
-            finally:
-                if started_here:
-                    progress(f"stopping the {mode} stand")
-                    teardown.down(stand, lambda message: None)
+        for repetition in range(1, repeat + 1):
+            for mode in modes if repetition % 2 else list(reversed(modes)):
+                _runs_of_mode(mode, scenarios, directory, progress, topology_name, repetition, repeat, summaries)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
     except Exception:  # a stand that did not come up: `stand up` kept its logs beside the state directory
@@ -57,6 +51,34 @@ def compare(
     return directory
 
 
+def _runs_of_mode(
+    mode: str,
+    scenarios: list[Scenario],
+    directory: Path,
+    progress: Progress,
+    topology_name: str | None,
+    repetition: int,
+    repeat: int,
+    summaries: list[RunSummary],
+) -> None:
+    """Every scenario once in one mode, on its stand (brought up and down here unless one was up); each
+    run's summary goes to `summaries` as soon as it ends."""
+    stand, started_here = ensure_stand(mode, progress, topology_name)
+    try:
+        for scenario in scenarios:
+            which = f", run {repetition} of {repeat}" if repeat > 1 else ""
+            progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s{which})")
+            out_dir = results_dir(directory, scenario, mode, repetition if repeat > 1 else None)
+            out = run(stand, scenario, out_dir, progress, repetition)
+            summaries.append(summarize_run(out))
+            if RunDir(out).read_meta().interrupted:
+                raise Interrupted(directory)
+    finally:
+        if started_here:
+            progress(f"stopping the {mode} stand")
+            teardown.down(stand, lambda message: None)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) during a comparison; `directory` holds the runs that ran and their comparison."""
 
@@ -66,39 +88,67 @@ class Interrupted(KeyboardInterrupt):
 
 
 def verdict_table(summaries: list[RunSummary]) -> str:
-    """The terminal table: per scenario and mode, throughput, latency, balancer shares, and per fault
-    the failover gap, failed queries and established connections broken on other balancers."""
+    """The terminal table: per scenario and run, throughput, latency, balancer shares, and per fault the
+    failover gap, failed queries and established connections broken on other balancers; with repeated
+    runs, every figure's median and range and the verdict on each fault's gap."""
     lines = []
     for scenario in dict.fromkeys(s.scenario for s in summaries):
         lines.append(f"== {scenario}")
-        lines.append(f"{'mode':<17}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}  balancer share")
-        rows = [s for s in summaries if s.scenario == scenario]
+        rows = sorted((s for s in summaries if s.scenario == scenario), key=lambda s: (s.repetition, s.mode))
+        repeated = any(s.repetition > 1 for s in rows)
+        name = {id(s): f"{s.mode} #{s.repetition}" if repeated else s.mode for s in rows}
         for s in rows:
             if not s.validity.valid:
-                lines.append(f"{s.mode:<17}INVALID, no verdict from this run: {'; '.join(s.validity.reasons)}")
+                lines.append(f"{name[id(s)]:<17}INVALID, no verdict from this run: {'; '.join(s.validity.reasons)}")
+        lines.append(f"{'mode':<17}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}  balancer share")
         for s in rows:
             shares = " ".join(f"{b} {v:.0%}" for b, v in sorted(s.balancer_share.items()))
             lines.append(
-                f"{s.mode:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}"
+                f"{name[id(s)]:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}"
             )
         lines.append(f"{'mode':<17}{'fault':<28}{'gap ms':>8}{'failed q':>10}{'probes':>8}{'broken':>8}")
         for s in rows:
             for f in s.faults:
                 gap = _ms(f.gap_ms) if f.recovered else "never"
                 lines.append(
-                    f"{s.mode:<17}{_fault_name(f):<28}{gap:>8}{f.failed_requests:10d}"
+                    f"{name[id(s)]:<17}{_fault_name(f):<28}{gap:>8}{f.failed_requests:10d}"
                     f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}"
                 )
         for s in rows:
             health = health_line(s.health_recorded, s.false_health_changes, s.vip_mode, s.started_us)
-            lines.append(f"{s.mode:<17}{health}")
+            lines.append(f"{name[id(s)]:<17}{health}")
         for s in rows:
             lag = s.probe_lag
             if lag.p50_ms is not None:
                 lines.append(
-                    f"{s.mode:<17}probe started late by {lag.p99_ms:.1f} ms (p99), {lag.max_ms:.1f} ms at most"
+                    f"{name[id(s)]:<17}probe started late by {lag.p99_ms:.1f} ms (p99), {lag.max_ms:.1f} ms at most"
                 )
+        if repeated:
+            lines += _repeated_lines(rows)
     return "\n".join(lines)
+
+
+def _repeated_lines(rows: list[RunSummary]) -> list[str]:
+    """Per mode the median and range of its runs' figures, and per fault which mode's gap was shorter in
+    how many runs (valid runs only: an invalid one is named above and left out here)."""
+    valid = [s for s in rows if s.validity.valid]
+    modes = list(dict.fromkeys(s.mode for s in valid))
+    by_mode = {mode: [s for s in valid if s.mode == mode] for mode in modes}
+    runs = ", ".join(f"{mode} {len(runs)}" for mode, runs in by_mode.items()) or "none"
+    lines = [f"medians [ranges] of the valid runs ({runs}):"]
+    for mode, runs in by_mode.items():
+        rate = spread([s.throughput_rps for s in runs])
+        p99 = spread([s.p99_ms for s in runs if s.p99_ms is not None])
+        failed = spread([s.failed for s in runs])
+        lines.append(f"{mode:<17}req/s {rate.text()}, p99 {p99.text(' ms') if p99 else '-'}, failed {failed.text()}")
+    first = next(iter(by_mode.values()), [])
+    for index, fault in enumerate(first[0].faults if first else []):
+        gaps = {
+            mode: [s.faults[index].gap_ms if s.faults[index].recovered else None for s in runs if index < len(s.faults)]
+            for mode, runs in by_mode.items()
+        }
+        lines.append(gap_verdict(_fault_name(fault), gaps))
+    return lines
 
 
 def _ms(value: float | None) -> str:

@@ -94,6 +94,7 @@ class RunMeta:
     locust_exit_code: int | None  # None: not recorded
     probe_exit_code: int | None  # the first non-zero exit of a probe, else 0; None: not recorded
     load_hosts: tuple[str, ...]  # the hosts the load came from ("shell": this machine); (): not recorded
+    repetition: int = 1  # which run of its scenario and mode in a `bench compare --repeat N` (from 1)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str) + "\n"
@@ -130,6 +131,7 @@ class RunMeta:
             locust_exit_code=raw.get("locust_exit_code"),
             probe_exit_code=raw.get("probe_exit_code"),
             load_hosts=tuple(raw.get("load_hosts", ())),
+            repetition=int(raw.get("repetition", 1)),
         )
 
 

@@ -40,9 +40,9 @@ DRAIN_S = 20.0  # after the run: time for Locust and the probe to finish their l
 Progress = Callable[[str], None]
 
 
-def results_dir(root: Path, scenario: Scenario, mode: str) -> Path:
+def results_dir(root: Path, scenario: Scenario, mode: str, repetition: int | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{scenario.name}-{mode}"
+    path = root / f"{stamp}-{scenario.name}-{mode}" + (f"-r{repetition}" if repetition else "")
     path.mkdir(parents=True)
     return path
 
@@ -64,8 +64,9 @@ def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None
     return stand, True
 
 
-def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:
-    """Play `scenario` on a running stand; returns the results directory (also after Ctrl-C)."""
+def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetition: int = 1) -> Path:
+    """Play `scenario` on a running stand; returns the results directory (also after Ctrl-C). `repetition`:
+    which run of the scenario in this mode it is, in a comparison that repeats them."""
     out = out.resolve()  # Locust and the probe run with the results directory as their working directory
     hosts = {h.name: set(h.host.roles) for h in stand.plan.hosts}
     errors = validate_targets(scenario, hosts)
@@ -73,7 +74,7 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path
         raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
     with command_lock(stand.command_lock_path, exclusive=False, what="`bench run`"):
         try:
-            return _play(stand, scenario, out, progress)
+            return _play(stand, scenario, out, progress, repetition)
         except Exception:
             progress(f"the run failed; the stand's logs and status are kept in {keep_evidence(stand, out)}")
             raise
@@ -91,7 +92,7 @@ def keep_evidence(stand: Stand, out: Path) -> Path:
     return kept
 
 
-def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Path:
+def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetition: int) -> Path:
     """The run itself, while no `stand up` or `stand down` can start on the stand."""
     readiness.wait_settled(stand)
     stand.mode.before_run(stand, progress)
@@ -157,6 +158,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress) -> Pa
         locust_exit_code=load.locust.returncode,
         probe_exit_code=next((p.returncode for p in load.probes if p.returncode), 0),
         load_hosts=tuple(load.hosts),
+        repetition=repetition,
     )
     run_dir.write_meta(meta)
     return out

@@ -43,6 +43,7 @@ class RunSummary:
     started_us: int
     probe_lag: ProbeLag = ProbeLag(0, None, None, None)  # how late the probe started against its schedule
     validity: Validity = field(default_factory=not_recorded)  # whether the run was a valid measurement
+    repetition: int = 1  # which run of its scenario and mode (bench compare --repeat)
 
     @property
     def false_health_changes(self) -> list[HealthChange]:
@@ -92,4 +93,5 @@ def summarize_run(directory: Path) -> RunSummary:
         started_us=start,
         probe_lag=probe_lag(probe),
         validity=validity(run, window),
+        repetition=meta.repetition,
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from reports.health import HealthChange
 from reports.metrics import ProbeLag
+from reports.repeats import gap_verdict, spread
 
 if TYPE_CHECKING:  # the views hold the verdicts: reports.views imports this module
     from reports.views import FailoverRow, RunView
@@ -35,8 +36,8 @@ class Verdict:
 def verdicts(views: Sequence[RunView], every_balancer: Sequence[str], multi_site: bool) -> list[Verdict]:
     """One entry per seed claim question, with lines that carry the measured figures."""
     faults = _whole_run_faults(views)
-    gaps = [gap_line(key, rows) for key, rows in faults.items()] or ["no fault"]
-    failed = [failed_line(key, rows) for key, rows in faults.items()] or ["no fault"]
+    gaps = [_gaps_line(key, rows) for key, rows in faults.items()] or ["no fault"]
+    failed = [_failed_line(key, rows) for key, rows in faults.items()] or ["no fault"]
     health = [_health_verdict(v) for v in views]
     return [
         Verdict(1, CLAIMS[0], "All balancers used?", [balancers_used_line(v, every_balancer) for v in views]),
@@ -59,19 +60,23 @@ def _cross_city(views: Sequence[RunView], multi_site: bool) -> Verdict:
     return Verdict(2, CLAIMS[1], "Cross-city traffic?", [line])
 
 
-def _whole_run_faults(views: Sequence[RunView]) -> dict[str, dict[str, FailoverRow]]:
-    """fault key -> mode -> the failover row of the whole run (all sites)."""
-    faults: dict[str, dict[str, FailoverRow]] = {}
-    for view in views:
+def _whole_run_faults(views: Sequence[RunView]) -> dict[str, dict[str, list[FailoverRow]]]:
+    """fault key -> mode -> the failover rows of its runs, whole run (all sites), in repetition order. Invalid
+    runs are left out when their mode has valid ones (the comparison names them above its verdicts)."""
+    faults: dict[str, dict[str, list[FailoverRow]]] = {}
+    valid_modes = {v.mode for v in views if v.validity.valid}
+    for view in sorted(views, key=lambda v: v.repetition):
+        if not view.validity.valid and view.mode in valid_modes:
+            continue
         for row in view.failover.rows:
             if row.site == view.sites[0]:
-                faults.setdefault(row.key, {})[view.mode] = row
+                faults.setdefault(row.key, {}).setdefault(view.mode, []).append(row)
     return faults
 
 
 def _health_verdict(view: RunView) -> str:
     health = view.health
-    return health_line(health.recorded, health.false_changes, health.vip_mode, health.started_us, mode=view.mode)
+    return health_line(health.recorded, health.false_changes, health.vip_mode, health.started_us, mode=view.label)
 
 
 def false_changes_name(vip_mode: bool) -> str:
@@ -102,7 +107,7 @@ def balancers_used_line(view: RunView, every_balancer: Sequence[str]) -> str:
     answer = "yes" if every_balancer and len(used) == len(every_balancer) else "no"
     detail = ", ".join(f"{b} {share:.1%}" for b, share in shares.items()) or "no ok request"
     return (
-        f"{view.mode}: {answer}, {len(used)} of {len(every_balancer)} balancers carried ≥{USED_SHARE:.0%} "
+        f"{view.label}: {answer}, {len(used)} of {len(every_balancer)} balancers carried ≥{USED_SHARE:.0%} "
         f"of the ok requests in the {view.before_first_fault_s:.0f} s before the first fault ({detail})"
     )
 
@@ -112,15 +117,33 @@ def locality_line(view: RunView) -> str:
     by their own site's balancers before the first fault, and every site's local share."""
     rows = view.locality_before_first_fault
     if rows is None:
-        return f"{view.mode}: not measured: the results do not record the site of each host"
+        return f"{view.label}: not measured: the results do not record the site of each host"
     local = [row.site for row in rows if row.local_share is not None and row.local_share >= LOCAL_SHARE]
     answer = "yes" if rows and len(local) == len(rows) else "no"
     detail = ", ".join(f"{row.site} {format_share(row.local_share)}" for row in rows) or "no request"
     return (
-        f"{view.mode}: {answer}, {len(local)} of {len(rows)} sites had ≥{LOCAL_SHARE:.0%} of their ok requests "
+        f"{view.label}: {answer}, {len(local)} of {len(rows)} sites had ≥{LOCAL_SHARE:.0%} of their ok requests "
         f"served by a balancer of their own site in the {view.before_first_fault_s:.0f} s before the first "
         f"fault (local share: {detail})"
     )
+
+
+def _gaps_line(key: str, runs: Mapping[str, list[FailoverRow]]) -> str:
+    """Claim 3 for one fault over every run: one run per mode as `gap_line`, several as medians and ranges."""
+    if all(len(rows) == 1 for rows in runs.values()):
+        return gap_line(key, {mode: rows[0] for mode, rows in runs.items()})
+    first = next(iter(runs.values()))[0]
+    gaps = {mode: [row.gap_ms if row.recovered else None for row in rows] for mode, rows in runs.items()}
+    return gap_verdict(f"{key} at {first.at_s:.1f} s", gaps)
+
+
+def _failed_line(key: str, runs: Mapping[str, list[FailoverRow]]) -> str:
+    if all(len(rows) == 1 for rows in runs.values()):
+        return failed_line(key, {mode: rows[0] for mode, rows in runs.items()})
+    first = next(iter(runs.values()))[0]
+    queries = "; ".join(f"{mode} {spread([r.failed_requests for r in rows]).text()}" for mode, rows in runs.items())
+    probes = "; ".join(f"{mode} {spread([r.failed_probes for r in rows]).text()}" for mode, rows in runs.items())
+    return f"{key} at {first.at_s:.1f} s: failed queries {queries}; failed probes {probes} (medians [ranges])"
 
 
 def gap_line(key: str, rows: Mapping[str, FailoverRow]) -> str:

@@ -222,6 +222,8 @@ class RunView:
     title: str
     directory: str  # the results directory's name
     mode: str
+    label: str  # the mode, with "#n" for the n-th of repeated runs in a comparison
+    repetition: int
     scenario_name: str
     sites: list[str]  # the headline's rows: the whole run first
     headline: HeadlineTable
@@ -458,6 +460,8 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         title=f"{scenario_name} in {meta.mode} mode",
         directory=run.directory.name,
         mode=meta.mode,
+        label=meta.mode,
+        repetition=meta.repetition,
         scenario_name=scenario_name,
         sites=[row.site for row in headline_rows],
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
@@ -559,6 +563,11 @@ def comparison_view(run_dirs: list[Path]) -> ComparisonView:
         chosen = [i for i, run in enumerate(runs) if run.meta.scenario["name"] == name]
         scale = common_scale([scale_of(series[i]) for i in chosen])
         views_by_scenario[name] = [_run_view(runs[i], series[i], scale) for i in chosen]
+    if any(run.meta.repetition > 1 for run in runs):  # repeated runs: each labelled with its number
+        views_by_scenario = {
+            name: [replace(v, label=f"{v.mode} #{v.repetition}") for v in views]
+            for name, views in views_by_scenario.items()
+        }
     every_balancer = sorted({b for run in runs for b in run.meta.balancers}) or sorted(
         {b for views in views_by_scenario.values() for v in views for b in v.balancer_share}
     )  # the topology's balancers (older results: whoever served; the last resort then counts as one)
@@ -593,7 +602,7 @@ def scenario_section(views: Sequence[RunView], every_balancer: Sequence[str], mu
         failover=FailoverTable("mode", failover_rows),
         locality=locality,
         verdicts=verdicts(views, every_balancer, multi_site),
-        invalid=[f"{v.mode}: {'; '.join(v.validity.reasons)}" for v in views if not v.validity.valid],
+        invalid=[f"{v.label}: {'; '.join(v.validity.reasons)}" for v in views if not v.validity.valid],
         runs=list(views),
     )
 
@@ -602,7 +611,7 @@ def _modes_by_site(views: Sequence[RunView]) -> list[LocalityRow]:
     """The locality rows of every mode, per client site, each with how far it is behind the site's fastest mode."""
     client_sites = sorted({row.site for v in views for row in v.locality.rows})
     rows = [
-        replace(row, labels=[site, v.mode])
+        replace(row, labels=[site, v.label])
         for site in client_sites
         for v in views
         for row in v.locality.rows
@@ -618,12 +627,12 @@ def _modes_by_site(views: Sequence[RunView]) -> list[LocalityRow]:
 
 
 def _mode_label(view: RunView, row: HeadlineRow | FailoverRow) -> str:
-    return view.mode if len(view.sites) == 1 else f"{view.mode} {row.site}"
+    return view.label if len(view.sites) == 1 else f"{view.label} {row.site}"
 
 
 def runs_table(views: Sequence[RunView]) -> RunsTable:
     """Run facts, settings and versions: a row per key, a column per run."""
-    columns = [f"{v.scenario_name} {v.mode}" for v in views]
+    columns = [f"{v.scenario_name} {v.label}" for v in views]
     values = [dict(v.about.run + v.about.settings + v.about.versions) for v in views]
     keys = list(dict.fromkeys(k for value in values for k in value))
     return RunsTable(columns, [[key, *(value.get(key, "-") for value in values)] for key in keys])

@@ -703,3 +703,19 @@ def test_the_last_resort_is_labelled_and_never_counted_as_a_balancer(tmp_path):
     (line,) = verdict_lines(comparison_view([directory]), "All balancers used?")
     assert line.startswith("anycast: no, 2 of 3 balancers carried")
     assert "last resort PgSQL1 33.3%" in line
+
+
+def test_repeated_runs_give_medians_ranges_and_how_many_runs_agree(tmp_path):
+    for repetition in (1, 2):
+        for plan in (ANYCAST, KEEPALIVED):
+            out = write_results(tmp_path / f"20260101-00000{repetition}-balancer-crash-{plan.mode}-r{repetition}", plan)
+            (out / "meta.json").write_text(json.dumps(meta(plan) | {"repetition": repetition}))
+    view = comparison_view(sorted(tmp_path.iterdir()))
+    (gaps,) = verdict_lines(view, "Failover gap per fault")
+    assert gaps == "node-crash PgBAL1 at 3.0 s: shorter in anycast in 2 of 2 runs: anycast 1500 ms; keepalived 3000 ms"
+    assert [r.label for r in view.scenarios[0].headline.rows] == [
+        "anycast #1",
+        "keepalived #1",
+        "anycast #2",
+        "keepalived #2",
+    ]
