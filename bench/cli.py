@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.compare import Interrupted, compare, verdict_table
+from bench.compare import Interrupted, compare, not_run, verdict_table
 from bench.results import RunDir, complete_runs
 from bench.run import ensure_stand, load_failure, results_dir, run
 from bench.scenario import Scenario, ScenarioError, builtin_names, load, validate_targets
@@ -150,7 +150,11 @@ def cmd_compare(args) -> int:
     failures = [f"{Path(s.directory).name}: {f}" for s in summaries if (f := load_failure(Path(s.directory)))]
     for failure in failures:
         print(f"bench: error: the load failed, that run does not measure the stand: {failure}", file=sys.stderr)
-    return 1 if failures else _invalid_exit(summaries)
+    missing = not_run(directory)
+    for path, reason in missing:
+        print(f"bench: error: {path.name} was not run: {reason} (evidence in {path})", file=sys.stderr)
+    code = _invalid_exit(summaries)
+    return 1 if failures else INVALID_RUN if missing else code
 
 
 MAX_REPEAT = 20

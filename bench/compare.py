@@ -17,7 +17,8 @@ from reports.run_summary import RunSummary, summarize_run
 from reports.verdicts import health_line
 from stand.model.topology import load as load_topology
 from stand.modes import open_stand
-from stand.runtime import teardown
+from stand.runtime import build, teardown
+from stand.runtime.readiness import NotReady
 
 
 def compare(
@@ -62,14 +63,24 @@ def _runs_of_mode(
     summaries: list[RunSummary],
 ) -> None:
     """Every scenario once in one mode, on its stand (brought up and down here unless one was up); each
-    run's summary goes to `summaries` as soon as it ends."""
+    run's summary goes to `summaries` as soon as it ends. A scenario that finds the stand unsettled (the
+    one before left it so) is marked not run (`not-run.txt`, beside the evidence), and the stand rebuilt."""
     stand, started_here = ensure_stand(mode, progress, topology_name)
     try:
         for scenario in scenarios:
             which = f", run {repetition} of {repeat}" if repeat > 1 else ""
             progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s{which})")
             out_dir = results_dir(directory, scenario, mode, repetition if repeat > 1 else None)
-            out = run(stand, scenario, out_dir, progress, repetition)
+            try:
+                out = run(stand, scenario, out_dir, progress, repetition)
+            except NotReady as e:  # the scenario before left the stand unsettled: its evidence is kept in out_dir
+                RunDir(out_dir).not_run.write_text(f"{e}\n")
+                if not started_here:
+                    raise  # a stand of the user's own: not ours to rebuild
+                progress(f"{scenario.name} in {mode} mode not run ({e}); rebuilding the {mode} stand")
+                teardown.down(stand, lambda message: None)
+                build.up(stand, lambda message: progress(f"  {message}"))
+                continue
             summaries.append(summarize_run(out))
             if RunDir(out).read_meta().interrupted:
                 raise Interrupted(directory)
@@ -77,6 +88,14 @@ def _runs_of_mode(
         if started_here:
             progress(f"stopping the {mode} stand")
             teardown.down(stand, lambda message: None)
+
+
+def not_run(directory: Path) -> list[tuple[Path, str]]:
+    """The runs of a comparison that could not be played, and why."""
+    return [
+        (path.parent, path.read_text().strip())
+        for path in sorted(directory.glob(f"*/{RunDir(directory).not_run.name}"))
+    ]
 
 
 class Interrupted(KeyboardInterrupt):

@@ -11,6 +11,7 @@
       probe/           the probe's records
       locust*          Locust's own statistics (csv, json) and its log
       stand-logs/      after a failed run: every daemon's log and the stand's status
+      not-run.txt      instead of meta.json: why the run could not be played (the stand was not settled)
 
 Only the standard library, pandas, `loadgen.records` and `stand.model` are imported here: reading
 results needs no stand.
@@ -68,6 +69,11 @@ class RunDir:
     @property
     def stand_logs(self) -> Path:
         return self.root / "stand-logs"
+
+    @property
+    def not_run(self) -> Path:
+        """Written instead of meta.json when the run could not be played: why (bench compare goes on)."""
+        return self.root / "not-run.txt"
 
     def read_meta(self) -> RunMeta:
         return RunMeta.from_json(self.meta.read_text())

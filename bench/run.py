@@ -42,7 +42,7 @@ Progress = Callable[[str], None]
 
 def results_dir(root: Path, scenario: Scenario, mode: str, repetition: int | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{scenario.name}-{mode}" + (f"-r{repetition}" if repetition else "")
+    path = root / (f"{stamp}-{scenario.name}-{mode}" + (f"-r{repetition}" if repetition else ""))
     path.mkdir(parents=True)
     return path
 

@@ -263,3 +263,82 @@ def test_what_is_still_in_effect_is_undone_as_an_undo_step_names_it_and_one_fail
         ("link-netem", "PgBAL1", {"network": "routed"}),
     ]
     assert said == ["undo of drain PgBAL2 failed: PgBAL2: the health agent did not announce in 30 s"]
+
+
+def test_a_scenario_that_finds_the_stand_unsettled_is_marked_not_run_and_the_compare_goes_on(monkeypatch, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from bench import compare as comparing
+    from bench.scenario import load
+    from reports.run_summary import RunSummary
+    from stand.runtime.readiness import NotReady
+
+    today = Path(__file__).parent / "data" / "run-anycast" / "meta.json"
+    played, rebuilt = [], []
+
+    def run(stand, scenario, out, progress, repetition):
+        played.append(scenario.name)
+        if scenario.name == "second":
+            raise NotReady("stand not settled after 120 s (next hops: ['198.18.1.94'])")
+        shutil.copy(today, out / "meta.json")
+        return out
+
+    def summary(out):
+        return RunSummary(str(out), "anycast", "x", 0, 0, 0.0, None, None, {}, [], [], False, False, 0)
+
+    monkeypatch.setattr(comparing, "ensure_stand", lambda mode, progress, topology: ("stand", True))
+    monkeypatch.setattr(comparing, "run", run)
+    monkeypatch.setattr(comparing, "summarize_run", summary)
+    monkeypatch.setattr(comparing.teardown, "down", lambda stand, progress: rebuilt.append("down"))
+    monkeypatch.setattr(comparing.build, "up", lambda stand, progress: rebuilt.append("up"))
+    smoke = load("smoke")
+    scenarios = [replace(smoke, name=name) for name in ("first", "second", "third")]
+
+    directory = comparing.compare(["anycast"], scenarios, tmp_path, lambda message: None)
+
+    assert played == ["first", "second", "third"]  # the compare went on after the unsettled one
+    assert rebuilt == ["down", "up", "down"]  # the stand rebuilt for the third, then taken down at the end
+    ((path, reason),) = comparing.not_run(directory)
+    assert path.name.endswith("-second-anycast")
+    assert reason == "stand not settled after 120 s (next hops: ['198.18.1.94'])"
+    assert len(json.loads((directory / "comparison.json").read_text())) == 2
+
+
+def test_repeated_runs_take_turns_and_are_numbered(monkeypatch, tmp_path):
+    import shutil
+
+    from bench import compare as comparing
+    from bench.scenario import load
+    from reports.run_summary import RunSummary
+
+    today = Path(__file__).parent / "data" / "run-anycast" / "meta.json"
+    played = []
+
+    def run(stand, scenario, out, progress, repetition):
+        played.append((stand, repetition, out.name.rsplit("-", 2)[-2:]))
+        shutil.copy(today, out / "meta.json")
+        return out
+
+    monkeypatch.setattr(comparing, "ensure_stand", lambda mode, progress, topology: (mode, False))
+    monkeypatch.setattr(comparing, "run", run)
+    monkeypatch.setattr(
+        comparing,
+        "summarize_run",
+        lambda out: RunSummary(str(out), "m", "s", 0, 0, 0.0, None, None, {}, [], [], False, False, 0),
+    )
+    comparing.compare(["anycast", "keepalived"], [load("smoke")], tmp_path, lambda message: None, repeat=3)
+    assert played == [
+        ("anycast", 1, ["anycast", "r1"]),
+        ("keepalived", 1, ["keepalived", "r1"]),
+        ("keepalived", 2, ["keepalived", "r2"]),
+        ("anycast", 2, ["anycast", "r2"]),
+        ("anycast", 3, ["anycast", "r3"]),
+        ("keepalived", 3, ["keepalived", "r3"]),
+    ]
+
+
+def test_repeat_out_of_range_is_one_line(capsys):
+    code = cli.main(["compare", "anycast", "keepalived", "--repeat", "0"])
+    assert code == 1
+    assert capsys.readouterr().err == "bench: error: --repeat must be 1 to 20, not 0\n"
