@@ -25,20 +25,28 @@ from stand.runtime import build, teardown
 REPO = Path(__file__).resolve().parent.parent
 TABLE = "pgab_gap_accuracy"  # the benchmark's own nftables table, in the router's namespace only
 BEFORE_S, AFTER_S = 2.0, 5.0  # probing before the outage, and after it
+DROP = """table ip {table} {{
+    chain forward {{
+        type filter hook forward priority -10;
+        ip daddr {anycast} drop
+    }}
+}}
+"""
 
 
 def nft(namespace: str, script: str) -> None:
-    subprocess.run(["ip", "netns", "exec", namespace, "nft", "-f", "-"], input=script, text=True, check=True)
+    result = subprocess.run(
+        ["ip", "netns", "exec", namespace, "nft", "-f", "-"], input=script, text=True, capture_output=True
+    )
+    if result.returncode:
+        raise RuntimeError(f"nft in {namespace}: {result.stderr.strip()}")
 
 
 def outage(namespace: str, anycast: str, seconds: float) -> tuple[int, int]:
     """Drop every packet the router forwards to the anycast address for `seconds`; returns when the drop
     began and ended (µs, the records' clock: the middle of each nft call)."""
     a = time.time_ns() // 1000
-    nft(
-        namespace,
-        f"table ip {TABLE} {{ chain forward {{ type filter hook forward priority -10; ip daddr {anycast} drop; }} }}",
-    )
+    nft(namespace, DROP.format(table=TABLE, anycast=anycast))
     began = (a + time.time_ns() // 1000) // 2
     time.sleep(max(0.0, seconds - (time.time_ns() // 1000 - began) / 1e6))
     b = time.time_ns() // 1000
