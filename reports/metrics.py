@@ -57,9 +57,10 @@ Definitions:
   recovery after the first fault's undo (the next undo of the same fault and target) from requests
   and probes, before the target's next fault or the run's end; the balancer share of the ok requests
   in the window.
-- `steady_window`: where the load ran at its full number of users, from `WARM_UP_MS` (2 s) after the
-  first request of the last of them to start to the end of the load's schedule: throughput over the
-  run leaves out start-up (Locust's own start takes a core for a second) and drain.
+- `steady_window`: where the load ran at its full number of users, from `WARM_UP_MS` (5 s) after the
+  first request of the last of them to start (but not after the first fault) to the end of the load's
+  schedule: throughput over the run leaves out start-up (Locust's own start takes a core for a second,
+  pgpool's children open their backend connections) and drain.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ STABLE_MS = 1000.0  # failures must have stopped this long for an outage to be o
 LATE_MS = 900.0  # an ok answer later than this came after a SYN retransmission (TCP's first waits 1 s)
 ONSET_MS = 1000.0  # an outage that a fault causes begins within this; a failure first seen later is not its gap
 TOGETHER_MS = 100.0  # faults this close, each to the one before, were played together: measured as one
-WARM_UP_MS = 2000.0  # after the last user's first request: connections, pools and caches fill; not measured
+WARM_UP_MS = 5000.0  # after the last user's first request: pgpool's children open their backend connections (a fresh stand saturated both cores for 5-7 s here); not measured
 
 
 @dataclass(frozen=True)
@@ -499,22 +500,35 @@ def fault_report(
     return report
 
 
+def first_fault_us(events: Sequence[FaultEvent]) -> int | None:
+    return next((e.t_us for e in events if e.action == "fault"), None)
+
+
 def steady_window(
-    requests: pd.DataFrame, users: int, load_end_us: int, warm_up_ms: float = WARM_UP_MS
+    requests: pd.DataFrame,
+    users: int,
+    load_end_us: int,
+    first_fault_us: int | None = None,
+    warm_up_ms: float = WARM_UP_MS,
 ) -> tuple[int, int] | None:
     """Where the load ran at its full number of users: from `warm_up_ms` after the first request of the
-    `users`-th user to start (start-up is over) to `load_end_us`, the end of the load's schedule (what starts
-    later is its drain). None when fewer users ever started, or the window is empty."""
+    `users`-th user to start (start-up is over), but not after the first fault, to `load_end_us`, the end
+    of the load's schedule (what starts later is its drain). None when fewer users ever started, or the
+    window is empty."""
     if not len(requests) or users <= 0:
         return None
     firsts = np.sort(requests.groupby(["process", "user"], sort=False)["start_us"].min().to_numpy(dtype=np.int64))
     if len(firsts) < users:
         return None
     start_us = int(firsts[users - 1] + warm_up_ms * 1000)
+    if first_fault_us is not None:
+        start_us = max(int(firsts[users - 1]), min(start_us, first_fault_us))
     return (start_us, load_end_us) if start_us < load_end_us else None
 
 
-def measured_window(requests: pd.DataFrame, users: int, started_us: int, load_end_us: int) -> tuple[int, int]:
+def measured_window(
+    requests: pd.DataFrame, users: int, started_us: int, load_end_us: int, first_fault_us: int | None = None
+) -> tuple[int, int]:
     """The window a run's headline figures are taken over: the steady window, or (when the load never ran
     at its full number of users) from the run's start to the end of the load's schedule."""
-    return steady_window(requests, users, load_end_us) or (started_us, load_end_us)
+    return steady_window(requests, users, load_end_us, first_fault_us) or (started_us, load_end_us)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.results import load_run
 from reports.health import HealthChange, false_changes, health_changes
-from reports.metrics import ProbeLag, balancer_share, fault_report, measured_window, probe_lag, summary
+from reports.metrics import ProbeLag, balancer_share, fault_report, first_fault_us, measured_window, probe_lag, summary
 from reports.validity import Validity, not_recorded, validity
 
 
@@ -59,7 +59,7 @@ def summarize_run(directory: Path) -> RunSummary:
     run = load_run(directory)
     meta, requests, probe, events = run.meta, run.requests, run.probe, run.events
     start, end = meta.started_us, meta.ended_us
-    window = measured_window(requests, meta.initial_users, start, meta.load_end_us)
+    window = measured_window(requests, meta.initial_users, start, meta.load_end_us, first_fault_us(events))
     totals = summary(requests, *window)
     faults = [
         FaultFigures(

@@ -13,7 +13,8 @@ from reports.metrics import balancer_share, probe_lag
 from stand.model.topology import LAST_RESORT_LABEL
 
 SATURATED_IDLE = 0.05  # a second is saturated when less than 5% of the machine's CPU was idle
-SATURATED_SHARE = 0.10  # a run is invalid when more than 10% of its measured seconds were saturated
+SATURATED_BEFORE_SHARE = 0.10  # a run is invalid when more than 10% (and 1) of its seconds before the first fault were
+SATURATED_SHARE = 0.25  # or more than 25% of all its measured seconds (a failover's reconnections take seconds)
 STEAL_SHARE = 0.05  # or when the hypervisor took more than 5% of the CPU over them
 PROBE_LAG_P99_MS = 50.0  # or when the probe started later than this at p99: the load generator fell behind
 PROBE_LAG_MAX_MS = 500.0  # or any probe later than this (half of LATE_MS: a gap would be the generator's)
@@ -48,7 +49,15 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
     reasons = []
     samples = _in_window(run.machine, *window)
     saturated = [s for s in samples if s.idle < SATURATED_IDLE]
-    if samples and len(saturated) > SATURATED_SHARE * len(samples):
+    first_fault = next((e.t_us for e in run.events if e.action == "fault"), window[1])
+    before = [s for s in samples if s.t_us <= first_fault]
+    saturated_before = [s for s in before if s.idle < SATURATED_IDLE]
+    if len(saturated_before) > max(1, SATURATED_BEFORE_SHARE * len(before)):  # one second may be chance
+        reasons.append(
+            f"the machine was saturated: under {SATURATED_IDLE:.0%} of its CPU idle in "
+            f"{len(saturated_before)} of {len(before)} s before the first fault"
+        )
+    elif samples and len(saturated) > SATURATED_SHARE * len(samples):
         reasons.append(
             f"the machine was saturated: under {SATURATED_IDLE:.0%} of its CPU idle in "
             f"{len(saturated)} of {len(samples)} s"

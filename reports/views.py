@@ -46,6 +46,7 @@ from reports.metrics import (
     backend_share,
     balancer_share,
     fault_report,
+    first_fault_us,
     locality,
     measured_window,
     phases,
@@ -436,7 +437,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
     meta = run.meta
     started_us, ended_us = meta.started_us, meta.ended_us
     markers = event_markers(run.events, started_us)
-    steady = measured_window(run.requests, meta.initial_users, started_us, meta.load_end_us)
+    steady = measured_window(run.requests, meta.initial_users, started_us, meta.load_end_us, first_fault_us(run.events))
     keys: list[str] = []
     headline_rows, failover_rows = [], []
     for site, requests, probe in site_parts(run.requests, run.probe):

@@ -522,15 +522,16 @@ def test_collateral_counts_connections_opened_after_the_fault_and_not_those_brok
 
 def test_throughput_over_the_steady_window_leaves_out_start_up_and_drain():
     rows = []
-    for user in range(4):  # each starts 500 ms after the one before and sends every 10 ms until 6 s
-        for t in range(user * 500, 6000 + 300 * user, 10):  # then drains, later users later
+    for user in range(4):  # each starts 500 ms after the one before and sends every 10 ms until 10 s
+        for t in range(user * 500, 10_000 + 300 * user, 10):  # then drains, later users later
             rows.append({**row(float(t)), "user": user})
     requests = frame(rows)
-    start_us, end_us = steady_window(requests, users=4, load_end_us=us(6000))
-    assert (start_us, end_us) == (us(1500 + 2000), us(6000))  # the last user's first request, then warm-up
+    start_us, end_us = steady_window(requests, users=4, load_end_us=us(10_000))
+    assert (start_us, end_us) == (us(1500 + 5000), us(10_000))  # the last user's first request, then warm-up
     assert summary(requests, start_us, end_us).throughput_rps == pytest.approx(400)
     assert summary(requests).throughput_rps < 400  # the whole run, start-up and drain included
-    assert steady_window(requests, users=5, load_end_us=us(6000)) is None
+    assert steady_window(requests, users=4, load_end_us=us(10_000), first_fault_us=us(4000)) == (us(4000), us(10_000))
+    assert steady_window(requests, users=5, load_end_us=us(10_000)) is None
 
 
 # the probe's schedule
