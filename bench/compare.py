@@ -153,7 +153,9 @@ def _repeated_lines(rows: list[RunSummary]) -> list[str]:
     valid = [s for s in rows if s.validity.valid]
     modes = list(dict.fromkeys(s.mode for s in valid))
     by_mode = {mode: [s for s in valid if s.mode == mode] for mode in modes}
-    runs = ", ".join(f"{mode} {len(runs)}" for mode, runs in by_mode.items()) or "none"
+    if not valid:
+        return ["no verdict: no run of this scenario was a valid measurement"]
+    runs = ", ".join(f"{mode} {len(runs)}" for mode, runs in by_mode.items())
     lines = [f"medians [ranges] of the valid runs ({runs}):"]
     for mode, runs in by_mode.items():
         rate = spread([s.throughput_rps for s in runs])

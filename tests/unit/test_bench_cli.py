@@ -342,3 +342,34 @@ def test_repeat_out_of_range_is_one_line(capsys):
     code = cli.main(["compare", "anycast", "keepalived", "--repeat", "0"])
     assert code == 1
     assert capsys.readouterr().err == "bench: error: --repeat must be 1 to 20, not 0\n"
+
+
+def test_the_terminal_table_of_repeated_runs_gives_medians_and_leaves_out_invalid_runs():
+    from dataclasses import replace
+
+    from bench.compare import verdict_table
+    from reports.run_summary import FaultFigures, RunSummary
+    from reports.validity import Validity
+
+    def summary(mode: str, repetition: int, gap_ms: float, valid: bool = True) -> RunSummary:
+        fault = FaultFigures("node-crash", "PgBAL1", gap_ms, True, 0, 3, 0, None)
+        base = RunSummary(f"r{repetition}", mode, "smoke", 100, 0, 20.0, 2.0, 9.0, {}, [fault], [], True, False, 0)
+        validity = Validity(valid, [] if valid else ["the machine was saturated"], 20, 0 if valid else 20, 0.3, 0.2)
+        return replace(base, repetition=repetition, validity=validity)
+
+    runs = [
+        summary("anycast", 1, 300),
+        summary("keepalived", 1, 2900),
+        summary("anycast", 2, 350),
+        summary("keepalived", 2, 3000),
+        summary("anycast", 3, 9000, valid=False),
+    ]
+    table = verdict_table(runs)
+    assert "anycast #3       INVALID, no verdict from this run: the machine was saturated" in table
+    assert "medians [ranges] of the valid runs (anycast 2, keepalived 2):" in table
+    assert (
+        "node-crash PgBAL1: shorter in anycast in 2 of 2 runs: anycast 325 ms [300-350]; keepalived 2950 ms [2900-3000]"
+        in table
+    )
+    only_invalid = verdict_table([summary("anycast", 2, 1, valid=False), summary("keepalived", 2, 1, valid=False)])
+    assert "no verdict: no run of this scenario was a valid measurement" in only_invalid
