@@ -125,6 +125,8 @@ def cmd_run(args) -> int:
     if failure:
         print(f"bench: error: the load failed, the figures above do not measure the stand: {failure}", file=sys.stderr)
         return 1
+    if RunDir(out).read_meta().interrupted:
+        return 0  # stopped on purpose: what was recorded is kept, whatever it is worth
     return _invalid_exit([summarize_run(out)])
 
 
