@@ -9,12 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.results import MachineSample, Run
+from reports.health import REATTACH_FAULTS, REATTACH_GRACE_S
 from reports.metrics import balancer_share, probe_lag
+from stand.model.events import FaultEvent
 from stand.model.topology import LAST_RESORT_LABEL
 
 SATURATED_IDLE = 0.05  # a second is saturated when less than 5% of the machine's CPU was idle
-SATURATED_BEFORE_SHARE = 0.10  # a run is invalid when more than 10% (and 1) of its seconds before the first fault were
-SATURATED_SHARE = 0.25  # or more than 25% of all its measured seconds (a failover's reconnections take seconds)
+SATURATED_SHARE = 0.10  # a run is invalid when more than 10% (and one) of its other seconds were saturated:
+RECONNECTING_S = 6.0  # the seconds after each fault and undo are the design's own (reconnections), and
+# REATTACH_GRACE_S after the undo of a fault that cut a network (pgpool takes its backends back, restarting children)
 STEAL_SHARE = 0.05  # or when the hypervisor took more than 5% of the CPU over them
 PROBE_LAG_P99_MS = 50.0  # or when the probe started later than this at p99: the load generator fell behind
 PROBE_LAG_MAX_MS = 500.0  # or any probe later than this (half of LATE_MS: a gap would be the generator's)
@@ -49,18 +52,13 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
     reasons = []
     samples = _in_window(run.machine, *window)
     saturated = [s for s in samples if s.idle < SATURATED_IDLE]
-    first_fault = next((e.t_us for e in run.events if e.action == "fault"), window[1])
-    before = [s for s in samples if s.t_us <= first_fault]
-    saturated_before = [s for s in before if s.idle < SATURATED_IDLE]
-    if len(saturated_before) > max(1, SATURATED_BEFORE_SHARE * len(before)):  # one second may be chance
+    busy = [(e.t_us, e.t_us + _design_work_s(e) * 1e6) for e in run.events]
+    noise = [s for s in samples if not any(start < s.t_us <= end for start, end in busy)]
+    saturated_noise = [s for s in noise if s.idle < SATURATED_IDLE]
+    if len(saturated_noise) > max(1, SATURATED_SHARE * len(noise)):  # one second may be chance
         reasons.append(
             f"the machine was saturated: under {SATURATED_IDLE:.0%} of its CPU idle in "
-            f"{len(saturated_before)} of {len(before)} s before the first fault"
-        )
-    elif samples and len(saturated) > SATURATED_SHARE * len(samples):
-        reasons.append(
-            f"the machine was saturated: under {SATURATED_IDLE:.0%} of its CPU idle in "
-            f"{len(saturated)} of {len(samples)} s"
+            f"{len(saturated_noise)} of {len(noise)} s (not counting the seconds after each fault and undo)"
         )
     steal = float(np.mean([s.steal for s in samples])) if samples else 0.0
     if steal > STEAL_SHARE:
@@ -82,6 +80,12 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
         idle_median=float(np.median([s.idle for s in samples])) if samples else None,
         load_cores_median=float(np.median([s.load_cores for s in samples])) if samples else None,
     )
+
+
+def _design_work_s(event: FaultEvent) -> float:
+    """How long after a fault or an undo the design's own work (reconnections; pgpool's failback after a
+    network came back) may take the machine's CPU."""
+    return REATTACH_GRACE_S if event.action == "undo" and event.fault in REATTACH_FAULTS else RECONNECTING_S
 
 
 def _not_steady(run: Run, window: tuple[int, int]) -> list[str]:

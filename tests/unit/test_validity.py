@@ -44,21 +44,21 @@ def test_a_quiet_run_is_valid():
 
 
 def test_a_saturated_machine_makes_the_run_invalid():
-    hog = [second(s, idle=0.01 if s % 4 == 0 else 0.5) for s in range(20)]  # 0, 4 and 8 of the 10 s before the fault
+    hog = [second(s, idle=0.01 if s % 4 == 0 else 0.5) for s in range(20)]  # 0, 4, 8 of the 10 s before the fault
     result = validity(a_run(machine=hog), WINDOW)
     assert not result.valid
-    assert result.reasons == ["the machine was saturated: under 5% of its CPU idle in 3 of 10 s before the first fault"]
-    one = [second(s, idle=0.01 if s == 3 else 0.5) for s in range(20)]  # 10%: not more than the limit
+    assert result.reasons == [
+        "the machine was saturated: under 5% of its CPU idle in 3 of 10 s (not counting the seconds after each fault and undo)"
+    ]
+    one = [second(s, idle=0.01 if s == 3 else 0.5) for s in range(20)]  # one second may be chance
     assert validity(a_run(machine=one), WINDOW).valid
 
 
-def test_a_failovers_reconnections_may_take_seconds_but_not_a_quarter_of_the_run():
-    storm = [second(s, idle=0.01 if 11 <= s < 15 else 0.5) for s in range(20)]  # 4 s after the fault: 20%
+def test_a_failovers_reconnections_saturate_the_machine_for_seconds_and_that_is_the_designs_work():
+    storm = [second(s, idle=0.01 if 10 <= s < 15 or 15 <= s < 20 else 0.5) for s in range(20)]  # after fault, undo
     assert validity(a_run(machine=storm), WINDOW).valid
-    longer = [second(s, idle=0.01 if 11 <= s < 17 else 0.5) for s in range(20)]  # 6 of 20 s
-    assert validity(a_run(machine=longer), WINDOW).reasons == [
-        "the machine was saturated: under 5% of its CPU idle in 6 of 20 s"
-    ]
+    everything = [second(s, idle=0.01) for s in range(20)]
+    assert not validity(a_run(machine=everything), WINDOW).valid
 
 
 def test_steal_makes_the_run_invalid():
