@@ -118,7 +118,8 @@ def cmd_run(args) -> int:
     finally:
         if started_here:
             teardown.down(stand, lambda message: None)
-    print(verdict_table([summarize_run(out)]))
+    summary = summarize_run(out)
+    print(verdict_table([summary]))
     print(f"results: {out}")
     print(f"report: {write_run_report(out)}")
     failure = load_failure(out)
@@ -127,7 +128,7 @@ def cmd_run(args) -> int:
         return 1
     if RunDir(out).read_meta().interrupted:
         return 0  # stopped on purpose: what was recorded is kept, whatever it is worth
-    return _invalid_exit([summarize_run(out)])
+    return _invalid_exit([summary])
 
 
 def cmd_compare(args) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.results import RunDir
 from bench.run import Progress, ensure_stand, results_dir, run
 from bench.scenario import Scenario
+from reports.metrics import fault_name
 from reports.repeats import gap_verdict, spread
 from reports.run_summary import RunSummary, summarize_run
 from reports.verdicts import health_line
@@ -130,7 +131,7 @@ def verdict_table(summaries: list[RunSummary]) -> str:
             for f in s.faults:
                 gap = _ms(f.gap_ms) if f.recovered else "never"
                 lines.append(
-                    f"{name[id(s)]:<17}{_fault_name(f):<28}{gap:>8}{f.failed_requests:10d}"
+                    f"{name[id(s)]:<17}{fault_name(f.fault, f.target, f.together):<28}{gap:>8}{f.failed_requests:10d}"
                     f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}"
                 )
         for s in rows:
@@ -168,14 +169,9 @@ def _repeated_lines(rows: list[RunSummary]) -> list[str]:
             mode: [s.faults[index].gap_ms if s.faults[index].recovered else None for s in runs if index < len(s.faults)]
             for mode, runs in by_mode.items()
         }
-        lines.append(gap_verdict(_fault_name(fault), gaps))
+        lines.append(gap_verdict(fault_name(fault.fault, fault.target, fault.together), gaps))
     return lines
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def _fault_name(fault) -> str:
-    """ "node-crash RtSpb", or "node-crash RtSpb + 2" for faults played together."""
-    return f"{fault.fault} {fault.target}" + (f" + {len(fault.together)}" if fault.together else "")

@@ -276,8 +276,8 @@ def on_schedule(probe: pd.DataFrame) -> pd.DataFrame:
     recorded), and its latency runs from then, so a probe the load generator sent late is as late as a
     client arriving on time would have found the service."""
     scheduled = probe["scheduled_us"].notna() if "scheduled_us" in probe.columns else None
-    if scheduled is None or not scheduled.any():
-        return probe
+    if scheduled is None or not (scheduled & (probe["start_us"] != probe["scheduled_us"])).any():
+        return probe  # no schedule recorded, or already on it (fault_report's, then failover_gap's call)
     lag_ms = (probe["start_us"] - probe["scheduled_us"]).where(scheduled, 0) / 1000
     return probe.assign(
         start_us=probe["scheduled_us"].where(scheduled, probe["start_us"]).astype("int64"),
@@ -293,6 +293,11 @@ def probe_lag(probe: pd.DataFrame) -> ProbeLag:
         return ProbeLag(0, None, None, None)
     p50, p99 = np.percentile(lag, [50, 99]).tolist()
     return ProbeLag(len(lag), p50, p99, float(lag.max()))
+
+
+def fault_name(fault: str, target: str, together: Sequence[str] = ()) -> str:
+    """ "node-crash RtSpb", or "node-crash RtSpb + 2" for faults played together (one group)."""
+    return f"{fault} {target}" + (f" + {len(together)}" if together else "")
 
 
 def _ends_us(rows: pd.DataFrame) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.results import MachineSample, Run
 from reports.health import REATTACH_FAULTS, REATTACH_GRACE_S
-from reports.metrics import balancer_share, probe_lag
+from reports.metrics import balancer_share, first_fault_us, probe_lag
 from stand.model.events import FaultEvent
 from stand.model.topology import LAST_RESORT_LABEL
 
@@ -91,7 +91,7 @@ def _design_work_s(event: FaultEvent) -> float:
 def _not_steady(run: Run, window: tuple[int, int]) -> list[str]:
     """The stand not in its steady state before the first fault: a balancer withdrawn, the VIP already
     moved, the last resort serving."""
-    first_fault = next((e.t_us for e in run.events if e.action == "fault"), None)
+    first_fault = first_fault_us(run.events)
     if first_fault is None:
         return []
     reasons = []

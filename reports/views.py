@@ -45,6 +45,7 @@ from reports.metrics import (
     Summary,
     backend_share,
     balancer_share,
+    fault_name,
     fault_report,
     first_fault_us,
     locality,
@@ -347,7 +348,7 @@ def fault_keys(report: Sequence[FaultMetrics]) -> list[str]:
     seen: list[str] = []
     keys = []
     for metrics in report:
-        name = f"{metrics.fault} {metrics.target}" + (f" + {len(metrics.together)}" if metrics.together else "")
+        name = fault_name(metrics.fault, metrics.target, metrics.together)
         repeat = seen.count(name)
         seen.append(name)
         keys.append(name + (f" #{repeat + 1}" if repeat else ""))

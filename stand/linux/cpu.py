@@ -3,12 +3,10 @@ process group (/proc/PID/stat), read as deltas between samples."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-CORES = os.cpu_count() or 1
+from stand.linux.process import CLOCK_TICKS, netns_inode_of, read_stat
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,10 @@ def process_times() -> dict[int, ProcessTimes]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            text = (entry / "stat").read_text()
-            netns = os.stat(entry / "ns" / "net").st_ino
-        except OSError:  # gone meanwhile, or not ours to look into
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        found[int(entry.name)] = ProcessTimes(int(fields[19]), cpu_s, int(fields[2]), netns)
+        stat = read_stat(int(entry.name))
+        netns = netns_inode_of(int(entry.name))
+        if stat is not None and netns is not None:  # gone meanwhile otherwise
+            found[int(entry.name)] = ProcessTimes(stat.start_ticks, stat.cpu_s, stat.pgrp, netns)
     return found
 
 
