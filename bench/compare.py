@@ -109,7 +109,8 @@ class Interrupted(KeyboardInterrupt):
 
 def verdict_table(summaries: list[RunSummary]) -> str:
     """The terminal table: per scenario and run, throughput, latency, balancer shares, and per fault the
-    failover gap, failed queries and established connections broken on other balancers; with repeated
+    failover gap (over all clients, and of the failed path), failed queries and established connections
+    broken on other balancers; with repeated
     runs, every figure's median and range and the verdict on each fault's gap."""
     lines = []
     for scenario in dict.fromkeys(s.scenario for s in summaries):
@@ -126,13 +127,17 @@ def verdict_table(summaries: list[RunSummary]) -> str:
             lines.append(
                 f"{name[id(s)]:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}"
             )
-        lines.append(f"{'mode':<17}{'fault':<28}{'gap ms':>8}{'failed q':>10}{'probes':>8}{'broken':>8}")
+        lines.append(
+            f"{'mode':<17}{'fault':<28}{'gap ms':>8}{'path gap':>10}{'failed q':>10}{'probes':>8}{'broken':>8}"
+            "  failed path"
+        )
         for s in rows:
             for f in s.faults:
                 gap = _ms(f.gap_ms) if f.recovered else "never"
+                path_gap = "-" if f.path is None else _ms(f.path_gap_ms) if f.path_recovered else "never"
                 lines.append(
-                    f"{name[id(s)]:<17}{fault_name(f.fault, f.target, f.together):<28}{gap:>8}{f.failed_requests:10d}"
-                    f"{f.failed_probes:8d}{f.collateral_broken_connections:8d}"
+                    f"{name[id(s)]:<17}{fault_name(f.fault, f.target, f.together):<28}{gap:>8}{path_gap:>10}"
+                    f"{f.failed_requests:10d}{f.failed_probes:8d}{f.collateral_broken_connections:8d}  {f.path or '-'}"
                 )
         for s in rows:
             health = health_line(s.health_recorded, s.false_health_changes, s.vip_mode, s.started_us)
@@ -165,11 +170,16 @@ def _repeated_lines(rows: list[RunSummary]) -> list[str]:
         lines.append(f"{mode:<17}req/s {rate.text()}, p99 {p99.text(' ms') if p99 else '-'}, failed {failed.text()}")
     first = next(iter(by_mode.values()), [])
     for index, fault in enumerate(first[0].faults if first else []):
-        gaps = {
-            mode: [s.faults[index].gap_ms if s.faults[index].recovered else None for s in runs if index < len(s.faults)]
-            for mode, runs in by_mode.items()
+        of_fault = {mode: [s.faults[index] for s in runs if index < len(s.faults)] for mode, runs in by_mode.items()}
+        key = fault_name(fault.fault, fault.target, fault.together)
+        gaps = {mode: [f.gap_ms if f.recovered else None for f in faults] for mode, faults in of_fault.items()}
+        lines.append(gap_verdict(key, gaps))
+        path_gaps = {
+            mode: [f.path_gap_ms if f.path_recovered else None for f in faults if f.path is not None]
+            for mode, faults in of_fault.items()
         }
-        lines.append(gap_verdict(fault_name(fault.fault, fault.target, fault.together), gaps))
+        if any(path_gaps.values()):
+            lines.append(gap_verdict(f"{key}, the failed path", path_gaps))
     return lines
 
 

@@ -18,7 +18,7 @@ by name (`load("balancer-crash")`), any other file by path.
                                      # "simple": the key in the SQL text (loadgen --pg-protocol)
     tags = ["point"]                 # which requests: "point", "mix"; optional, [] = all
     think_ms = 200                   # optional (default 0): each user's pause between its requests
-    probe_interval_ms = 50           # the probe's period: one new connection and query each time
+    probe_interval_ms = 100          # the probe's period on each path: one new connection and query each time
 
     [[load.stages]]                  # optional: the number of users changes during the run
     at_s = 10                        # after 0, before the end, each after the one before

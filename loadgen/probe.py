@@ -1,8 +1,10 @@
-"""The fixed-rate probe: one new connection and one checked query every N ms, open loop.
+"""The fixed-rate probe: on every path, one new connection and one checked query every N ms, open loop.
 
 Unlike Locust's closed-loop users, the probe does not wait for an answer before sending the next
 request, so a stall shows up as a run of late or failed probes instead of as fewer requests
-(no coordinated omission). The bench measures failover gaps from it.
+(no coordinated omission). Each path to the stand (each balancer an ECMP router spreads flows over)
+gets its own source ports and its own probes (loadgen/paths.py), so that the path that fails is probed
+at the period too. The bench measures failover gaps from it.
 
     python -m loadgen.probe --duration 30 --interval-ms 50 --out records
 """
@@ -13,13 +15,15 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClient
+from loadgen.paths import PathLoop, Paths, PortPool, PortTaken, discover, from_port, ports_needed
 from loadgen.records import OK, RecordWriter
 from stand.client import ClientSettings, NoStand, resolve
-from stand.safety import BoundLoop, UnsafeTarget, check_target
+from stand.safety import UnsafeTarget, check_target
 
 FLUSH_INTERVAL_S = 1.0
 
@@ -28,21 +32,44 @@ FLUSH_INTERVAL_S = 1.0
 class ProbeSummary:
     sent: int
     ok: int
-    longest_gap_ms: float  # longest time between two successful probes' scheduled starts
+    longest_gap_ms: float  # longest time between two successful probes' scheduled starts, on one path
     lag_p99_ms: float  # how late the probes started against their schedule
     lag_max_ms: float
+    per_path: dict[str, int]  # probes sent on each path ("" for those that found no port of their path)
 
 
 async def run_probe(
-    settings: ClientSettings, options: ClientOptions, interval_ms: float, duration_s: float, writer: RecordWriter
+    settings: ClientSettings,
+    options: ClientOptions,
+    interval_ms: float,
+    duration_s: float,
+    writer: RecordWriter,
+    paths: Paths | None = None,
 ) -> ProbeSummary:
-    """Start one probe every `interval_ms` for `duration_s`, on schedule whatever the answers take."""
+    """Probe every path every `interval_ms` for `duration_s`, the paths' starts spread over the period, on
+    schedule whatever the answers take. Without paths: one stream from ports the kernel picks."""
     options = replace(options, mode=PER_QUERY)
     loop = asyncio.get_running_loop()
     records = []
+    pools: dict[str | None, PortPool | None] = (
+        {name: PortPool(ports) for name, ports in paths.ports.items()} if paths and paths.ports else {None: None}
+    )
+    names = list(pools)
 
-    async def probe(tick: int, scheduled_us: int) -> None:
-        record = await PgClient(settings, options, user=tick).request("point", scheduled_us=scheduled_us)
+    async def probe(tick: int, scheduled_us: int, path: str | None) -> None:
+        pool = pools[path]
+        while True:
+            port = pool.take() if pool else None
+            with from_port(port):
+                record = await PgClient(settings, options, user=tick).request("point", scheduled_us=scheduled_us)
+            if port is None:
+                break
+            if record.error_class == PortTaken.__name__:
+                pool.rest(port)  # nothing was sent: the next port of the path
+                continue
+            pool.give_back(port)
+            break
+        record = record._replace(path=path if port is not None else None)
         writer.add(record)
         records.append(record)
 
@@ -54,27 +81,40 @@ async def run_probe(
     flusher = asyncio.create_task(flush_every_second())
     in_flight: set[asyncio.Task] = set()
     start, start_us = loop.time(), time.time_ns() // 1000  # the schedule, on the loop's clock and on the records'
-    count = int(duration_s * 1000 / interval_ms)
-    for index in range(count):
-        await asyncio.sleep(max(0.0, start + index * interval_ms / 1000 - loop.time()))
-        scheduled_us = start_us + round(index * interval_ms * 1000)
-        task = asyncio.create_task(probe(index + 1, scheduled_us))
+    step_ms = interval_ms / len(names)
+    for index in range(int(duration_s * 1000 / step_ms)):
+        await asyncio.sleep(max(0.0, start + index * step_ms / 1000 - loop.time()))
+        scheduled_us = start_us + round(index * step_ms * 1000)
+        task = asyncio.create_task(probe(index + 1, scheduled_us, names[index % len(names)]))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     if in_flight:
         await asyncio.wait(in_flight)  # each is bounded by the connect and query timeouts
     flusher.cancel()
     writer.flush()
-    ok_starts = sorted(r.scheduled_us for r in records if r.outcome == OK)
-    gaps = [(b - a) / 1000 for a, b in zip(ok_starts, ok_starts[1:])]
+    gaps = []
+    for path in names:
+        ok_starts = sorted(r.scheduled_us for r in records if r.outcome == OK and r.path == path)
+        gaps += [(b - a) / 1000 for a, b in zip(ok_starts, ok_starts[1:])]
     lags = sorted((r.start_us - r.scheduled_us) / 1000 for r in records)
     return ProbeSummary(
         sent=len(records),
-        ok=len(ok_starts),
+        ok=sum(r.outcome == OK for r in records),
         longest_gap_ms=max(gaps, default=0.0),
         lag_p99_ms=lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0,
         lag_max_ms=lags[-1] if lags else 0.0,
+        per_path=dict(Counter(r.path or "" for r in records)),
     )
+
+
+async def discover_and_probe(
+    settings: ClientSettings, options: ClientOptions, interval_ms: float, duration_s: float, writer: RecordWriter
+) -> tuple[Paths, ProbeSummary]:
+    """Find the paths (loadgen.paths), then probe each of them for `duration_s`."""
+    paths = await discover(settings, options, ports_needed(interval_ms, options))
+    described = ", ".join(f"{name} ({len(paths.ports[name])} ports)" for name in paths.names) or "none answered"
+    print(f"probe: paths found in {paths.attempts} connections: {described}", flush=True)
+    return paths, await run_probe(settings, options, interval_ms, duration_s, writer, paths)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--interval-ms",
         type=float,
-        default=50.0,
-        help="the probe period (10 ms, 100 new sessions a second, saturates pgpool on 2 cores)",
+        default=100.0,
+        help="the probe period of each path (10 ms on three paths, 300 new sessions a second, saturates pgpool on 2 cores)",
     )
     parser.add_argument("--out", type=Path, default=Path("records"), help="directory for the probe records")
     parser.add_argument("--site", default="", help="recorded with each probe (default: the site it runs in)")
@@ -113,13 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     writer = RecordWriter(args.out, "probe", site)
     started = time.monotonic()
     try:
-        with asyncio.Runner(loop_factory=lambda: BoundLoop(device)) as runner:
-            summary = runner.run(run_probe(settings, options, args.interval_ms, args.duration, writer))
+        with asyncio.Runner(loop_factory=lambda: PathLoop(device)) as runner:
+            _, summary = runner.run(discover_and_probe(settings, options, args.interval_ms, args.duration, writer))
     finally:
         writer.close()
+    per_path = ", ".join(f"{path or 'no port of its path'} {n}" for path, n in sorted(summary.per_path.items()))
     print(
-        f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s, {summary.ok} ok, "
-        f"longest gap between good probes {summary.longest_gap_ms:.0f} ms, started late against the schedule "
+        f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s ({per_path}), {summary.ok} ok, "
+        f"longest gap between good probes of a path {summary.longest_gap_ms:.0f} ms, started late against the schedule "
         f"by {summary.lag_p99_ms:.1f} ms (p99), {summary.lag_max_ms:.1f} ms at most; records in {writer.path}"
     )
     return 0

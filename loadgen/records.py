@@ -44,6 +44,7 @@ class Record(NamedTuple):
     balancer_address: str | None
     backend_address: str | None
     scheduled_us: int | None = None  # the probe's: when its schedule had it start (open loop); None for users
+    path: str | None = None  # the probe's: the path its source port takes (the balancer it reached when found)
 
 
 SCHEMA = pa.schema(
@@ -67,6 +68,7 @@ SCHEMA = pa.schema(
         ("balancer_address", pa.string()),
         ("backend_address", pa.string()),
         ("scheduled_us", pa.int64()),
+        ("path", pa.string()),
     ]
 )
 assert SCHEMA.names == list(Record._fields)
@@ -127,13 +129,15 @@ def read_file(path: Path) -> pa.Table:
 
 def _with_later_columns(table: pa.Table) -> pa.Table:
     """A table of a file written before a column was added, with it: `protocol` (every request was extended
-    then) and `scheduled_us` (not recorded: null)."""
+    then), `scheduled_us` and `path` (not recorded: null)."""
     if "protocol" not in table.column_names:
         field = SCHEMA.field("protocol")
         column = pa.array([PROTOCOL_BEFORE_ITS_COLUMN] * table.num_rows, type=field.type)
         table = table.add_column(SCHEMA.get_field_index("protocol"), field, column)
     if "scheduled_us" not in table.column_names:
         table = table.append_column(SCHEMA.field("scheduled_us"), pa.nulls(table.num_rows, pa.int64()))
+    if "path" not in table.column_names:
+        table = table.append_column(SCHEMA.field("path"), pa.nulls(table.num_rows, pa.string()))
     return table
 
 

@@ -33,8 +33,12 @@ Definitions:
   window is cut at `until_us`: an ok run that reaches it recovers even when shorter than `stable_ms`,
   with `confirmed` False. No such P: not recovered, gap None. No probe in the window: gap None.
   `resolution_ms` is the longest of the probe streams' median periods (a stream: one process at one
-  site); the outage ended within about one period before P when every probe can meet it, about
-  period / share when only a share can.
+  site and path); the outage ended within about one period before P when every probe can meet it,
+  about period / share when only a share can.
+- `path_gaps`: `failover_gap` of each path's probes alone (a path: the probes sent from the source
+  ports that reached one balancer when the probe started, the record's `path`); the failed path is the
+  one with the longest gap (one that did not recover is longer than any), the longest time a new
+  client on it could not connect. Probes without a path count in the gap over all clients only.
 - `failed_during`: failed records of the window.
 - `recovery_after_undo`: ms from the undo to the first ok record starting before `until_us` that the
   target served (as balancer or as backend).
@@ -52,7 +56,7 @@ Definitions:
   together (a site going down) and are one group, measured once; its window runs from its first
   fault to the next event (another fault, any undo) or the run's end, so that a later fault's outage
   is never the earlier one's.
-- `fault_report`, per group: the probe's gap, failed requests and failed probes, collateral broken
+- `fault_report`, per group: the probe's gap over all clients and each path's, failed requests and failed probes, collateral broken
   connections (the group's targets as the failed balancers), all in the group's window; the
   recovery after the first fault's undo (the next undo of the same fault and target) from requests
   and probes, before the target's next fault or the run's end; the balancer share of the ok requests
@@ -137,12 +141,18 @@ class FaultMetrics:
     undo_us: int | None  # None: not undone before the run's end
     together: tuple[str, ...]  # the other faults played with it ("node-crash PgSpb"), measured with it as one
     until_us: int  # the window's end: the next event that is not one of these faults, or the run's end
-    gap: Gap
+    gap: Gap  # over all clients: every probe of the window, whatever its path
+    path_gaps: dict[str, Gap]  # each path's own (see `path_gaps`); empty for probes without paths
     failed_requests: int  # from the fault to the undo (or the run's end)
     failed_probes: int
     collateral_broken_connections: int
     recovery_ms: float | None  # after the undo, from requests and probes; None if not undone or not served
     balancer_share: dict[str, float]  # ok requests of the phase after the fault
+
+    @property
+    def failed_path(self) -> tuple[str, Gap] | None:
+        """The path with the longest gap, and its gap; None without paths."""
+        return longest_gap(self.path_gaps)
 
 
 @dataclass(frozen=True)
@@ -326,8 +336,8 @@ def _charged(records: pd.DataFrame, fault_us: int, until_us: int, in_flight_sinc
 
 
 def _streams(rows: pd.DataFrame) -> list[np.ndarray]:
-    """The start times of each probe stream (one process at one site), sorted."""
-    keys = [key for key in ("site", "process") if key in rows.columns]
+    """The start times of each probe stream (one process at one site, on one path), sorted."""
+    keys = [key for key in ("site", "process", "path") if key in rows.columns]
     if not keys or not len(rows):
         return [np.sort(rows["start_us"].to_numpy(dtype=np.int64))] if len(rows) else []
     groups = rows.groupby(keys, dropna=False, sort=True)["start_us"]
@@ -378,6 +388,29 @@ def failover_gap(
         period_ms=period_ms,
         resolution_ms=period_ms,
     )
+
+
+def path_gaps(
+    probe: pd.DataFrame,
+    fault_us: int,
+    until_us: int,
+    stable_ms: float = STABLE_MS,
+    in_flight_since_us: int | None = None,
+) -> dict[str, Gap]:
+    """`failover_gap` of each path's probes alone, by path name (see the module's docstring)."""
+    if "path" not in probe.columns:
+        return {}
+    return {
+        str(path): failover_gap(rows, fault_us, until_us, stable_ms, in_flight_since_us=in_flight_since_us)
+        for path, rows in probe[probe["path"].notna()].groupby("path", sort=True)
+    }
+
+
+def longest_gap(gaps: Mapping[str, Gap]) -> tuple[str, Gap] | None:
+    """The path whose gap is the longest (not recovered: longer than any); None without any path."""
+    if not gaps:
+        return None
+    return max(gaps.items(), key=lambda item: (not item[1].recovered, item[1].gap_ms or 0.0))
 
 
 def failed_during(requests: pd.DataFrame, start_us: int, end_us: int, in_flight_since_us: int | None = None) -> int:
@@ -493,6 +526,7 @@ def fault_report(
                 together=tuple(f"{e.fault} {e.target}" for e in members[1:]),
                 until_us=until_us,
                 gap=failover_gap(probe, start_us, until_us, stable_ms, in_flight_since_us=since_us),
+                path_gaps=path_gaps(probe, start_us, until_us, stable_ms, since_us),
                 failed_requests=failed_during(requests, start_us, until_us, since_us),
                 failed_probes=failed_during(probe, start_us, until_us, since_us),
                 collateral_broken_connections=collateral_broken_connections(

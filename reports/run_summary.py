@@ -8,7 +8,16 @@ from pathlib import Path
 
 from bench.results import load_run
 from reports.health import HealthChange, false_changes, health_changes
-from reports.metrics import ProbeLag, balancer_share, fault_report, first_fault_us, measured_window, probe_lag, summary
+from reports.metrics import (
+    FaultMetrics,
+    ProbeLag,
+    balancer_share,
+    fault_report,
+    first_fault_us,
+    measured_window,
+    probe_lag,
+    summary,
+)
 from reports.validity import Validity, not_recorded, validity
 
 
@@ -23,6 +32,9 @@ class FaultFigures:
     collateral_broken_connections: int
     recovery_ms: float | None
     together: tuple[str, ...] = ()  # the faults played with it, measured with it as one
+    path: str | None = None  # the failed path (the one with the longest gap); None: the probe had no paths
+    path_gap_ms: float | None = None  # its gap: the longest time a new client on it could not connect
+    path_recovered: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,26 +67,31 @@ class RunSummary:
         return sorted(b for b, share in self.balancer_share.items() if share >= 0.01)
 
 
+def _fault_figures(f: FaultMetrics) -> FaultFigures:
+    path, path_gap = f.failed_path or (None, None)
+    return FaultFigures(
+        fault=f.fault,
+        target=f.target,
+        together=f.together,
+        gap_ms=f.gap.gap_ms,
+        recovered=f.gap.recovered,
+        failed_requests=f.failed_requests,
+        failed_probes=f.failed_probes,
+        collateral_broken_connections=f.collateral_broken_connections,
+        recovery_ms=f.recovery_ms,
+        path=path,
+        path_gap_ms=path_gap.gap_ms if path_gap else None,
+        path_recovered=path_gap.recovered if path_gap else False,
+    )
+
+
 def summarize_run(directory: Path) -> RunSummary:
     run = load_run(directory)
     meta, requests, probe, events = run.meta, run.requests, run.probe, run.events
     start, end = meta.started_us, meta.ended_us
     window = measured_window(requests, meta.initial_users, start, meta.load_end_us, first_fault_us(events))
     totals = summary(requests, *window)
-    faults = [
-        FaultFigures(
-            fault=f.fault,
-            target=f.target,
-            together=f.together,
-            gap_ms=f.gap.gap_ms,
-            recovered=f.gap.recovered,
-            failed_requests=f.failed_requests,
-            failed_probes=f.failed_probes,
-            collateral_broken_connections=f.collateral_broken_connections,
-            recovery_ms=f.recovery_ms,
-        )
-        for f in fault_report(requests, probe, events, end)
-    ]
+    faults = [_fault_figures(f) for f in fault_report(requests, probe, events, end)]
     changes = health_changes(run.decisions, events, meta.balancers, start, end, requests, vip_mode=meta.vip_mode)
     return RunSummary(
         directory=str(directory),

@@ -109,6 +109,8 @@ class FailoverRow:
     collateral_broken_connections: int
     recovery_ms: float | None
     balancer_share: dict[str, float]
+    failed_path: str = ""  # the path with the longest gap ("" when the probe had no paths)
+    path_gap_text: str = "-"  # its gap, as the table shows it
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,7 @@ def fault_keys(report: Sequence[FaultMetrics]) -> list[str]:
 def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) -> FailoverRow:
     """One fault in the failover table."""
     gap = metrics.gap
+    path, path_gap = metrics.failed_path or ("", None)
     return FailoverRow(
         label=site,
         site=site,
@@ -377,6 +380,10 @@ def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) ->
         collateral_broken_connections=metrics.collateral_broken_connections,
         recovery_ms=metrics.recovery_ms,
         balancer_share=metrics.balancer_share,
+        failed_path=path,
+        path_gap_text="-"
+        if path_gap is None
+        else gap_text(path_gap.gap_ms, path_gap.recovered, path_gap.confirmed, path_gap.probes),
     )
 
 

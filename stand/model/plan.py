@@ -22,7 +22,12 @@ BALANCER_PRIORITY = 0  # balancers come and go; they must never be DR or BDR
 
 ROUTER_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
-    "net.ipv4.fib_multipath_hash_policy": "1",  # L4 hash: one TCP flow sticks to one balancer
+    # One TCP flow sticks to one balancer, by its 5-tuple alone, as on a real router: policy 1 (L4) would take
+    # the hash a frame carries when it has one, and over a veth every frame carries its sending socket's random
+    # hash, which TCP draws anew on a SYN or RTO retransmission: a flow would change balancers when it retransmits,
+    # and no source port could choose a path. Policy 3 hashes exactly the fields below, always (docs/metrics.md).
+    "net.ipv4.fib_multipath_hash_policy": "3",
+    "net.ipv4.fib_multipath_hash_fields": "0x0037",  # source and destination address, protocol, both ports
     "net.ipv4.fib_multipath_use_neigh": "1",  # skip next hops whose neighbour entry failed
     # A client on a balancer's own LAN would be told to bypass the router, and keep doing so (for minutes)
     # after that balancer is withdrawn: routing decides at the router, always.

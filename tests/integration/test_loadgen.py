@@ -169,22 +169,27 @@ def test_a_wrong_answer_is_a_failure_of_its_own(stand, tmp_path, corrupted_accou
     assert result.returncode == 1  # Locust's exit code when any request failed
 
 
-def test_probe_records_one_new_connection_per_tick(stand, tmp_path):
+def test_the_probe_probes_every_path_at_its_period_each_from_ports_that_reach_its_balancer(stand, tmp_path):
+    """Per-path probing on the real stand: the ports found for each balancer reach it, every probe of a path
+    (each a new connection) is served by that path's balancer, and every path gets a probe every 60 ms."""
     result = subprocess.run(
-        [sys.executable, "-m", "loadgen.probe", "--duration", "3", "--interval-ms", "20", "--out", str(tmp_path)],
+        [sys.executable, "-m", "loadgen.probe", "--duration", "3", "--interval-ms", "60", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
     records = read_records(tmp_path, "probe")
-    assert len(records) == 150
+    assert len(records) == 150  # 3 s at 20 ms: three paths at 60 ms each
     assert set(records.outcome) == {OK}
     assert records.new_connection.all()
     assert records.connection.nunique() == 150
-    assert set(records.balancer) == BALANCERS
-    assert "150 probes" in result.stdout
+    assert records.groupby("path").size().to_dict() == {b: 50 for b in BALANCERS}
+    assert (records.balancer == records.path).all()
+    for path, rows in records.groupby("path"):
+        assert rows.scheduled_us.sort_values().diff().dropna().eq(60_000).all(), path
+    assert "150 probes" in result.stdout and all(f"{b} 50" in result.stdout for b in BALANCERS)
 
 
 def free_port() -> int:

@@ -47,8 +47,10 @@ def test_verdict_table_shows_each_mode_and_fault():
     from reports.health import HealthChange
     from reports.run_summary import FaultFigures, RunSummary
 
-    fault = FaultFigures("node-crash", "PgBAL1", 202.0, True, 1, 3, 0, 4100.0)
-    never = FaultFigures("node-crash", "PgBAL1", None, False, 50, 60, 2, None)
+    fault = FaultFigures(
+        "node-crash", "PgBAL1", 202.0, True, 1, 3, 0, 4100.0, path="PgBAL1", path_gap_ms=310.0, path_recovered=True
+    )
+    never = FaultFigures("node-crash", "PgBAL1", None, False, 50, 60, 2, None, path="PgBAL1", path_recovered=False)
     false = HealthChange(
         3_500_000, "PgBAL2", "agent", "down", False, "unresponsive", "no answer (kept) in 2001 ms", True, "", 40
     )
@@ -91,8 +93,9 @@ def test_verdict_table_shows_each_mode_and_fault():
     lines = table.splitlines()
     assert lines[0] == "== smoke"
     assert lines[2].split() == ["anycast", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
-    assert lines[5].split() == ["anycast", "node-crash", "PgBAL1", "202", "1", "3", "0"]
-    assert lines[6].split() == ["keepalived", "node-crash", "PgBAL1", "never", "50", "60", "2"]
+    assert lines[4].split()[-2:] == ["failed", "path"]
+    assert lines[5].split() == ["anycast", "node-crash", "PgBAL1", "202", "310", "1", "3", "0", "PgBAL1"]
+    assert lines[6].split() == ["keepalived", "node-crash", "PgBAL1", "never", "never", "50", "60", "2", "PgBAL1"]
     assert lines[7] == "anycast          false withdrawals: 1 (PgBAL2 at 2.5 s: no answer (kept) in 2001 ms)"
     assert lines[8] == "keepalived       health decisions: not recorded in this mode"
 

@@ -557,3 +557,47 @@ def test_records_without_a_schedule_are_taken_as_they_started():
     probe = probes(lambda t: 0 <= t < 300)
     assert probe_lag(probe).p99_ms is None
     assert on_schedule(probe) is probe
+
+
+PATHS = ("PgBAL1", "PgBAL2", "PgBAL3")
+
+
+def path_probes(down_ms: dict[str, float | None], period_ms: float = 100, end_ms: float = 4000) -> pd.DataFrame:
+    """Each path probed every `period_ms`, the paths' starts spread over the period (as loadgen.probe does);
+    a path in `down_ms` fails from the fault (0) for that long (None: until the end), the others never."""
+    rows = []
+    step = period_ms / len(PATHS)
+    for index, t in enumerate(np.arange(-1000, end_ms, step)):
+        path = PATHS[index % len(PATHS)]
+        down = path in down_ms and 0 <= t and (down_ms[path] is None or t < down_ms[path])
+        rows.append({**row(float(t), "error" if down else "ok", balancer=path), "path": path})
+    return frame(rows)
+
+
+def test_the_failed_path_is_probed_at_the_period_and_its_gap_is_the_time_it_could_not_connect():
+    """One path of three down for 300 ms: its own probes see all of it, to one period (100 ms); the other two
+    see nothing. The gap over all clients ends at the first ok probe after the failed path's last failure
+    (at 200 ms), on any path: the outage ended between the two gaps."""
+    probe = path_probes({"PgBAL1": 300.0})
+    report = fault_report(probe.iloc[0:0], probe, [event(0, "fault")], us(4000))[0]
+    assert set(report.path_gaps) == set(PATHS)
+    assert report.path_gaps["PgBAL2"].gap_ms == 0 and report.path_gaps["PgBAL3"].gap_ms == 0
+    path, gap = report.failed_path
+    assert path == "PgBAL1" and 300 <= gap.gap_ms < 300 + 100 and gap.failed_probes == 3
+    assert gap.period_ms == pytest.approx(100)
+    assert 200 < report.gap.gap_ms <= 300 <= gap.gap_ms
+    assert report.gap.period_ms == pytest.approx(100)  # the failed path's own period: merged spacing says nothing
+
+
+def test_a_path_that_never_recovers_is_the_failed_one_whatever_the_others_gaps():
+    probe = path_probes({"PgBAL1": 600.0, "PgBAL2": None})
+    path, gap = fault_report(probe.iloc[0:0], probe, [event(0, "fault")], us(4000))[0].failed_path
+    assert path == "PgBAL2" and not gap.recovered and gap.gap_ms is None
+
+
+def test_probes_without_paths_have_no_path_gaps():
+    """Results of a probe without paths (older versions): the gap over all clients only."""
+    probe = probes(lambda t: 0 <= t < 500)
+    report = fault_report(probe.iloc[0:0], probe, [event(0, "fault")], us(3000))[0]
+    assert report.path_gaps == {} and report.failed_path is None
+    assert 500 <= report.gap.gap_ms < 510

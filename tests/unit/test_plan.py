@@ -53,7 +53,8 @@ def test_router_is_dr_and_balancers_never_are():
 
 def test_router_hashes_on_l4_and_forwards():
     sysctls = PLAN.host("frr").sysctls
-    assert sysctls["net.ipv4.fib_multipath_hash_policy"] == "1"
+    assert sysctls["net.ipv4.fib_multipath_hash_policy"] == "3"  # the fields below, never a frame's own hash
+    assert int(sysctls["net.ipv4.fib_multipath_hash_fields"], 16) == 0x37  # the 5-tuple
     assert sysctls["net.ipv4.fib_multipath_use_neigh"] == "1"
     assert sysctls["net.ipv4.ip_forward"] == "1"
     assert "net.ipv4.ip_forward" not in PLAN.host("PgBAL1").sysctls
