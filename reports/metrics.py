@@ -23,7 +23,8 @@ Definitions:
   still in flight at it (its end, start + latency, at or after the fault) and affected, counts in the
   fault's window, at the fault's time, when the stretch it started in was not another fault's.
 - `on_schedule`: the probe's records as its schedule has them: each starts when it was due
-  (`scheduled_us`) and its latency runs from then; `probe_lag`: how late they started (p50, p99, max).
+  (`scheduled_us`) and its latency runs from then; `probe_lag`: how late they started (p50, p99, max),
+  of those due in the measured window.
 - `failover_gap`: from the probe, whose records start every period whatever the answers. Take the
   probes of the window. None affected within `ONSET_MS` (1 s) of the fault: gap 0 (a failure first seen
   later is not this fault's outage). Otherwise recovery is the start of the first unaffected probe P,
@@ -37,7 +38,8 @@ Definitions:
   about period / share when only a share can.
 - `path_gaps`: `failover_gap` of each path's probes alone (a path: the probes sent from the source
   ports that reached one balancer when the probe started, the record's `path`); the failed path is the
-  one with the longest gap (one that did not recover is longer than any), the longest time a new
+  path of a balancer the faults targeted, or else (a fault of the router, of a backend) the one with
+  the longest gap (one that did not recover is longer than any); its gap is the longest time a new
   client on it could not connect. Probes without a path count in the gap over all clients only.
 - `failed_during`: failed records of the window.
 - `recovery_after_undo`: ms from the undo to the first ok record starting before `until_us` that the
@@ -148,11 +150,14 @@ class FaultMetrics:
     collateral_broken_connections: int
     recovery_ms: float | None  # after the undo, from requests and probes; None if not undone or not served
     balancer_share: dict[str, float]  # ok requests of the phase after the fault
+    together_targets: tuple[str, ...] = ()  # the targets of the faults played with it
 
     @property
     def failed_path(self) -> tuple[str, Gap] | None:
-        """The path with the longest gap, and its gap; None without paths."""
-        return longest_gap(self.path_gaps)
+        """The failed path and its gap: the path of a balancer the faults targeted, else the path with the
+        longest gap (a fault of the router or of a backend); None without paths."""
+        targets = {self.target, *self.together_targets}
+        return longest_gap({p: g for p, g in self.path_gaps.items() if p in targets} or self.path_gaps)
 
 
 @dataclass(frozen=True)
@@ -295,9 +300,12 @@ def on_schedule(probe: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def probe_lag(probe: pd.DataFrame) -> ProbeLag:
-    """Start minus schedule of every probe with a recorded schedule (percentiles as `summary`)."""
+def probe_lag(probe: pd.DataFrame, start_us: int | None = None, end_us: int | None = None) -> ProbeLag:
+    """Start minus schedule of every probe with a recorded schedule (percentiles as `summary`), of those due
+    in `[start_us, end_us)` when given (the measured window: start-up is not measured)."""
     rows = probe[probe["scheduled_us"].notna()] if "scheduled_us" in probe.columns else probe.iloc[0:0]
+    if start_us is not None:
+        rows = rows[(rows["scheduled_us"] >= start_us) & (rows["scheduled_us"] < end_us)]
     lag = ((rows["start_us"] - rows["scheduled_us"]) / 1000).to_numpy(dtype=float)
     if not len(lag):
         return ProbeLag(0, None, None, None)
@@ -524,6 +532,7 @@ def fault_report(
                 fault_us=start_us,
                 undo_us=events[undo].t_us if undo is not None else None,
                 together=tuple(f"{e.fault} {e.target}" for e in members[1:]),
+                together_targets=tuple(e.target for e in members[1:]),
                 until_us=until_us,
                 gap=failover_gap(probe, start_us, until_us, stable_ms, in_flight_since_us=since_us),
                 path_gaps=path_gaps(probe, start_us, until_us, stable_ms, since_us),

@@ -108,7 +108,7 @@ def summarize_run(directory: Path) -> RunSummary:
         health_recorded=bool(run.decisions),
         vip_mode=meta.vip_mode,
         started_us=start,
-        probe_lag=probe_lag(probe),
+        probe_lag=probe_lag(probe, *window),
         validity=validity(run, window),
         repetition=meta.repetition,
     )

@@ -63,9 +63,7 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
     steal = float(np.mean([s.steal for s in samples])) if samples else 0.0
     if steal > STEAL_SHARE:
         reasons.append(f"the hypervisor took {steal:.0%} of the CPU (steal)")
-    scheduled = run.probe["scheduled_us"] if "scheduled_us" in run.probe.columns else None
-    in_window = run.probe if scheduled is None else run.probe[(scheduled >= window[0]) & (scheduled < window[1])]
-    lag = probe_lag(in_window)  # start-up (Locust's imports take a core for a second) is not measured
+    lag = probe_lag(run.probe, *window)  # start-up (Locust's imports take a core for a second) is not measured
     if lag.p99_ms is not None and (lag.p99_ms > PROBE_LAG_P99_MS or lag.max_ms > PROBE_LAG_MAX_MS):
         reasons.append(
             f"the load generator fell behind its schedule: the probe started {lag.p99_ms:.0f} ms "

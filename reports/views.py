@@ -476,7 +476,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
         failover=FailoverTable("site", failover_rows),
         validity=validity(run, steady),
-        probe_lag=probe_lag_text(probe_lag(run.probe)),
+        probe_lag=probe_lag_text(probe_lag(run.probe, *steady)),
         locality=None if local_rows is None else LocalityTable(["site"], local_rows),
         locality_before_first_fault=local_before,
         series=series,

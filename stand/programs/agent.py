@@ -13,7 +13,8 @@ What counts as death, and what does not (docs/timers.md has the sources and the 
   that pgpool does not accept in time (every child busy) is slowness too.
 A withdrawal for failed checks never takes out the last balancer still announcing the address, as the
 agent's own OSPF routes show (unless `protect_last_announcer` is off): all balancers failing their
-checks at once is overload, and one left is better than clients sent to the last resort.
+checks at once is overload, and one left is better than clients sent to the last resort. A balancer
+with no Full OSPF neighbour (its links cut) is nobody's last one and withdraws as any other.
 
 Every decision is appended to `decisions_file` (JSON lines, wall-clock µs) with its evidence.
 """
@@ -269,6 +270,16 @@ def write_status_file(path: str | os.PathLike, status: dict) -> None:
         raise
 
 
+def has_full_neighbor(neighbors: dict) -> bool:
+    """Whether FRR's `show ip ospf neighbor json` lists a neighbour in state Full: this balancer is part of the
+    routing domain, and a client can be routed to it."""
+    return any(
+        (entry.get("nbrState") or entry.get("state", "")).startswith("Full")
+        for entries in neighbors.get("neighbors", {}).values()
+        for entry in entries
+    )
+
+
 def other_announcers(router_lsas: dict, ospf_routes: dict, me: str, anycast: str, last_resort_cost: int) -> list[str]:
     """Router ids of the balancers other than `me` that announce `anycast` and that OSPF reaches.
 
@@ -477,7 +488,7 @@ class HealthAgent:
                 others = await self._other_announcers()
             if self.state != "up":
                 return
-            if others is not None and not others:
+            if others is not None and not others and await self._connected():
                 self.judge.reset(announced=True)
                 if not self._holding:
                     self._holding = True
@@ -489,7 +500,7 @@ class HealthAgent:
         await self._set_state("down", verdict.reason, verdict.evidence)
         if self.config.protect_last_announcer:  # two agents may have counted each other in the same instant
             await asyncio.sleep(LSA_SETTLE_S)
-            if self.state == "down" and await self._other_announcers() == []:
+            if self.state == "down" and await self._other_announcers() == [] and await self._connected():
                 self._holding = True
                 await self._set_state(
                     "up", f"announcing again, no other balancer does: {verdict.reason}", "last-announcer"
@@ -507,6 +518,15 @@ class HealthAgent:
             return None
         self._router_id = lsas.get("routerId", "")
         return other_announcers(lsas, routes, self._router_id, self.config.anycast, self.config.last_resort_cost)
+
+    async def _connected(self) -> bool:
+        """Whether this balancer has a Full OSPF neighbour (True when FRR did not answer: nothing known). One cut
+        off from every neighbour sees no other announcer, but it is nobody's last balancer: no client reaches
+        it, and kept announcing it would draw traffic the instant its links return, before pgpool serves."""
+        try:
+            return has_full_neighbor(json.loads(await self._vtysh("show ip ospf neighbor json")))
+        except (OSError, ValueError, TimeoutError):
+            return True
 
     async def _vtysh(self, command: str) -> str:
         process = await asyncio.create_subprocess_exec(

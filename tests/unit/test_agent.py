@@ -22,6 +22,7 @@ from stand.programs.agent import (
     HealthJudge,
     LatencyStats,
     Verdict,
+    has_full_neighbor,
     main,
     other_announcers,
     read_live_pid,
@@ -155,6 +156,17 @@ def test_a_withdrawn_balancer_does_not_count():
             }
     assert other_announcers(lsas, routes, "198.18.2.94", "198.18.2.0/32", 1000) == ["198.18.2.95"]
     assert other_announcers({}, {}, "198.18.2.94", "198.18.2.0/32", 1000) == []
+
+
+def test_a_balancer_without_a_full_neighbour_is_cut_off():
+    """A balancer whose links are cut sees no other announcer, yet is nobody's last: it withdraws as any other."""
+    neighbors = json.loads((DATA / "frr" / "ospf_neighbor.json").read_text())
+    assert has_full_neighbor(neighbors)
+    for entries in neighbors["neighbors"].values():
+        for entry in entries:
+            entry["state"] = entry["nbrState"] = "Init/DROther"
+    assert not has_full_neighbor(neighbors)
+    assert not has_full_neighbor({"neighbors": {}}) and not has_full_neighbor({})
 
 
 def write_config(tmp_path, data) -> str:

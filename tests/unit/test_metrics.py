@@ -589,9 +589,21 @@ def test_the_failed_path_is_probed_at_the_period_and_its_gap_is_the_time_it_coul
     assert report.gap.period_ms == pytest.approx(100)  # the failed path's own period: merged spacing says nothing
 
 
-def test_a_path_that_never_recovers_is_the_failed_one_whatever_the_others_gaps():
+def test_the_failed_path_is_the_targeted_balancers_though_a_rehashed_path_failed_later():
+    """Removing PgBAL1 rehashes part of PgBAL2's flows onto PgBAL3: a probe of PgBAL2's path caught in it
+    fails 400 ms after the fault and gives that path a longer gap; the failed path is still PgBAL1's."""
+    probe = path_probes({"PgBAL1": 300.0})
+    caught = (probe["path"] == "PgBAL2") & (probe["start_us"] == us(400 + 100 / 3))
+    probe.loc[caught, ["outcome", "balancer"]] = ["error", None]
+    report = fault_report(probe.iloc[0:0], probe, [event(0, "fault")], us(4000))[0]
+    assert report.path_gaps["PgBAL2"].gap_ms > report.path_gaps["PgBAL1"].gap_ms
+    assert report.failed_path[0] == "PgBAL1"
+
+
+def test_without_a_targeted_balancers_path_the_longest_fails_and_one_never_recovered_is_longest():
+    """A fault of the router (no path of its own): the path that never recovered, whatever the others' gaps."""
     probe = path_probes({"PgBAL1": 600.0, "PgBAL2": None})
-    path, gap = fault_report(probe.iloc[0:0], probe, [event(0, "fault")], us(4000))[0].failed_path
+    path, gap = fault_report(probe.iloc[0:0], probe, [event(0, "fault", target="FRR")], us(4000))[0].failed_path
     assert path == "PgBAL2" and not gap.recovered and gap.gap_ms is None
 
 

@@ -121,7 +121,7 @@ def test_balancer_crash_is_exactly_the_documented_example():
     loaded = scenario.load("balancer-crash")
     assert loaded.duration_s == 40
     assert loaded.load == Load(
-        users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=50, think_ms=200
+        users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=100, think_ms=200
     )
     assert loaded.timeline == (
         Step(10, "fault", "node-crash", "PgBAL1", {}),
