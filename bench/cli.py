@@ -8,11 +8,24 @@ import sys
 import time
 from pathlib import Path
 
+from bench.calibrate import (
+    CALIBRATIONS,
+    DEFAULT_P99_MS,
+    DEFAULT_USERS,
+    MAX_STEPS,
+    LoadKind,
+    calibrate,
+    calibrate_missing,
+    calibration_table,
+    save_calibration,
+    with_rates,
+)
 from bench.compare import Interrupted, compare, not_run, verdict_table
 from bench.results import RunDir, complete_runs
 from bench.run import ensure_stand, load_failure, results_dir, run
-from bench.scenario import Scenario, ScenarioError, builtin_names, load, validate_targets
+from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
+from loadgen.client import EXTENDED, MODES, PROTOCOLS
 from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand.linux.process import CommandFailed
@@ -60,6 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
+
+    p = sub.add_parser(
+        "calibrate",
+        help="the stand's capacity for one kind of load in each mode: the highest rate served with p99 under a limit",
+        description="Measures, in each mode, the highest open-loop rate the stand serves with p99 (from when each "
+        "request was due) under --p99-ms, with the probe running, and keeps it in RESULTS/calibration.json: a "
+        'scenario\'s `rate = "40%"` is a share of the lowest capacity of the modes it runs in. '
+        "Example: bench calibrate anycast keepalived --pg-mode per-query --tags point",
+    )
+    p.add_argument("modes", nargs="+", help=f"one or more of {', '.join(MODE_NAMES)}")
+    p.add_argument("--pg-mode", default="per-query", choices=MODES, help="the connection mode (default per-query)")
+    p.add_argument("--protocol", default=EXTENDED, choices=PROTOCOLS, help="the query protocol (default extended)")
+    p.add_argument("--tags", nargs="*", default=["point"], choices=TAGS, help="the requests (default point)")
+    p.add_argument(
+        "--p99-ms", type=float, default=DEFAULT_P99_MS, help=f"the latency limit (default {DEFAULT_P99_MS:g})"
+    )
+    p.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"connections (default {DEFAULT_USERS})")
+    p.add_argument("--steps", type=int, default=MAX_STEPS, help=f"at most this many steps (default {MAX_STEPS})")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
 
     p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
     p.add_argument("directory", type=Path)
@@ -110,8 +143,10 @@ def _check_targets(scenarios: list[Scenario], topology: Topology) -> None:
 def cmd_run(args) -> int:
     _check_modes([args.mode])
     scenario = load(args.scenario)
-    _check_targets([scenario], load_topology(args.topology))
+    topology = load_topology(args.topology)
+    _check_targets([scenario], topology)
     progress = Progress()
+    (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)
     stand, started_here = ensure_stand(args.mode, progress, args.topology)
     try:
         out = run(stand, scenario, results_dir(args.results, scenario, args.mode), progress)
@@ -138,8 +173,10 @@ def cmd_compare(args) -> int:
     topology = load_topology(args.topology)
     scenarios = [load(name) for name in (args.scenario or default_scenarios(topology))]
     _check_targets(scenarios, topology)
+    progress = Progress()
+    scenarios = _resolve_rates(scenarios, args.modes, args, topology, progress)
     try:
-        directory = compare(args.modes, scenarios, args.results, Progress(), args.topology, args.repeat)
+        directory = compare(args.modes, scenarios, args.results, progress, args.topology, args.repeat)
     except Interrupted as interrupted:
         summaries = [summarize_run(d) for d in complete_runs(interrupted.directory)]
         print(verdict_table(summaries))
@@ -158,6 +195,38 @@ def cmd_compare(args) -> int:
         print(f"bench: error: {path.name} was not run: {reason} (evidence in {path})", file=sys.stderr)
     code = _invalid_exit(summaries)
     return 1 if failures else INVALID_RUN if missing else code
+
+
+def _resolve_rates(scenarios: list[Scenario], modes: list[str], args, topology: Topology, progress) -> list[Scenario]:
+    """Scenarios whose rate is a share of the capacity get their rate; a capacity not measured yet is first."""
+    calibrate_missing(args.results, scenarios, modes, args.topology, topology.source, progress)
+    return with_rates(args.results, scenarios, modes, topology.source, progress)
+
+
+def cmd_calibrate(args) -> int:
+    _check_modes(args.modes)
+    if args.p99_ms <= 0 or args.users < 1 or args.steps < 1:
+        raise StandError(
+            f"--p99-ms must be above 0, --users and --steps at least 1 (got {args.p99_ms:g}, {args.users}, {args.steps})"
+        )
+    topology = load_topology(args.topology)
+    kind = LoadKind(topology.source, args.pg_mode, args.protocol, tuple(dict.fromkeys(args.tags)))
+    progress = Progress()
+    code = 0
+    for mode in args.modes:
+        stand, started_here = ensure_stand(mode, progress, args.topology)
+        try:
+            progress(f"calibrating {kind.text} in {mode} mode")
+            directory = args.results / "calibrate" / f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}"
+            calibration = calibrate(stand, kind, directory, progress, args.p99_ms, args.users, max_steps=args.steps)
+        finally:
+            if started_here:
+                teardown.down(stand, lambda message: None)
+        print(calibration_table(calibration))
+        save_calibration(args.results, calibration)
+        code = code or (INVALID_RUN if calibration.capacity_rps is None else 0)
+    print(f"calibrations: {args.results / CALIBRATIONS}")
+    return code
 
 
 MAX_REPEAT = 20
@@ -194,7 +263,13 @@ def cmd_versions(args) -> int:
     return 0
 
 
-HANDLERS = {"run": cmd_run, "compare": cmd_compare, "report": cmd_report, "versions": cmd_versions}
+HANDLERS = {
+    "run": cmd_run,
+    "compare": cmd_compare,
+    "calibrate": cmd_calibrate,
+    "report": cmd_report,
+    "versions": cmd_versions,
+}
 
 
 if __name__ == "__main__":

@@ -121,11 +121,13 @@ def verdict_table(summaries: list[RunSummary]) -> str:
         for s in rows:
             if not s.validity.valid:
                 lines.append(f"{name[id(s)]:<17}INVALID, no verdict from this run: {'; '.join(s.validity.reasons)}")
-        lines.append(f"{'mode':<17}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}  balancer share")
+        lines.append(f"{'mode':<17}{'offered':>8}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}  balancer share")
         for s in rows:
             shares = " ".join(f"{b} {v:.0%}" for b, v in sorted(s.balancer_share.items()))
+            offered = "-" if s.offered_rps is None else f"{s.offered_rps:.0f}"
             lines.append(
-                f"{name[id(s)]:<17}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}  {shares}"
+                f"{name[id(s)]:<17}{offered:>8}{s.throughput_rps:8.0f}{_ms(s.p50_ms):>9}{_ms(s.p99_ms):>9}{s.failed:8d}"
+                f"  {shares}"
             )
         lines.append(
             f"{'mode':<17}{'fault':<28}{'gap ms':>8}{'path gap':>10}{'failed q':>10}{'probes':>8}{'broken':>8}"

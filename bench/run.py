@@ -72,6 +72,10 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetit
     errors = validate_targets(scenario, hosts)
     if errors:
         raise StandError(f"scenario {scenario.name} does not fit this stand: {'; '.join(errors)}")
+    if scenario.load.rate_share is not None and scenario.load.rate is None:
+        raise StandError(
+            f"scenario {scenario.name}: its rate is a share of the capacity, not yet resolved (bench.calibrate)"
+        )
     with command_lock(stand.command_lock_path, exclusive=False, what="`bench run`"):
         try:
             return _play(stand, scenario, out, progress, repetition)
@@ -294,6 +298,8 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
         load.protocol,
         "--pg-think-ms",
         f"{load.think_ms:g}",
+        "--pg-rate",
+        f"{load.rate or 0:g}",
         "--pg-records",
         str(out / "records"),
         "--csv",

@@ -18,6 +18,10 @@ by name (`load("balancer-crash")`), any other file by path.
                                      # "simple": the key in the SQL text (loadgen --pg-protocol)
     tags = ["point"]                 # which requests: "point", "mix"; optional, [] = all
     think_ms = 200                   # optional (default 0): each user's pause between its requests
+    # rate = "40%"                   # optional, instead of think_ms (and stages): requests a second over
+                                     # all users, open loop (loadgen --pg-rate): a number (40), or a share
+                                     # of the stand's capacity measured by `bench calibrate` ("40%"); the
+                                     # users are then the connections the arrivals share
     probe_interval_ms = 100          # the probe's period on each path: one new connection and query each time
 
     [[load.stages]]                  # optional: the number of users changes during the run
@@ -78,7 +82,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # full-string mat
 NETWORK_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")  # stand.model.topology's network names
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
-LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "probe_interval_ms", "stages")
+LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "rate", "probe_interval_ms", "stages")
+RATE_SHARE = re.compile(r"(\d+(?:\.\d+)?)%")  # "40%": a share of the calibrated capacity
 STAGE_FIELDS = ("at_s", "users")
 STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
 
@@ -105,6 +110,20 @@ class Load:
     think_ms: float = 0.0
     protocol: str = EXTENDED  # extended or simple
     stages: tuple[Stage, ...] = ()  # changes of the number of users during the run; () = `users` throughout
+    rate: float | None = None  # open-loop requests a second over all users; None: closed loop (or a share)
+    rate_share: float | None = None  # the rate as a share of the calibrated capacity (0.4 for "40%")
+    capacity_rps: float | None = None  # the capacity the share was taken of, once resolved (bench.calibrate)
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None or self.rate_share is not None
+
+    @property
+    def rate_text(self) -> str:
+        """As written: "40/s", "40% of capacity"; "" for a closed-loop load."""
+        if self.rate_share is not None:
+            return f"{self.rate_share * 100:g}% of capacity"
+        return "" if self.rate is None else f"{self.rate:g}/s"
 
     @property
     def stages_option(self) -> str:
@@ -233,6 +252,11 @@ def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) 
     think = reader.number(table, "load.think_ms") if "think_ms" in table else 0.0
     if think is not None and think < 0:
         errors.append(f"load.think_ms: must not be negative (got {_num(think)})")
+    rate, rate_share = _parse_rate(table, reader)
+    if "rate" in table and "think_ms" in table:
+        errors.append("load.rate: paces the users open loop, instead of load.think_ms: give one of them")
+    if "rate" in table and "stages" in table:
+        errors.append("load.rate: a rate is for a fixed number of users: give load.stages or load.rate")
     probe = reader.number(table, "load.probe_interval_ms")
     if probe is not None and probe <= 0:
         errors.append(f"load.probe_interval_ms: must be more than 0 (got {_num(probe)})")
@@ -248,7 +272,29 @@ def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) 
         think_ms=think,
         protocol=protocol,
         stages=stages,
+        rate=rate,
+        rate_share=rate_share,
     )
+
+
+def _parse_rate(table: dict[str, Any], reader: _Reader) -> tuple[float | None, float | None]:
+    """`rate`: a number of requests a second above 0, or "N%" of the capacity (above 0, at most 1000%)."""
+    if "rate" not in table:
+        return None, None
+    raw = table["rate"]
+    if isinstance(raw, str):
+        share = RATE_SHARE.fullmatch(raw.strip())
+        if share and 0 < float(share.group(1)) <= 1000:
+            return None, float(share.group(1)) / 100
+        reader.errors.append(
+            f'load.rate: {raw!r} is not a share of the capacity such as "40%" (above 0, at most 1000%)'
+        )
+        return None, None
+    rate = reader.number(table, "load.rate")
+    if rate is not None and rate <= 0:
+        reader.errors.append(f"load.rate: must be more than 0 requests a second (got {_num(rate)})")
+        return None, None
+    return rate, None
 
 
 def _parse_stages(table: dict[str, Any], reader: _Reader, duration_s: float | None) -> tuple[Stage, ...] | None:

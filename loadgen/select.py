@@ -3,6 +3,7 @@
     locust -f loadgen/select.py                       # web UI; host and credentials from the running stand
     locust -f loadgen/select.py --headless -u 50 -r 10 -t 60s --pg-mode per-query
     locust -f loadgen/select.py --tags point          # only the point SELECTs
+    locust -f loadgen/select.py --headless -u 24 --pg-rate 40 --pg-mode per-query  # 40 arrivals a second, open loop
     locust -f loadgen/select.py --pg-protocol simple  # the key pasted into the SQL text (simple query protocol)
     locust -f loadgen/select.py --host postgresql://bench:secret@127.0.0.1:5432/bench
 
@@ -32,6 +33,7 @@ from loadgen.client import (  # noqa: E402
     as_exception,
     parse_keys,
 )
+from loadgen.pacing import Pacing  # noqa: E402
 from loadgen.records import RecordWriter  # noqa: E402
 from stand.client import NoStand, resolve  # noqa: E402
 from stand.safety import UnsafeTarget, check_target  # noqa: E402
@@ -69,6 +71,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pg-connect-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-query-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-think-ms", type=float, default=0.0, help="each user's pause between requests")
+    parser.add_argument(
+        "--pg-rate",
+        type=float,
+        default=0.0,
+        include_in_web_ui=True,
+        help="requests a second over all users, open loop (loadgen/pacing.py): each user sends on its own schedule, "
+        "late ones at once, and records when it was due; the users are the connections the arrivals share "
+        "(default 0: closed loop, with --pg-think-ms)",
+    )
     parser.add_argument("--pg-keys", default="", help="FIRST-LAST: restrict the account keys (default: all)")
     parser.add_argument("--pg-stand", default="pgab", help="prefix of the stand to take host and credentials from")
     parser.add_argument(
@@ -84,6 +95,8 @@ class LoadSession:
 
     def __init__(self, environment):
         options = environment.parsed_options
+        if options.pg_rate < 0 or (options.pg_rate and options.pg_think_ms):
+            raise ValueError("--pg-rate: must not be negative, and paces the users instead of --pg-think-ms")
         self.settings = resolve(environment.host, options.pg_stand)
         device = check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
         self.options = ClientOptions(
@@ -97,6 +110,7 @@ class LoadSession:
         self.loop = GeventLoop(bind_device=device)  # every connection, reconnects too, only through that link
         self.writer = RecordWriter(Path(options.pg_records), "requests", self.options.site)
         self.users = 0
+        self.environment = environment
         self._flusher = gevent.spawn(self._flush_every_second)
 
     def _flush_every_second(self) -> None:
@@ -107,6 +121,14 @@ class LoadSession:
     def new_client(self) -> PgClient:
         self.users += 1
         return PgClient(self.settings, self.options, self.users)
+
+    def pacing(self) -> Pacing | None:
+        """A new user's schedule with --pg-rate (its share of the rate over -u users); None: closed loop."""
+        rate = self.environment.parsed_options.pg_rate
+        if not rate:
+            return None
+        users = self.environment.parsed_options.num_users or self.environment.runner.target_user_count
+        return Pacing(rate, max(1, users))
 
     def close(self) -> None:
         self._flusher.kill()
@@ -150,17 +172,26 @@ class PgUser(User):
     abstract = True
 
     def wait_time(self) -> float:
+        if self.pacing is not None:
+            return self.pacing.wait_s()
         return self.environment.parsed_options.pg_think_ms / 1000
 
     def on_start(self) -> None:
         self.session: LoadSession = self.environment.pg_session
         self.pg = self.session.new_client()
+        self.pacing = self.session.pacing()
+        if self.pacing is not None:
+            gevent.sleep(self.pacing.wait_s())  # the first request at this user's phase
 
     def on_stop(self) -> None:
         self.session.loop.run(self.pg.close())
 
     def request(self, workload: str) -> None:
-        record = self.session.loop.run(self.pg.request(workload))
+        scheduled_us = None
+        if self.pacing is not None:
+            scheduled_us = self.pacing.due_us
+            self.pacing.advance()
+        record = self.session.loop.run(self.pg.request(workload, scheduled_us=scheduled_us))
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=workload,

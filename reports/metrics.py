@@ -11,7 +11,9 @@ Common rules:
 - Latencies are of ok records only, in ms, as recorded (not rounded).
 
 Definitions:
-- `summary`: counts by outcome; throughput = ok records / window seconds; latency p50/p95/p99 are
+- `summary`: counts by outcome; throughput = ok records / window seconds (served); with an open-loop
+  rate (records with `scheduled_us`) every record starts when it was due (`on_schedule`) and offered =
+  records due in the window / window seconds; latency p50/p95/p99 are
   linearly interpolated percentiles (numpy's default) of the raw values, max is the largest value.
   Without `start_us` the window opens at the first record's start; without `end_us` it closes at the
   last record's finish (start + latency).
@@ -105,6 +107,7 @@ class Summary:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    offered_rps: float | None = None  # requests due in the window a second (an open-loop rate); None: closed loop
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,9 @@ def _window(records: pd.DataFrame, start_us: int | None, end_us: int | None) -> 
 
 
 def summary(requests: pd.DataFrame, start_us: int | None = None, end_us: int | None = None) -> Summary:
-    """Totals, throughput and ok latencies of the records starting in the window."""
-    rows = _window(requests, start_us, end_us)
+    """Totals, throughput and ok latencies of the records starting in the window; records with a schedule
+    (an open-loop rate) start when they were due and their latencies run from then (`on_schedule`)."""
+    rows = _window(on_schedule(requests), start_us, end_us)
     if start_us is None:
         start_us = int(rows["start_us"].min()) if len(rows) else 0
     if end_us is None:
@@ -205,7 +209,14 @@ def summary(requests: pd.DataFrame, start_us: int | None = None, end_us: int | N
         p95_ms=p95,
         p99_ms=p99,
         max_ms=float(latency.max()) if len(latency) else None,
+        offered_rps=_offered(rows, seconds),
     )
+
+
+def _offered(rows: pd.DataFrame, seconds: float) -> float | None:
+    if "scheduled_us" not in rows.columns or not rows["scheduled_us"].notna().any() or seconds <= 0:
+        return None
+    return int(rows["scheduled_us"].notna().sum()) / seconds
 
 
 def _share(records: pd.DataFrame, column: str, start_us: int, end_us: int) -> dict[str, float]:

@@ -56,6 +56,7 @@ class RunSummary:
     probe_lag: ProbeLag = ProbeLag(0, None, None, None)  # how late the probe started against its schedule
     validity: Validity = field(default_factory=not_recorded)  # whether the run was a valid measurement
     repetition: int = 1  # which run of its scenario and mode (bench compare --repeat)
+    offered_rps: float | None = None  # requests due a second (an open-loop rate); None: closed loop
 
     @property
     def false_health_changes(self) -> list[HealthChange]:
@@ -111,4 +112,5 @@ def summarize_run(directory: Path) -> RunSummary:
         probe_lag=probe_lag(probe, *window),
         validity=validity(run, window),
         repetition=meta.repetition,
+        offered_rps=totals.offered_rps,
     )

@@ -77,6 +77,7 @@ class HeadlineRow:
     p99_ms: float | None
     max_ms: float | None
     gaps: dict[str, str]  # fault key -> gap as the table shows it
+    offered_rps: float | None = None  # requests due a second (an open-loop rate); None: closed loop
 
 
 @dataclass(frozen=True)
@@ -427,6 +428,7 @@ def headline_row(site: str, totals: Summary, failover: Sequence[FailoverRow]) ->
         p99_ms=totals.p99_ms,
         max_ms=totals.max_ms,
         gaps={row.key: row.gap_text for row in failover},
+        offered_rps=totals.offered_rps,
     )
 
 

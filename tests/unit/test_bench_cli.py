@@ -92,7 +92,7 @@ def test_verdict_table_shows_each_mode_and_fault():
     )
     lines = table.splitlines()
     assert lines[0] == "== smoke"
-    assert lines[2].split() == ["anycast", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
+    assert lines[2].split() == ["anycast", "-", "22", "20.2", "202", "1", "PgBAL1", "30%", "PgBAL2", "70%"]
     assert lines[4].split()[-2:] == ["failed", "path"]
     assert lines[5].split() == ["anycast", "node-crash", "PgBAL1", "202", "310", "1", "3", "0", "PgBAL1"]
     assert lines[6].split() == ["keepalived", "node-crash", "PgBAL1", "never", "never", "50", "60", "2", "PgBAL1"]

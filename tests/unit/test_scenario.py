@@ -108,7 +108,11 @@ def test_builtin_loads_and_fits_its_stand(name):
     if name not in SITES_SCENARIOS:
         assert scenario.validate_targets(loaded, SEED_HOSTS, SEED_LINKS) == []
     if name not in NO_FAULT_SCENARIOS:  # the baselines load the stand on purpose, to count false withdrawals
-        assert loaded.load.users <= 12 and loaded.load.probe_interval_ms >= 10  # modest for a 2-core machine
+        assert loaded.load.probe_interval_ms >= 10  # modest for a 2-core machine
+        if name in (*SITES_SCENARIOS, "smoke"):
+            assert loaded.load.users <= 12  # closed loop, modest
+        else:
+            assert loaded.load.rate_share == 0.5  # a stated share of the calibrated capacity
     assert loaded.duration_s <= 45  # a compare of every built-in stays within minutes
     # every fault is undone before the end, with time left to watch the recovery
     faults = [s for s in loaded.timeline if s.action == "fault"]
@@ -121,7 +125,7 @@ def test_balancer_crash_is_exactly_the_documented_example():
     loaded = scenario.load("balancer-crash")
     assert loaded.duration_s == 40
     assert loaded.load == Load(
-        users=12, spawn_rate=12, mode="per-query", tags=("point",), probe_interval_ms=100, think_ms=200
+        users=24, spawn_rate=24, mode="per-query", tags=("point",), probe_interval_ms=100, rate_share=0.5
     )
     assert loaded.timeline == (
         Step(10, "fault", "node-crash", "PgBAL1", {}),
@@ -244,7 +248,7 @@ def test_steps_at_the_same_second_are_fine():
         (
             "load.user",
             3,
-            "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, probe_interval_ms, stages)",
+            "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, rate, probe_interval_ms, stages)",
         ),
         ("timeline.0.when", 3, "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
         ("name", DELETE, "name: missing"),
@@ -657,3 +661,41 @@ def test_module_docstring_example_is_a_valid_scenario():
     assert (parsed.load.protocol, parsed.load.think_ms) == ("simple", 200.0)
     assert [s.fault for s in parsed.timeline] == ["node-crash", "node-crash", "link-netem"]
     assert parsed.timeline[2].params == {"network": "routed", "delay_ms": 50.0, "loss_pct": 2.0}
+
+
+def open_loop(rate) -> dict:
+    """The docstring's example with an open-loop rate instead of think_ms."""
+    raw = good_raw()
+    raw["load"].pop("think_ms", None)
+    raw["load"]["rate"] = rate
+    return raw
+
+
+def test_a_rate_is_requests_a_second_or_a_share_of_the_capacity():
+    absolute = scenario.parse(open_loop(40), "s.toml").load
+    assert (absolute.rate, absolute.rate_share, absolute.open_loop, absolute.rate_text) == (40.0, None, True, "40/s")
+    share = scenario.parse(open_loop("40%"), "s.toml").load
+    assert (share.rate, share.rate_share, share.rate_text) == (None, 0.4, "40% of capacity")
+    closed = scenario.parse(good_raw(), "s.toml").load
+    assert not closed.open_loop and closed.rate_text == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (open_loop(0), "load.rate: must be more than 0 requests a second (got 0)"),
+        (open_loop("40"), "load.rate: '40' is not a share of the capacity such as \"40%\" (above 0, at most 1000%)"),
+        (open_loop("0%"), "load.rate: '0%' is not a share of the capacity such as \"40%\" (above 0, at most 1000%)"),
+        (open_loop(True), "load.rate: must be a number"),
+        (
+            set_in(open_loop(40), "load.think_ms", 200),
+            "load.rate: paces the users open loop, instead of load.think_ms: give one of them",
+        ),
+        (
+            set_in(open_loop(40), "load.stages", [{"at_s": 10, "users": 20}]),
+            "load.rate: a rate is for a fixed number of users: give load.stages or load.rate",
+        ),
+    ],
+)
+def test_a_bad_rate_is_reported_exactly(raw, error):
+    assert errors_of(raw) == [error]
