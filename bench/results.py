@@ -9,7 +9,7 @@
       machine.jsonl    every second of the run: the machine's CPU, the load's and each stand host's
       records/         the users' request records (Arrow IPC, see loadgen/records.py)
       probe/           the probe's records
-      locust*          Locust's own statistics (csv, json) and its log
+      locust*          Locust's own statistics (csv, json) and its log (locust.log: the master's)
       stand-logs/      after a failed run: every daemon's log and the stand's status
       not-run.txt      instead of meta.json: why the run could not be played (the stand was not settled)
 
@@ -65,6 +65,11 @@ class RunDir:
     @property
     def probe(self) -> Path:
         return self.root / "probe"
+
+    @property
+    def locust_log(self) -> Path:
+        """Locust's own log (the master's, when there are workers)."""
+        return self.root / "locust.log"
 
     @property
     def stand_logs(self) -> Path:
@@ -181,6 +186,7 @@ class Run:
     probe: pd.DataFrame  # of probe/
     decisions: list[dict]  # the balancers' health decisions (health.jsonl), as written
     machine: list[MachineSample]  # machine.jsonl: [] for runs from before it
+    missing_workers: int = 0  # times Locust's master found a worker missing (it missed its heartbeats)
 
 
 def load_run(directory: Path) -> Run:
@@ -194,7 +200,18 @@ def load_run(directory: Path) -> Run:
         probe=read_records(paths.probe, "probe"),
         decisions=read_decisions(paths.health_decisions),
         machine=read_machine(paths.machine),
+        missing_workers=missing_workers(paths.locust_log),
     )
+
+
+MISSING_WORKER = "failed to send heartbeat, setting state to missing"  # Locust's master's log line
+
+
+def missing_workers(log: Path) -> int:
+    """How often Locust's master found a worker missing, from its log (0 without a log)."""
+    if not log.exists():
+        return 0
+    return sum(MISSING_WORKER in line for line in log.read_text(errors="replace").splitlines())
 
 
 def read_decisions(path: Path) -> list[dict]:

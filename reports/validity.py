@@ -1,5 +1,5 @@
-"""Whether a run was a valid measurement: the machine not saturated, the load generator on its schedule,
-the stand in its steady state before the first fault (docs/metrics.md, "Validity")."""
+"""Whether a run was a valid measurement: the machine not saturated, the load generator on its schedule and
+all there, the stand in its steady state before the first fault (docs/metrics.md, "Validity")."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.results import MachineSample, Run
+from loadgen.records import OK
 from reports.health import REATTACH_FAULTS, REATTACH_GRACE_S
 from reports.metrics import balancer_share, first_fault_us, probe_lag
 from stand.model.events import FaultEvent
@@ -22,6 +23,7 @@ STEAL_SHARE = 0.05  # or when the hypervisor took more than 5% of the CPU over t
 PROBE_LAG_P99_MS = 50.0  # or when the probe started later than this at p99: the load generator fell behind
 PROBE_LAG_MAX_MS = 500.0  # or any probe later than this (half of LATE_MS: a gap would be the generator's)
 LAST_RESORT_SHARE = 0.01  # or when the last resort served more than this before the first fault
+PROBES_FAILED_SHARE = 0.5  # or when more than this part of the probes failed before the first fault: no load reached it
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
             f"late at p99, {lag.max_ms:.0f} ms at most"
         )
     reasons += _not_steady(run, window)
+    reasons += _lost_load(run, window)
     return Validity(
         valid=not reasons,
         reasons=reasons,
@@ -110,6 +113,26 @@ def _not_steady(run: Run, window: tuple[int, int]) -> list[str]:
         withdrawn = [b for b in run.meta.balancers if state.get(b) is False]
         if withdrawn:
             reasons.append(f"{', '.join(withdrawn)} withdrawn before the first fault")
+    return reasons
+
+
+def _lost_load(run: Run, window: tuple[int, int]) -> list[str]:
+    """The load itself failed: Locust or a probe exited non-zero, a Locust worker went missing (it missed its
+    heartbeats: its users stopped), or most probes failed before the first fault (the baseline reached
+    nothing). An interrupted run's exit codes are its interruption's."""
+    meta, reasons = run.meta, []
+    if meta.locust_exit_code and not meta.interrupted:
+        reasons.append(f"Locust exited with {meta.locust_exit_code}")
+    if meta.probe_exit_code and not meta.interrupted:
+        reasons.append(f"a probe exited with {meta.probe_exit_code}")
+    if run.missing_workers:
+        reasons.append(f"a Locust worker went missing {run.missing_workers} times (it missed its heartbeats)")
+    end_us = first_fault_us(run.events) or window[1]
+    probes = run.probe[(run.probe["start_us"] >= window[0]) & (run.probe["start_us"] < end_us)]
+    failed = int((probes["outcome"] != OK).sum())
+    if len(probes) and failed > PROBES_FAILED_SHARE * len(probes):
+        before = "before the first fault" if end_us != window[1] else "in the measured window"
+        reasons.append(f"{failed} of {len(probes)} probes failed {before}: the baseline reached nothing")
     return reasons
 
 

@@ -59,3 +59,49 @@ def cpu_used(before: dict[int, ProcessTimes], after: dict[int, ProcessTimes]) ->
         then = before.get(pid)
         used[pid] = now.cpu_s - then.cpu_s if then is not None and then.start_ticks == now.start_ticks else now.cpu_s
     return used
+
+
+FRR_DAEMONS = ("zebra", "ospfd", "bfdd", "staticd", "watchfrr", "mgmtd")
+PROGRAMS = (  # a Python process is named by the module it runs
+    ("stand.programs.delayline", "delay lines"),
+    ("stand.programs.agent", "health agents"),
+    ("loadgen.probe", "probes"),
+    ("locust", "Locust"),
+    ("bench", "bench"),
+)
+
+
+def component_of(pid: int) -> str:
+    """What a process is part of, for a CPU budget: "delay lines", "FRR bfdd", "pgpool", "PostgreSQL",
+    "Locust", ...; "kernel" for kernel threads, "other" for the rest ("" when it is gone)."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    if not cmdline[0]:
+        return "kernel"
+    words = [w.decode(errors="replace") for w in cmdline if w]
+    if comm in FRR_DAEMONS:
+        return f"FRR {comm}"
+    if comm.startswith("pgpool") or words[0].endswith("pgpool"):
+        return "pgpool"
+    if comm == "postgres" or words[0].endswith("/postgres") or words[0].startswith("postgres:"):
+        return "PostgreSQL"
+    if comm == "keepalived":
+        return "keepalived"
+    for word in words[1:4]:
+        for module, component in PROGRAMS:
+            if word == module or word.endswith(f"/{module}") or (module == "locust" and word.endswith("locust")):
+                return component
+    return "other"
+
+
+def cpu_by_component(before: dict[int, ProcessTimes], after: dict[int, ProcessTimes]) -> dict[str, float]:
+    """CPU seconds each component used between two readings (`process_times`)."""
+    used: dict[str, float] = {}
+    for pid, cpu_s in cpu_used(before, after).items():
+        component = component_of(pid)
+        if component:
+            used[component] = used.get(component, 0.0) + cpu_s
+    return used

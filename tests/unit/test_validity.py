@@ -103,3 +103,29 @@ def test_a_vip_already_moved_before_the_first_fault_makes_the_run_invalid():
 def test_results_without_machine_samples_are_not_called_invalid_for_it():
     assert validity(a_run(machine=[]), WINDOW).valid
     assert validity(a_run(events=[]), WINDOW).valid
+
+
+def test_a_run_that_lost_its_load_is_invalid():
+    """Locust or a probe exiting non-zero, a worker gone missing, most probes failing before the first fault."""
+    exited = replace(META, locust_exit_code=1, probe_exit_code=2)
+    assert validity(a_run(meta=exited), WINDOW).reasons == ["Locust exited with 1", "a probe exited with 2"]
+    missing = replace(a_run(), missing_workers=2)
+    assert validity(missing, WINDOW).reasons == ["a Locust worker went missing 2 times (it missed its heartbeats)"]
+    unreached = a_run(probe=probes(lambda t: t < 9000, 0, 20_000))  # 900 of the 1000 probes before the fault
+    assert validity(unreached, WINDOW).reasons == [
+        "900 of 1000 probes failed before the first fault: the baseline reached nothing"
+    ]
+    interrupted = replace(META, locust_exit_code=1, interrupted=True)
+    assert validity(a_run(meta=interrupted), WINDOW).valid  # Ctrl-C's exit code is the interruption's
+
+
+def test_a_missing_worker_is_read_from_locusts_log(tmp_path):
+    from bench.results import missing_workers
+
+    log = tmp_path / "locust.log"
+    assert missing_workers(log) == 0
+    log.write_text(
+        "[2026-12-01 10:00:06,1] vm/INFO/locust.runners: Worker vm_9 failed to send heartbeat, setting state to missing.\n"
+        "[2026-12-01 10:00:06,2] vm/INFO/locust.runners: The last worker went missing, stopping test.\n"
+    )
+    assert missing_workers(log) == 1
