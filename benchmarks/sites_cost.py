@@ -32,13 +32,13 @@ class Sampler(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.cores: dict[str, float] = {}
         self.idle = 0.0
 
     def run(self) -> None:
         machine, processes, started = machine_times(), process_times(), time.monotonic()
-        self._stop.wait()
+        self._stopping.wait()
         now_machine, now_processes, seconds = machine_times(), process_times(), time.monotonic() - started
         total = now_machine.total - machine.total or 1.0
         self.idle = (now_machine.idle - machine.idle) / total
@@ -46,7 +46,7 @@ class Sampler(threading.Thread):
         self.cores = {component: cpu_s / seconds for component, cpu_s in used.items()}
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join()
 
 
