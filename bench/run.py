@@ -253,16 +253,15 @@ def sites_of_hosts(plan: Plan) -> dict[str, str]:
 
 @dataclass
 class Load:
-    """The processes that make the load: Locust (with its workers) and the fixed-rate probes."""
+    """The processes that make the load: Locust and the fixed-rate probe."""
 
-    locust: subprocess.Popen  # the master, when there are workers
-    workers: list[subprocess.Popen]
+    locust: subprocess.Popen
     probes: list[subprocess.Popen]
     hosts: list[str]  # the stand hosts the load comes from; "shell" is this machine's own namespace
 
     @property
     def processes(self) -> list[subprocess.Popen]:
-        return [self.locust, *self.workers, *self.probes]
+        return [self.locust, *self.probes]
 
 
 def load_hosts(stand: Stand) -> list[HostPlan]:
@@ -272,8 +271,8 @@ def load_hosts(stand: Stand) -> list[HostPlan]:
 
 
 def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
-    """Locust and a probe from this machine's shell; or, with client hosts, a Locust master here and a
-    worker and a probe inside each client host (each records its own site)."""
+    """Locust and a probe from this machine's shell; with client hosts, their connections are made inside
+    each client host (each records its own site)."""
     load = scenario.load
     locustfile = STAGED_LOCUSTFILE if load.stages else LOCUSTFILE
     argv = [
@@ -329,16 +328,13 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
     clients = load_hosts(stand)
     if not clients:
         locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
-        return Load(locust, [], [_spawn(stand, "shell", "probe", probe, None, out / "probe.log")], ["shell"])
-    master = str(stand.plan.topology.shell.shell_address.ip)  # the workers reach it through the stand's routers
-    argv += ["--master", "--master-bind-host", master, "--expect-workers", str(len(clients))]
-    locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
-    worker = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", master]
-    workers = [
-        _spawn(stand, h.name, "locust-worker", worker, h.namespace, out / f"locust-{h.name}.log") for h in clients
-    ]
-    probes = [_spawn(stand, h.name, "probe", probe, h.namespace, out / f"probe-{h.name}.log") for h in clients]
-    return Load(locust, workers, probes, [h.name for h in clients])
+        return Load(locust, [_spawn(stand, "shell", "probe", probe, None, out / "probe.log")], ["shell"])
+    # One Locust and one probe for every site: each site's users and probes open their connections inside
+    # that site's client host (loadgen/sites.py); no workers, no heartbeats across the stand's own WAN.
+    sites = ",".join(f"{h.host.site}={h.namespace}" for h in clients)
+    locust = _spawn(stand, "shell", "locust", [*argv, "--pg-sites", sites], None, out / "locust.log")
+    probes = [_spawn(stand, "shell", "probe", [*probe, "--sites", sites], None, out / "probe.log")]
+    return Load(locust, probes, [h.name for h in clients])
 
 
 def _spawn(stand: Stand, host: str, name: str, argv: list[str], namespace: str | None, log: Path) -> subprocess.Popen:

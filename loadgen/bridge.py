@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import gevent
 from gevent.event import AsyncResult
 
+from loadgen.sites import new_socket, site_namespace
+
 T = TypeVar("T")
 READ, WRITE = 1, 2  # libev's event masks, as gevent's loop.io takes them
 RECEIVE_SIZE = 65536
@@ -168,9 +170,10 @@ class GeventLoop(asyncio.AbstractEventLoop):
             )[0]
         except socket.gaierror:
             raise ValueError(f"the gevent loop connects to IP addresses only, not {host!r}") from None
-        sock = _socket.socket(family, socket.SOCK_STREAM)
+        inside_a_site = site_namespace.get() is not None  # a stand's namespace: nothing leads out of it
+        sock = new_socket(family) if inside_a_site else _socket.socket(family, socket.SOCK_STREAM)
         try:
-            if self.bind_device is not None:  # once the stand's link is gone, this socket cannot send at all
+            if self.bind_device is not None and not inside_a_site:  # once the stand's link is gone, it cannot send
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.bind_device.encode())
             sock.setblocking(False)
             await self._connect(sock, address)

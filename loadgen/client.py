@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from loadgen.records import ERROR, OK, TIMEOUT, WRONG_ANSWER, Record, process_id
+from loadgen.sites import from_namespace
 from stand.client import ClientSettings
 
 PERSISTENT = "persistent"
@@ -181,6 +182,7 @@ class ClientOptions:
     connect_timeout: float = 2.0
     query_timeout: float = 2.0
     keys: tuple[int, int] | None = None  # first and last key; default: every account
+    namespace: str | None = None  # the site's client namespace its connections are made in (loadgen.sites)
 
 
 class PgClient:
@@ -204,7 +206,15 @@ class PgClient:
 
     async def _connect(self) -> None:
         s = self.settings
-        self._conn = await asyncpg.connect(
+        with from_namespace(self.options.namespace):
+            self._conn = await self._open(s)
+        self._connections += 1
+        self._conn_id = f"{self.process}/u{self.user}/c{self._connections}"
+        if self.options.protocol == SIMPLE:
+            self._served_by_connection = await self._who_serves()
+
+    async def _open(self, s: ClientSettings) -> asyncpg.Connection:
+        return await asyncpg.connect(
             host=s.host,
             port=s.port,
             user=s.user,
@@ -213,10 +223,6 @@ class PgClient:
             timeout=self.options.connect_timeout,
             server_settings={"application_name": "pgab-loadgen"},
         )
-        self._connections += 1
-        self._conn_id = f"{self.process}/u{self.user}/c{self._connections}"
-        if self.options.protocol == SIMPLE:
-            self._served_by_connection = await self._who_serves()
 
     async def _who_serves(self) -> Served:
         """Who serves this connection, asked once right after connecting (the simple protocol's answers

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from loadgen.client import PER_QUERY, ClientOptions, PgClient
 from loadgen.records import OK
+from loadgen.sites import new_socket, site_namespace
 from stand.client import ClientSettings
 from stand.safety import BoundLoop, bind_to_device
 
@@ -52,17 +53,19 @@ class PortTaken(OSError):
 
 class PathLoop(BoundLoop):
     """The stand's bound loop (stand.safety.BoundLoop), whose connections leave from the source port that
-    `from_port` set for the task, if any."""
+    `from_port` set for the task, if any, and are made in the site's namespace that `from_namespace` set."""
 
     async def create_connection(self, protocol_factory, host=None, port=None, **options):
-        local_port = source_port.get()
-        if local_port is None or options.get("sock") is not None:
+        local_port, inside_a_site = source_port.get(), site_namespace.get() is not None
+        if (local_port is None and not inside_a_site) or options.get("sock") is not None:
             return await super().create_connection(protocol_factory, host, port, **options)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = new_socket()
         try:
-            bind_to_device(sock, self.bind_device)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("0.0.0.0", local_port))
+            if not inside_a_site:  # a stand's namespace: nothing leads out of it
+                bind_to_device(sock, self.bind_device)
+            if local_port is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("0.0.0.0", local_port))
             sock.setblocking(False)
             await self.sock_connect(sock, (host, port))
         except OSError as e:

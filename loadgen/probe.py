@@ -22,6 +22,7 @@ from pathlib import Path
 from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClient
 from loadgen.paths import PathLoop, Paths, PortPool, PortTaken, discover, from_port, ports_needed
 from loadgen.records import OK, RecordWriter
+from loadgen.sites import check_sites, parse_sites
 from stand.client import ClientSettings, NoStand, resolve
 from stand.safety import UnsafeTarget, check_target
 
@@ -35,29 +36,40 @@ class ProbeSummary:
     longest_gap_ms: float  # longest time between two successful probes' scheduled starts, on one path
     lag_p99_ms: float  # how late the probes started against their schedule
     lag_max_ms: float
-    per_path: dict[str, int]  # probes sent on each path ("" for those that found no port of their path)
+    per_path: dict[str, int]  # probes sent on each stream (site and path); "..., no port free": sent from any port
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream of probes: a site (its client options: the site's name and namespace) and one of its paths."""
+
+    options: ClientOptions
+    path: str | None  # None: from ports the kernel picks
+    pool: PortPool | None
+
+    @property
+    def name(self) -> str:
+        path = self.path or "any port"
+        return f"{self.options.site} {path}" if self.options.namespace else path
+
+
+def streams_of(options: ClientOptions, paths: Paths | None) -> list[Stream]:
+    """A stream for each path of a site (or one from any port, without paths)."""
+    if not paths or not paths.ports:
+        return [Stream(options, None, None)]
+    return [Stream(options, name, PortPool(ports)) for name, ports in paths.ports.items()]
 
 
 async def run_probe(
-    settings: ClientSettings,
-    options: ClientOptions,
-    interval_ms: float,
-    duration_s: float,
-    writer: RecordWriter,
-    paths: Paths | None = None,
+    settings: ClientSettings, streams: list[Stream], interval_ms: float, duration_s: float, writer: RecordWriter
 ) -> ProbeSummary:
-    """Probe every path every `interval_ms` for `duration_s`, the paths' starts spread over the period, on
-    schedule whatever the answers take. Without paths: one stream from ports the kernel picks."""
-    options = replace(options, mode=PER_QUERY)
+    """Probe every stream every `interval_ms` for `duration_s`, the streams' starts spread over the period,
+    on schedule whatever the answers take."""
     loop = asyncio.get_running_loop()
     records = []
-    pools: dict[str | None, PortPool | None] = (
-        {name: PortPool(ports) for name, ports in paths.ports.items()} if paths and paths.ports else {None: None}
-    )
-    names = list(pools)
 
-    async def probe(tick: int, scheduled_us: int, path: str | None) -> None:
-        pool = pools[path]
+    async def probe(tick: int, scheduled_us: int, stream: Stream) -> None:
+        pool, options = stream.pool, replace(stream.options, mode=PER_QUERY)
         while True:
             port = pool.take() if pool else None
             with from_port(port):
@@ -69,9 +81,9 @@ async def run_probe(
                 continue
             pool.give_back(port)
             break
-        record = record._replace(path=path if port is not None else None)
+        record = record._replace(path=stream.path if port is not None else None)
         writer.add(record)
-        records.append(record)
+        records.append((stream.name if port is not None or pool is None else f"{stream.name}, no port free", record))
 
     async def flush_every_second() -> None:
         while True:
@@ -81,11 +93,11 @@ async def run_probe(
     flusher = asyncio.create_task(flush_every_second())
     in_flight: set[asyncio.Task] = set()
     start, start_us = loop.time(), time.time_ns() // 1000  # the schedule, on the loop's clock and on the records'
-    step_ms = interval_ms / len(names)
+    step_ms = interval_ms / len(streams)
     for index in range(int(duration_s * 1000 / step_ms)):
         await asyncio.sleep(max(0.0, start + index * step_ms / 1000 - loop.time()))
         scheduled_us = start_us + round(index * step_ms * 1000)
-        task = asyncio.create_task(probe(index + 1, scheduled_us, names[index % len(names)]))
+        task = asyncio.create_task(probe(index + 1, scheduled_us, streams[index % len(streams)]))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     if in_flight:
@@ -93,28 +105,32 @@ async def run_probe(
     flusher.cancel()
     writer.flush()
     gaps = []
-    for path in names:
-        ok_starts = sorted(r.scheduled_us for r in records if r.outcome == OK and r.path == path)
+    for stream in streams:
+        ok_starts = sorted(r.scheduled_us for name, r in records if r.outcome == OK and name == stream.name)
         gaps += [(b - a) / 1000 for a, b in zip(ok_starts, ok_starts[1:])]
-    lags = sorted((r.start_us - r.scheduled_us) / 1000 for r in records)
+    lags = sorted((r.start_us - r.scheduled_us) / 1000 for _, r in records)
     return ProbeSummary(
         sent=len(records),
-        ok=sum(r.outcome == OK for r in records),
+        ok=sum(r.outcome == OK for _, r in records),
         longest_gap_ms=max(gaps, default=0.0),
         lag_p99_ms=lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0,
         lag_max_ms=lags[-1] if lags else 0.0,
-        per_path=dict(Counter(r.path or "" for r in records)),
+        per_path=dict(Counter(name for name, _ in records)),
     )
 
 
 async def discover_and_probe(
-    settings: ClientSettings, options: ClientOptions, interval_ms: float, duration_s: float, writer: RecordWriter
-) -> tuple[Paths, ProbeSummary]:
-    """Find the paths (loadgen.paths), then probe each of them for `duration_s`."""
-    paths = await discover(settings, options, ports_needed(interval_ms, options))
-    described = ", ".join(f"{name} ({len(paths.ports[name])} ports)" for name in paths.names) or "none answered"
-    print(f"probe: paths found in {paths.attempts} connections: {described}", flush=True)
-    return paths, await run_probe(settings, options, interval_ms, duration_s, writer, paths)
+    settings: ClientSettings, sites: list[ClientOptions], interval_ms: float, duration_s: float, writer: RecordWriter
+) -> ProbeSummary:
+    """Find each site's paths (loadgen.paths), all sites at once, then probe each of them for `duration_s`."""
+    found = await asyncio.gather(*(discover(settings, o, ports_needed(interval_ms, o)) for o in sites))
+    streams = []
+    for options, paths in zip(sites, found):
+        described = ", ".join(f"{name} ({len(paths.ports[name])} ports)" for name in paths.names) or "none answered"
+        where = f" from {options.site}" if options.namespace else ""
+        print(f"probe: paths found{where} in {paths.attempts} connections: {described}", flush=True)
+        streams += streams_of(options, paths)
+    return await run_probe(settings, streams, interval_ms, duration_s, writer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("records"), help="directory for the probe records")
     parser.add_argument("--site", default="", help="recorded with each probe (default: the site it runs in)")
+    parser.add_argument(
+        "--sites",
+        default="",
+        help="SITE=NAMESPACE,...: probe from each site's client namespace of the running stand (loadgen/sites.py)",
+    )
     parser.add_argument("--host", default="", help="postgresql:// URL overriding the stand's address or credentials")
     parser.add_argument("--stand", default="pgab", help="prefix of the stand to take host and credentials from")
     parser.add_argument("--connect-timeout", type=float, default=1.0, help="seconds")
@@ -143,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = resolve(args.host, args.stand)
         device = check_target(settings.host)
+        sites = parse_sites(args.sites, "--sites")
+        check_sites(sites)
     except (UnsafeTarget, NoStand, ValueError) as e:
         print(f"probe: {e}", file=sys.stderr)
         return 1
@@ -150,14 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     options = ClientOptions(
         site=site, protocol=args.protocol, connect_timeout=args.connect_timeout, query_timeout=args.query_timeout
     )
-    writer = RecordWriter(args.out, "probe", site)
+    writer = RecordWriter(args.out, "probe", "sites" if sites else site)
+    each_site = [replace(options, site=s.name, namespace=s.namespace) for s in sites] or [options]
     started = time.monotonic()
     try:
         with asyncio.Runner(loop_factory=lambda: PathLoop(device)) as runner:
-            _, summary = runner.run(discover_and_probe(settings, options, args.interval_ms, args.duration, writer))
+            summary = runner.run(discover_and_probe(settings, each_site, args.interval_ms, args.duration, writer))
     finally:
         writer.close()
-    per_path = ", ".join(f"{path or 'no port of its path'} {n}" for path, n in sorted(summary.per_path.items()))
+    per_path = ", ".join(f"{stream} {n}" for stream, n in sorted(summary.per_path.items()))
     print(
         f"probe: {summary.sent} probes in {time.monotonic() - started:.1f} s ({per_path}), {summary.ok} ok, "
         f"longest gap between good probes of a path {summary.longest_gap_ms:.0f} ms, started late against the schedule "

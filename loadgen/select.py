@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f loadgen/select.py` from anywhere
@@ -35,6 +36,7 @@ from loadgen.client import (  # noqa: E402
 )
 from loadgen.pacing import Pacing  # noqa: E402
 from loadgen.records import RecordWriter  # noqa: E402
+from loadgen.sites import check_sites, parse_sites  # noqa: E402
 from stand.client import NoStand, resolve  # noqa: E402
 from stand.safety import UnsafeTarget, check_target  # noqa: E402
 
@@ -66,6 +68,12 @@ def add_arguments(parser) -> None:
         default="",
         help="the site these users simulate, recorded with each request "
         "(default: the site of the stand host this process runs in, main outside the stand)",
+    )
+    parser.add_argument(
+        "--pg-sites",
+        default="",
+        help="SITE=NAMESPACE,...: the users take the sites in turn, each opening its connections inside its "
+        "site's client namespace of the running stand (loadgen/sites.py): one process loads every site",
     )
     parser.add_argument("--pg-records", default="records", help="directory for the request records")
     parser.add_argument("--pg-connect-timeout", type=float, default=2.0, help="seconds")
@@ -107,8 +115,10 @@ class LoadSession:
             query_timeout=options.pg_query_timeout,
             keys=parse_keys(options.pg_keys),
         )
+        self.sites = parse_sites(options.pg_sites)
+        check_sites(self.sites)  # each one a running stand's namespace: nothing leads out of it
         self.loop = GeventLoop(bind_device=device)  # every connection, reconnects too, only through that link
-        self.writer = RecordWriter(Path(options.pg_records), "requests", self.options.site)
+        self.writer = RecordWriter(Path(options.pg_records), "requests", "sites" if self.sites else self.options.site)
         self.users = 0
         self.environment = environment
         self._flusher = gevent.spawn(self._flush_every_second)
@@ -119,8 +129,13 @@ class LoadSession:
             self.writer.flush()
 
     def new_client(self) -> PgClient:
+        """The next user's client; with sites, the users take them in turn."""
         self.users += 1
-        return PgClient(self.settings, self.options, self.users)
+        options = self.options
+        if self.sites:
+            site = self.sites[(self.users - 1) % len(self.sites)]
+            options = replace(options, site=site.name, namespace=site.namespace)
+        return PgClient(self.settings, options, self.users)
 
     def pacing(self) -> Pacing | None:
         """A new user's schedule with --pg-rate (its share of the rate over -u users); None: closed loop."""
@@ -142,6 +157,7 @@ def refuse_unsafe_target(environment, **_) -> None:
         return  # a worker checks at test start, with the options its master sends
     try:
         check_target(resolve(environment.host, environment.parsed_options.pg_stand).host)
+        check_sites(parse_sites(environment.parsed_options.pg_sites))
     except (UnsafeTarget, NoStand, ValueError) as e:
         sys.exit(f"loadgen: {e}")
 

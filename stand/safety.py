@@ -104,3 +104,12 @@ class BoundLoop(uvloop.Loop):
             sock.close()
             raise
         return await super().create_connection(protocol_factory, sock=sock, **options)
+
+
+def check_namespace(name: str) -> None:
+    """Refuse unless `name` is a network namespace of a running stand (a load that opens its connections
+    from inside one: nothing leads out of it)."""
+    if not any(name in stand.get("namespaces", []) for stand in running_stands()):
+        raise UnsafeTarget(f"refusing to send traffic from namespace {name!r}: it is not one of a running stand's")
+    if _namespace_inode(name) is None:
+        raise UnsafeTarget(f"refusing to send traffic from namespace {name!r}: it does not exist")

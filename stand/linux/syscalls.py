@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 from pathlib import Path
 
 NETNS_RUN_DIR = Path("/run/netns")  # where `ip netns` (and pyroute2) bind-mount named namespaces
@@ -33,3 +34,18 @@ def unshare_ipc() -> None:
     children make goes with the last of them, even when they are SIGKILLed (pgpool's 135 MB segment
     otherwise outlives every killed pgpool until the machine runs out of memory)."""
     _check(_libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+
+
+def socket_in_netns(name: str, family: int, kind: int) -> socket.socket:
+    """A new socket of the named network namespace, made from this thread without staying there: the thread
+    enters it, creates the socket, and comes back (a socket keeps the namespace it was made in). The namespace
+    is opened for this call only, so nothing here keeps a namespace alive that its stand has removed."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        enter_netns(name)
+        try:
+            return socket.socket(family, kind)
+        finally:
+            _check(_libc.setns(home, CLONE_NEWNET), "setns back to the thread's own namespace")
+    finally:
+        os.close(home)

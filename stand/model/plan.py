@@ -54,6 +54,7 @@ class Link:
     ospf_cost: int  # follows the link's latency: WAN links cost more the farther they reach
     bridge: str  # in the switch namespace; "" on a WAN link
     delayed: bool  # its frames cross a delay line (WAN links, stretched networks): offloads must be off
+    wan: bool = False  # a WAN link (its network has a delay): the WAN's BFD timers
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ def derive(topology: Topology, design: Design) -> Plan:
                 ospf_cost=ospf_cost(networks[iface.network]),
                 bridge=_bridge_name(networks[iface.network], host.site),
                 delayed=bool(networks[iface.network].delay_ms or networks[iface.network].stretched_over),
+                wan=bool(networks[iface.network].delay_ms),
             )
             for iface in host.interfaces
         )
@@ -309,7 +311,10 @@ def derive(topology: Topology, design: Design) -> Plan:
                 vrrp_priority=VRRP_TOP_PRIORITY - 10 * balancers.index(host.name) if host.has("balancer") else 0,
             )
         )
-    hops = [hop for net in topology.networks for hop in _stretch_hops(topology, net)]
+    # A design without a VIP has no use for the VIP's stretched segment: no delay lines for it (each is a process
+    # that handles every frame crossing it); its bridges stay, one per site, joined by nothing.
+    needed = [net for net in topology.networks if design.holds_vip or net.name != topology.vip_network]
+    hops = [hop for net in needed for hop in _stretch_hops(topology, net)]
     return Plan(
         topology=topology,
         design=design,

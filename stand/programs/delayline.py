@@ -4,8 +4,10 @@ Runs as root in the namespace that holds both interfaces (the switch-side ends o
 ``python -m stand.programs.delayline --a IF --b IF --delay-ms D [--jitter-ms J] [--loss-pct L] [--one-way]
 [--ready-file PATH] [--rt-priority P]``.
 Every Ethernet frame read on one interface leaves the other one D ms (plus a uniform jitter of at most
-J ms) later, in both directions, never ahead of the frame before it. It runs at realtime priority (as
-netem runs in the kernel): on a busy machine an ordinary process wakes up milliseconds late.
+J ms) later, in both directions, never ahead of the frame before it. The stand runs it at the control
+plane's priority (nice -10, as FRR and the agents): ahead of the load, never able to starve anything
+(at realtime priority, `--rt-priority`, three lines preempted Locust, the probes and the daemons on a
+busy machine, and a bug could hang the machine; the stand does not use it).
 Frames are whole wire frames only if no veth end offloads segmentation, coalescing or checksums: call
 `disable_offloads` on the host's end of each veth (the delay line does it on its own two ends).
 """
@@ -192,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss-pct", type=float, default=0.0, help="the part of the frames lost, in percent")
     parser.add_argument("--one-way", action="store_true", help="delay and lose only what goes from --a to --b")
     parser.add_argument("--ready-file", type=Path, help="written (with the PID) once both ports listen")
-    parser.add_argument("--rt-priority", type=int, default=10, help="SCHED_FIFO priority 1-99; 0: ordinary process")
+    parser.add_argument(
+        "--rt-priority", type=int, default=0, help="SCHED_FIFO priority 1-99; 0 (default): ordinary process"
+    )
     args = parser.parse_args(argv)
     if args.a == args.b:
         parser.error("--a and --b must be two interfaces")

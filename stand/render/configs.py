@@ -21,6 +21,7 @@ from stand.model.system import ARPING, IP, PCP_PORT, POSTGRES_PORT
 
 TEMPLATES = Path(__file__).parent / "templates"
 BFD_PROFILE = "stand"
+WAN_BFD_PROFILE = "wan"  # WAN links: slower, as between cities
 PCP_TIMEOUT_S = 1  # keepalived's check asks pgpool's PCP process when a new session is not taken in time
 
 
@@ -296,6 +297,7 @@ def _frr_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout) -> lis
             dead_interval=ospf.dead_interval_s,
             priority=host.ospf_priority,
             bfd_profile=BFD_PROFILE,
+            wan_bfd_profile=WAN_BFD_PROFILE,
             loopback_cost=host.loopback_cost,
             shell_ifname=plan.shell_router_ifname if is_shell_router else "",
             router_id=host.host.loopback.ip,
@@ -307,7 +309,14 @@ def _frr_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout) -> lis
             lsa_min_arrival=ospf.lsa_min_arrival_ms,
         ),
         "bfdd": env.get_template("bfdd.conf.j2").render(
-            profile=BFD_PROFILE, multiplier=ospf.bfd_multiplier, interval_ms=ospf.bfd_interval_ms
+            profiles=[
+                (BFD_PROFILE, ospf.bfd_multiplier, ospf.bfd_interval_ms),
+                *(
+                    [(WAN_BFD_PROFILE, ospf.wan_bfd_multiplier, ospf.wan_bfd_interval_ms)]
+                    if any(link.wan for link in host.ospf_links)
+                    else []
+                ),
+            ]
         ),
     }
     if isinstance(layout, DebianLayout):  # Debian runs FRR from one integrated frr.conf

@@ -18,7 +18,7 @@ from stand.model.plan import DelayLine, HostPlan
 from stand.model.system import PG_BIN
 from stand.render.configs import RenderedFile, render_all, slot_name
 from stand.runtime import readiness
-from stand.runtime.daemons import Daemon, controller, psql_local
+from stand.runtime.daemons import CONTROL_PLANE_NICE, Daemon, controller, psql_local
 from stand.runtime.handle import Progress, Stand, StandError
 from stand.runtime.prerequisites import check_prerequisites
 from stand.runtime.teardown import down_under_lock
@@ -190,6 +190,7 @@ def start_delay_line(stand: Stand, line: DelayLine) -> process.ProcessRecord:
         stand.plan.switch_namespace,
         log,
         env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")},
+        nice=CONTROL_PLANE_NICE,  # it carries BFD: as the control plane, ahead of the load
     )
     stand.state_file.record_process(record)
     if not process.wait_until(lambda: ready.exists() or not record.is_running(), process.scaled(30), 0.05):

@@ -2,6 +2,7 @@
 keeps what was recorded, and leaves no load process behind."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -67,4 +68,35 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_records(stand, tmp_path):
     assert len(read_records(directory / "records")) > 0
     assert len(read_records(directory / "probe", "probe")) > 0
     assert processes_mentioning(str(tmp_path)) == []
+    assert process.wait_until(lambda: len(readiness.anycast_next_hops(stand)) == 3, process.scaled(30), 0.2)
+
+
+def test_a_run_whose_locust_is_killed_mid_way_is_invalid_and_exits_non_zero(stand, tmp_path):
+    """The load lost mid-run: SIGKILL to Locust while the fault is in effect. The run still ends, its
+    faults undone; the table marks it INVALID with the reason, and `bench run` exits 1."""
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--scenario", "smoke"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(bench.stdout), daemon=True)
+    reader.start()
+    try:
+        assert process.wait_until(lambda: any(" fault node-crash PgBAL1" in line for line in lines), 120, 0.05), (
+            "".join(lines)
+        )
+        (locust,) = [p for p in stand.state_file.read().processes if p.daemon == "locust"]
+        os.killpg(locust.pid, signal.SIGKILL)
+        bench.wait(timeout=180)
+        reader.join(timeout=10)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    output = "".join(lines)
+    assert bench.returncode == 1, output
+    assert "INVALID, no verdict from this run: Locust exited with -9" in output, output
+    assert "the load failed, the figures above do not measure the stand: Locust exited with -9" in output, output
     assert process.wait_until(lambda: len(readiness.anycast_next_hops(stand)) == 3, process.scaled(30), 0.2)

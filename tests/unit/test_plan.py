@@ -139,6 +139,13 @@ def test_the_stretched_segment_has_a_bridge_per_site_joined_by_delay_lines_with_
     assert [r.name for r in plan.routers if plan.vip_link(r)] == ["RtMsk", "RtSpb", "RtEkb"]
 
 
+def test_anycast_runs_no_delay_line_for_the_vip_segment_it_does_not_use():
+    plan = plan_of(topology.load("sites"), "anycast")
+    assert [line.name for line in plan.delay_lines] == ["spbmsk", "mskekb", "spbekb"]
+    assert plan.bridge_ports == ()
+    assert [b for b in plan.bridges if b.startswith("vip")] == ["vip-msk", "vip-spb", "vip-ekb"]  # each on its own
+
+
 def test_the_seed_vip_lives_on_the_routed_network():
     seed = plan_of(topology.load("seed"), "keepalived")
     assert seed.vip_network == "routed" and seed.bridge_ports == () and seed.delay_lines == ()
