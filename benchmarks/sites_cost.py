@@ -28,66 +28,47 @@ CORES = os.cpu_count() or 1
 
 
 class Sampler(threading.Thread):
-    """CPU by component and the machine's idle share over a stretch, from `start()` to `stop()`."""
+    """CPU by component and the machine's idle share over `seconds`, from `delay_s` after `start()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float, delay_s: float = 0.0) -> None:
         super().__init__(daemon=True)
-        self._stopping = threading.Event()
+        self.seconds, self.delay_s = seconds, delay_s
         self.cores: dict[str, float] = {}
         self.idle = 0.0
 
     def run(self) -> None:
+        time.sleep(self.delay_s)
         machine, processes, started = machine_times(), process_times(), time.monotonic()
-        self._stopping.wait()
+        time.sleep(self.seconds)
         now_machine, now_processes, seconds = machine_times(), process_times(), time.monotonic() - started
         total = now_machine.total - machine.total or 1.0
         self.idle = (now_machine.idle - machine.idle) / total
         used = cpu_by_component(processes, now_processes)
         self.cores = {component: cpu_s / seconds for component, cpu_s in used.items()}
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join()
 
-
-def measure(seconds: float, during=None) -> Sampler:
-    sampler = Sampler()
+def idle_stand(seconds: float) -> Sampler:
+    sampler = Sampler(seconds)
     sampler.start()
-    if during is None:
-        time.sleep(seconds)
-    else:
-        during()
-    sampler.stop()
+    sampler.join()
     return sampler
 
 
 def loaded_run(stand, scenario_name: str, seconds: float, work: Path) -> tuple[Sampler, float]:
-    """The scenario's load without its faults; the components' CPU from 8 s in (every worker running) to the
-    end of its schedule, and the requests served a second over the run's measured window."""
+    """The scenario's load without its faults; the components' CPU from 8 s in (every site's users running)
+    for `seconds`, and the requests served a second over the run's measured window."""
     source = load_scenario(scenario_name)
-    lines = [line for line in Path(source.source).read_text().split("[[timeline]]")[0].splitlines()]
-    text = "\n".join(
-        f'name = "{source.name}-no-fault"'
-        if line.startswith("name")
-        else f"duration_s = {seconds + 10:g}"
-        if line.startswith("duration_s")
-        else line
-        for line in lines
-    )
+    lines = Path(source.source).read_text().split("[[timeline]]")[0].splitlines()
+    renamed = {"name": f'name = "{source.name}-no-fault"', "duration_s": f"duration_s = {seconds + 10:g}"}
+    text = "\n".join(renamed.get(line.split(" ")[0], line) for line in lines)
     path = work / "no-fault.toml"
     path.write_text(text + "\n")
     scenario = load_scenario(str(path))
-    holder: dict = {}
-
-    def play() -> None:
-        holder["out"] = run(stand, scenario, results_dir(work, scenario, stand.plan.mode), lambda message: None)
-
-    player = threading.Thread(target=play)
-    player.start()
-    time.sleep(8)
-    sampler = measure(seconds)
-    player.join()
-    return sampler, summarize_run(holder["out"]).throughput_rps
+    sampler = Sampler(seconds, delay_s=8.0)
+    sampler.start()
+    out = run(stand, scenario, results_dir(work, scenario, stand.plan.mode), lambda message: None)
+    sampler.join()
+    return sampler, summarize_run(out).throughput_rps
 
 
 def main() -> None:
@@ -99,7 +80,7 @@ def main() -> None:
     stand, started_here = ensure_stand(args.mode, lambda message: None, "sites")
     try:
         time.sleep(5)  # the stand's own start-up is over
-        idle = measure(args.seconds)
+        idle = idle_stand(args.seconds)
         with tempfile.TemporaryDirectory() as directory:
             loaded, served = loaded_run(stand, args.scenario, args.seconds, Path(directory))
     finally:
