@@ -97,6 +97,7 @@ def test_a_run_whose_locust_is_killed_mid_way_is_invalid_and_exits_non_zero(stan
             bench.kill()
     output = "".join(lines)
     assert bench.returncode == 1, output
-    assert "INVALID, no verdict from this run: Locust exited with -9" in output, output
+    invalid = [line for line in output.splitlines() if "INVALID, no verdict from this run:" in line]
+    assert len(invalid) == 1 and "Locust exited with -9" in invalid[0], output
     assert "the load failed, the figures above do not measure the stand: Locust exited with -9" in output, output
     assert process.wait_until(lambda: len(readiness.anycast_next_hops(stand)) == 3, process.scaled(30), 0.2)
