@@ -18,7 +18,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from loadgen.client import PER_QUERY, ClientOptions, PgClient
 from loadgen.records import OK
@@ -124,13 +124,7 @@ async def discover(settings: ClientSettings, options: ClientOptions, per_path: i
     """Find `per_path` source ports for every path to the stand's address: connect from ports in a random
     order until every path met holds that many and DISCOVERY_CONFIRM answers in a row found no new one.
     Ports that failed or that another socket holds are skipped. No path: nothing answered."""
-    options = ClientOptions(
-        mode=PER_QUERY,
-        protocol=options.protocol,
-        site=options.site,
-        connect_timeout=options.connect_timeout,
-        query_timeout=options.query_timeout,
-    )
+    options = replace(options, mode=PER_QUERY, keys=None)  # from the site's namespace, as its probes
     candidates = list(SOURCE_PORTS)
     random.shuffle(candidates)  # two probes in one namespace take their ports from different places
     ports: dict[str, list[int]] = {}

@@ -227,6 +227,9 @@ def test_a_short_site_scenario_serves_every_site_at_home_with_all_of_its_load_an
     assert summary.validity.valid, summary.validity.reasons
     home = {row.site: row.local_share for row in run_view(out).locality_before_first_fault}
     assert home == {"msk": 1.0, "spb": 1.0, "ekb": 1.0}, home
+    probe = load_run(out).probe  # each site's probe found its own site's path, and probed it from there
+    paths = probe.groupby("site")["path"].agg(lambda p: sorted(set(p.dropna())))
+    assert paths.to_dict() == {"ekb": ["BalEkb"], "msk": ["BalMsk"], "spb": ["BalSpb"]}, paths
 
 
 def test_keepalived_sends_every_site_to_the_vip_in_moscow_across_the_stretched_segment(sites_keepalived):
