@@ -56,8 +56,9 @@ Definitions:
   site, in the host -> site mapping, is the client's site), `p50_ms` (their median latency),
   `p50_local_ms` (the median of those served locally), `added_ms` = `p50_ms` - `p50_local_ms` (None
   without a locally served one), and `balancer_share` (each balancer's part of them, sums to 1).
-- `fault_groups`: fault events each within `TOGETHER_MS` (100 ms) of the one before were played
-  together (a site going down) and are one group, measured once; its window runs from its first
+- `fault_groups`: fault events played together (one block of `Faults.together()`, a scenario's
+  second: the same `together` number), or each within `TOGETHER_MS` (100 ms) of the one before (files
+  without the number), are one group (a site going down), measured once; its window runs from its first
   fault to the next event (another fault, any undo) or the run's end, so that a later fault's outage
   is never the earlier one's.
 - `fault_report`, per group: the probe's gap over all clients and each path's, failed requests and failed probes, collateral broken
@@ -481,13 +482,17 @@ def _next_index(events: Sequence[FaultEvent], after: int, action: str, fault: st
 
 @dataclass(frozen=True)
 class FaultGroup:
-    """Faults played together (each within TOGETHER_MS of the one before), and the window they own."""
+    """Faults played together (one block, or each within TOGETHER_MS of the one before), and the window they own."""
 
     first: int  # index of the first fault's event
     last: int  # index of the last one's
     start_us: int
     until_us: int  # the next event after them, or the run's end
     in_flight_since_us: int | None  # the previous event (or 0), when the stretch before was not a fault's
+
+
+def _same_block(a: FaultEvent, b: FaultEvent) -> bool:
+    return a.together is not None and a.together == b.together
 
 
 def fault_groups(events: Sequence[FaultEvent], run_end_us: int, together_ms: float = TOGETHER_MS) -> list[FaultGroup]:
@@ -501,7 +506,10 @@ def fault_groups(events: Sequence[FaultEvent], run_end_us: int, together_ms: flo
         while (
             last + 1 < len(events)
             and events[last + 1].action == "fault"
-            and events[last + 1].t_us - events[last].t_us <= together_ms * 1000
+            and (
+                _same_block(events[last], events[last + 1])
+                or events[last + 1].t_us - events[last].t_us <= together_ms * 1000
+            )
         ):
             last += 1
         until_us = events[last + 1].t_us if last + 1 < len(events) else run_end_us

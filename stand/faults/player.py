@@ -26,10 +26,12 @@ class Faults:
         self.stand = stand
         self.events_file = events_file or stand.layout.root / "events.jsonl"
         self._together = False
+        self._blocks = 0  # blocks played together so far: each event of one carries its number
         self._reattach_due = False
 
     @contextmanager
     def together(self) -> Iterator[None]:
+        self._blocks += 1
         self._together = True
         try:
             yield
@@ -51,7 +53,8 @@ class Faults:
         host = self.stand.plan.host(target)
         primitive = FAULTS[fault].inject if action == "fault" else FAULTS[fault].undo
         _check_params(fault, action, primitive, params)
-        event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params)
+        block = self._blocks if self._together else None
+        event = FaultEvent(time.time_ns() // 1000, action, fault, host.name, params, together=block)
         primitive(self.stand, host, **params)
         append_event(self.events_file, event)
         if action == "undo" and FAULTS[fault].reattaches:

@@ -22,6 +22,7 @@ class FaultEvent:
     fault: str  # e.g. "node-crash", "pgpool-kill", "drain"
     target: str  # host name, e.g. "PgBAL1"
     params: dict = field(default_factory=dict)  # the fault's options, e.g. {"network": "routed"}
+    together: int | None = None  # the block of steps played together (a scenario's second), numbered; None: alone
 
 
 def append_event(path: Path, event: FaultEvent) -> None:

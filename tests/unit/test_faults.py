@@ -37,7 +37,7 @@ def test_steps_played_together_reattach_the_backends_once_after_the_last(monkeyp
 
     site.undo("node-crash", "BalMsk")  # alone: at once
     assert played[-2:] == [("return", "BalMsk"), ("reattach", None)]
-    assert len(read_events(tmp_path / "events.jsonl")) == 7
+    assert [e.together for e in read_events(tmp_path / "events.jsonl")] == [1, 1, 1, 2, 2, 2, None]  # the blocks
 
 
 def test_a_wan_cut_also_cuts_the_l2_segments_stretched_over_that_link(monkeypatch):

@@ -498,6 +498,23 @@ def test_faults_played_together_are_measured_once():
     assert site.failed_requests == 2 and site.collateral_broken_connections == 0  # BalSpb is one of the failed
 
 
+def test_faults_of_one_block_are_one_group_however_long_they_took_to_play():
+    """A site going down: three node-crashes of one scenario second, 300 ms apart because each took that
+    long to play on a busy machine. The block's number makes them one; without it, they are three."""
+    events = [
+        {**event(i * 300, "fault", "node-crash", h), "together": 4} for i, h in enumerate(("RtSpb", "PgSpb", "BalSpb"))
+    ]
+    probe = probes(lambda t: 0 <= t < 500, end_ms=3000)
+    (site,) = fault_report(probe.iloc[0:0], probe, events, run_end_us=us(3000))
+    assert (site.target, site.together, site.together_targets) == (
+        "RtSpb",
+        ("node-crash PgSpb", "node-crash BalSpb"),
+        ("PgSpb", "BalSpb"),
+    )
+    apart = [{**e, "together": None} for e in events]
+    assert len(fault_report(probe.iloc[0:0], probe, apart, run_end_us=us(3000))) == 3
+
+
 def test_a_request_in_flight_at_the_fault_that_fails_after_it_is_the_faults():
     events = [event(0, "fault"), event(2000, "undo")]
     requests = frame([row(-50, "timeout", latency_ms=500), row(-300, "error", latency_ms=100), row(100, "error")])
