@@ -267,6 +267,9 @@ class PgClient:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             outcome, error_class, error_text = ERROR, type(e).__name__, str(e)
             await self._drop_connection()
+        except Exception as e:  # anything else a dying stand makes asyncpg raise (a protocol error mid-startup):
+            outcome, error_class, error_text = ERROR, type(e).__name__, str(e)  # a failed request, recorded
+            self._abandon_connection()
         latency_ms = (time.perf_counter() - started) * 1000
         balancer, backend = self.settings.served_by(served.balancer_address, served.backend_address)
         record = Record(
@@ -293,6 +296,12 @@ class PgClient:
         if self.options.mode == PER_QUERY:
             await self._drop_connection()
         return record
+
+    def _abandon_connection(self) -> None:
+        """Forget the connection without a word to the server (its state is unknown after an unexpected error)."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
 
     async def _drop_connection(self) -> None:
         """Close (or, if it is broken, abort) the connection; the next request opens a new one."""

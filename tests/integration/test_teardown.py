@@ -217,9 +217,9 @@ def start_shell_load(out) -> list[subprocess.Popen]:
         "--out",
         str(out / "probe"),
     ]
-    return [
-        subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        for argv in (locust, probe)
+    return [  # their output kept beside the records: why one stopped by itself, if it did
+        subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for argv, log in ((locust, open(out / "locust.log", "w")), (probe, open(out / "probe.log", "w")))
     ]
 
 
@@ -234,7 +234,9 @@ def test_load_from_the_shell_sends_nothing_out_when_the_stand_goes_away(no_stand
             assert process.wait_until(records, process.scaled(60), 0.2), "the load never recorded anything"
             assert stand_cli("down").returncode == 0
             time.sleep(6)  # the load goes on trying: 4 users and a probe every 50 ms
-            assert [p.poll() for p in load] == [None, None], "the load stopped by itself: nothing was tried"
+            assert [p.poll() for p in load] == [None, None], (
+                "the load stopped by itself: nothing was tried\n" + (tmp_path / "probe.log").read_text()[-3000:]
+            )
         finally:
             for proc in load:
                 os.killpg(proc.pid, signal.SIGKILL)

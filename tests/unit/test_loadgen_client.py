@@ -257,6 +257,23 @@ def test_a_wrong_tag_is_a_wrong_answer_record_without_who_served(monkeypatch):
     assert record.error_text == "asked for aid 1 (bid 1), got 'SELECT 0', expected 'SELECT 1'"
 
 
+def test_any_other_error_while_connecting_is_a_failed_request_not_a_dead_load(monkeypatch):
+    """A stand going away under the load can make asyncpg raise more than OSError and its own errors (a
+    protocol error mid-startup): the request fails, recorded with its class; the load goes on."""
+
+    class ProtocolError(Exception):
+        pass
+
+    async def connect(**kwargs):
+        raise ProtocolError("unexpected message in startup")
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    records = asyncio.run(requests(ClientOptions(), 2))
+    assert [(r.outcome, r.error_class, r.error_text) for r in records] == [
+        ("error", "ProtocolError", "unexpected message in startup")
+    ] * 2
+
+
 def test_records_of_old_files_name_the_protocol_they_used():
     assert PROTOCOL_BEFORE_ITS_COLUMN == EXTENDED
 
