@@ -72,15 +72,16 @@ def node_return(stand: Stand, host: HostPlan) -> None:
     _switch_links(stand, host, up=True)  # then Faults reattaches the backends
 
 
-def reattach_backends(stand: Stand, settle_s: float = 3.0, timeout_s: float = 60.0) -> None:
+def reattach_backends(stand: Stand, timeout_s: float = 60.0) -> None:
     """What an operator does once a network is back: every pgpool takes every backend back, until
-    they all stay attached for `settle_s` (health checks still in flight from the outage may detach
-    them once more).
+    they all stay attached for a whole health-check cycle (a check still in flight from the outage may
+    detach them once more, up to a period and a timeout later).
 
     pgpool detaches a backend its health checks lost (a balancer cut off loses all of them) and
     never takes it back by itself. A backend its balancer cannot reach yet (another fault still keeps
     them apart, as when a whole site is down) is left detached; so is any backend of an unreachable balancer."""
     deadline = time.monotonic() + process.scaled(timeout_s)
+    settle_s = stand.plan.topology.pgpool.check_cycle_s + 1
     steady_since = None
     while time.monotonic() < deadline:
         try:

@@ -81,6 +81,7 @@ class Stat:
     pgrp: int
     cpu_s: float  # user plus system time so far
     start_ticks: int
+    children_cpu_s: float = 0.0  # the same, of its children that have exited and that it has reaped
 
 
 def read_stat(pid: int) -> Stat | None:
@@ -94,6 +95,7 @@ def read_stat(pid: int) -> Stat | None:
         ppid=int(fields[1]),
         pgrp=int(fields[2]),
         cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+        children_cpu_s=(int(fields[13]) + int(fields[14])) / CLOCK_TICKS,
         start_ticks=int(fields[19]),
     )
 

@@ -182,6 +182,10 @@ class Plan:
         only (the others weigh 0; pgpool then falls back to the primary), otherwise from every node."""
         return int(len(self.sites) == 1 or backend.host.site == balancer.host.site)
 
+    def across_wan(self, balancer: HostPlan, backend: HostPlan) -> bool:
+        """Whether the balancer reaches the backend across a WAN link (it is in another site)."""
+        return backend.host.site != balancer.host.site
+
     @property
     def routers(self) -> tuple[HostPlan, ...]:
         return tuple(h for h in self.hosts if h.host.has("router"))

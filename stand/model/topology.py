@@ -101,8 +101,17 @@ class PgpoolSettings:
     # it forever, and enough of them leave no child to accept anyone: drop a client idle this long.
     client_idle_limit_s: int = 15
     health_check_period_s: int = 1
+    # a backend in another site, reached across the WAN: checked as operators check across cities
+    wan_health_check_period_s: int = 5
     health_check_timeout_s: int = 2
+    sr_check_period_s: int = 1  # pgpool's replication-delay check (nothing here balances by delay)
     search_primary_node_timeout_s: int = 5
+
+    @property
+    def check_cycle_s(self) -> int:
+        """The longest a health check started during an outage may take to report it: the longest
+        period, then the timeout."""
+        return max(self.health_check_period_s, self.wan_health_check_period_s) + self.health_check_timeout_s
 
 
 @dataclass(frozen=True)

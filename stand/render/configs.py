@@ -124,11 +124,17 @@ def slot_name(host: HostPlan) -> str:
 
 
 def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials) -> list[RenderedFile]:
+    settings = plan.topology.pgpool
     backends = [
-        {"name": h.name, "address": h.data_address.ip, "port": POSTGRES_PORT, "weight": plan.backend_weight(host, h)}
+        {
+            "name": h.name,
+            "address": h.data_address.ip,
+            "port": POSTGRES_PORT,
+            "weight": plan.backend_weight(host, h),
+            "health_check_period": settings.wan_health_check_period_s if plan.across_wan(host, h) else None,
+        }
         for h in plan.postgres_hosts
     ]
-    settings = plan.topology.pgpool
     conf = env.get_template("pgpool.conf.j2").render(
         host=host.name,
         port=settings.port,
@@ -140,6 +146,7 @@ def _pgpool_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credentials
         client_idle_limit=settings.client_idle_limit_s,
         monitor_user=MONITOR_USER,
         health_check_period=settings.health_check_period_s,
+        sr_check_period=settings.sr_check_period_s,
         health_check_timeout=settings.health_check_timeout_s,
         search_primary_node_timeout=settings.search_primary_node_timeout_s,
         watchdog=_watchdog_settings(plan, host),

@@ -181,7 +181,7 @@ def set_in(path: str, value):
         (
             "pgpool.colour",
             "blue",
-            "pgpool.colour: unknown field (known: client_idle_limit_s, health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s)",
+            "pgpool.colour: unknown field (known: client_idle_limit_s, health_check_period_s, health_check_timeout_s, num_init_children, port, search_primary_node_timeout_s, sr_check_period_s, wan_health_check_period_s)",
         ),
     ],
 )
