@@ -158,6 +158,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
             "health": asdict(stand.plan.topology.health),
             "pgpool": asdict(stand.plan.topology.pgpool),
             "keepalived": asdict(stand.plan.keepalived),
+            "wan": {"delay": build.wan_delay(stand) or "no WAN"},
         },
         locust_exit_code=load.locust.returncode,
         probe_exit_code=next((p.returncode for p in load.probes if p.returncode), 0),

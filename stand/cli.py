@@ -151,6 +151,8 @@ def cmd_status(args) -> int:
     stand = _running(args)
     state = stand.state_file.read()
     print(f"stand {state.prefix}: {state.status}, {state.mode} mode (topology {state.topology})")
+    if delay := build.wan_delay(stand):
+        print(f"  WAN delayed by {delay}")
     for host in stand.plan.hosts:
         daemons = [f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name]
         present = "" if netns.exists(host.namespace) else " (namespace missing)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -111,6 +112,26 @@ def attach_to_bridge(namespace: str, ifname: str, bridge: str) -> None:
 def detach_from_bridge(namespace: str, ifname: str) -> None:
     with _ipr(namespace) as ipr:
         ipr.link("set", index=_index(ipr, ifname), master=0)
+
+
+def add_netem(namespace: str, ifname: str, delay_ms: float, jitter_ms: float) -> bool:
+    """netem on the interface's egress: every frame leaves `delay_ms` (give or take `jitter_ms`) late.
+    False, and nothing changed, if this kernel has no netem qdisc."""
+    with _ipr(namespace) as ipr:
+        try:
+            ipr.tc(
+                "add",
+                "netem",
+                index=_index(ipr, ifname),
+                handle="1:",
+                delay=round(delay_ms * 1000),
+                jitter=round(jitter_ms * 1000),
+            )
+        except NetlinkError as e:
+            if e.code in (errno.ENOENT, errno.EOPNOTSUPP):
+                return False
+            raise
+    return True
 
 
 def set_link(namespace: str, ifname: str, up: bool) -> None:

@@ -81,6 +81,11 @@ class DelayLine:
     one_way: bool = False  # only frames from `a` to `b` are delayed and lost (the link-netem fault)
 
     @property
+    def bridge(self) -> str:
+        """The bridge that joins the line's two ends where the kernel delays (netem): named after the line."""
+        return f"l-{self.name}"[:15]
+
+    @property
     def options(self) -> list[str]:
         """The command-line options of `python -m stand.programs.delayline` for this line."""
         options = ["--a", self.a, "--b", self.b]

@@ -167,13 +167,46 @@ def build_network(stand: Stand, progress: Progress) -> None:
     )
 
 
+WAN_NETEM = "netem"
+WAN_DELAY_LINES = "userspace delay lines (this kernel has no netem)"
+
+
 def start_delay_lines(stand: Stand, progress: Progress) -> None:
-    """The delay lines in the switch namespace: one per WAN link, one per hop of a stretched network."""
+    """What delays the WAN, in the switch namespace (one line per WAN link and per hop of a stretched
+    network): the kernel's netem where it has one, else a userspace delay line per line."""
     plan = stand.plan
-    for line in plan.delay_lines:
-        start_delay_line(stand, line)
-    if plan.delay_lines:
-        progress(f"WAN: {', '.join(f'{line.name} {2 * line.delay_ms:g} ms round trip' for line in plan.delay_lines)}")
+    if not plan.delay_lines:
+        return
+    in_kernel = delay_in_kernel(stand, plan.delay_lines[0])
+    for line in plan.delay_lines[1:] if in_kernel else plan.delay_lines:
+        if not in_kernel:
+            start_delay_line(stand, line)
+        elif not delay_in_kernel(stand, line):
+            raise StandError(f"netem took the WAN line {plan.delay_lines[0].name} but not {line.name}")
+    lines = ", ".join(f"{line.name} {2 * line.delay_ms:g} ms round trip" for line in plan.delay_lines)
+    progress(f"WAN: {lines}; delayed by {WAN_NETEM if in_kernel else WAN_DELAY_LINES}")
+
+
+def delay_in_kernel(stand: Stand, line: DelayLine) -> bool:
+    """The line as a bridge of its two ends, each delaying what it sends by netem (so each direction is
+    delayed once); False, and nothing made, if this kernel has no netem. netem's jitter may reorder frames,
+    which the userspace line never does."""
+    switch = stand.plan.switch_namespace
+    if not netns.add_netem(switch, line.a, line.delay_ms, line.jitter_ms):
+        return False
+    netns.add_netem(switch, line.b, line.delay_ms, line.jitter_ms)
+    netns.add_bridge(switch, line.bridge)
+    for end in (line.a, line.b):
+        netns.attach_to_bridge(switch, end, line.bridge)
+    return True
+
+
+def wan_delay(stand: Stand) -> str:
+    """What delays this stand's WAN: WAN_NETEM, WAN_DELAY_LINES, or "" (no WAN)."""
+    if not stand.plan.delay_lines:
+        return ""
+    line = stand.plan.delay_lines[0]
+    return WAN_DELAY_LINES if stand.state_file.read().process("switch", delay_line_daemon(line.name)) else WAN_NETEM
 
 
 def start_delay_line(stand: Stand, line: DelayLine) -> process.ProcessRecord:
