@@ -35,14 +35,14 @@ async def timed(call):
         started = time.perf_counter()
         await call()
         latencies.append((time.perf_counter() - started) * 1000)
-    return statistics.median(latencies)
+    return statistics.median(latencies), min(latencies), max(latencies)
 async def main():
     conn = await asyncpg.connect(host="198.18.2.0", port=5432, timeout=5)
     row = await conn.fetchrow("select host(inet_client_addr()), host(inet_server_addr())", timeout=5)
-    simple = await timed(lambda: conn.execute("SELECT 1", timeout=5))
-    extended = await timed(lambda: conn.fetchrow("SELECT $1::int", 1, timeout=5))
+    simple, fastest, slowest = await timed(lambda: conn.execute("SELECT 1", timeout=5))
+    extended = (await timed(lambda: conn.fetchrow("SELECT $1::int", 1, timeout=5)))[0]
     await conn.close()
-    print(json.dumps({"served": list(row), "p50_ms": simple, "p50_extended_ms": extended}))
+    print(json.dumps({"served": list(row), "p50_ms": simple, "min_ms": fastest, "max_ms": slowest, "p50_extended_ms": extended}))
 asyncio.run(main())
 """.replace("QUERIES", str(QUERIES))
 
@@ -262,7 +262,8 @@ def test_keepalived_moves_every_site_when_the_vip_balancer_crashes(sites_keepali
             f"\n[figure] sites, keepalived: CliEkb served by BalSpb after BalMsk crashed, p50 "
             f"{measured['p50_ms']:.2f} ms (ekb-spb round trip {rtt:g} ms)"
         )
-        assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
+        # once 48 ms in CI (not again in 6 tries); the fastest query tells a longer path from a slow machine
+        assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5, measured
     finally:
         faults.undo("node-crash", "BalMsk")
     assert process.wait_until(lambda: readiness.vip_holders(stand) == ["BalMsk"], process.scaled(WAIT), 0.1)
