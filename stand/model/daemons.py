@@ -11,6 +11,9 @@ class DaemonKind(StrEnum):
     ZEBRA = "zebra"
     BFDD = "bfdd"
     OSPFD = "ospfd"
+    NEXTHOP_MIRROR = (
+        "nexthop-mirror"  # a router's OSPF next hops as a resilient group (stand/programs/nexthop_mirror.py)
+    )
     POSTGRES = "postgres"
     PGPOOL = "pgpool"
     AGENT = "agent"  # the health agent (stand/programs/agent.py)

@@ -16,6 +16,7 @@ class Design:
     holds_vip: bool  # one balancer at a time holds the anycast address as a VIP on the routers' segment
     balancer_companion: DaemonKind | None  # started after pgpool on every balancer (the agent, keepalived), or none
     pgpool_watchdog: bool = False  # pgpool's own watchdog moves the VIP (pgpool runs as root to do so)
+    router_companion: DaemonKind | None = None  # started after FRR on every router (the next-hop mirror), or none
 
     def vrrp_settings(self, topology: Topology) -> KeepalivedSettings | None:
         """The topology's VRRP settings that this design uses (keepalived's designs only)."""

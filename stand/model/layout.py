@@ -53,6 +53,11 @@ class HostPaths:
         return self.agent_dir / "status.json"
 
     @property
+    def mirror_status(self) -> Path:
+        """The next-hop mirror's changes (JSON lines); with ".ready" added, there once it mirrors."""
+        return self.frr_run_dir / "nexthop-mirror.jsonl"
+
+    @property
     def drain_file(self) -> Path:
         return self.agent_dir / "drain"
 

@@ -340,7 +340,10 @@ def derive(topology: Topology, design: Design) -> Plan:
 
 def _daemons(host: Host, design: Design, runs_frr: bool) -> tuple[DaemonKind, ...]:
     """What the host runs, in start order."""
-    kinds = [*(FRR if runs_frr else ()), *([DaemonKind.POSTGRES] if host.has("primary") or host.has("replica") else [])]
+    kinds = [*(FRR if runs_frr else ())]
+    if host.has("router") and design.router_companion:
+        kinds.append(design.router_companion)
+    kinds += [DaemonKind.POSTGRES] if host.has("primary") or host.has("replica") else []
     if host.has("balancer"):
         kinds += [DaemonKind.PGPOOL, *([design.balancer_companion] if design.balancer_companion else [])]
     return tuple(kinds)

@@ -283,6 +283,9 @@ def start_frr(stand: Stand, progress: Progress) -> list[tuple[Daemon, process.Pr
             if kind == DaemonKind.ZEBRA:
                 daemon.wait_ready(record)  # bfdd and ospfd connect to it
             started.append((daemon, record))
+        if stand.mode.router_companion and host.runs(stand.mode.router_companion):
+            daemon = controller(stand, host, stand.mode.router_companion)
+            started.append((daemon, daemon.start(stand.state_file)))
     progress(f"FRR started on {sum(h.runs_frr for h in stand.plan.hosts)} hosts")
     return started
 

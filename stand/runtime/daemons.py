@@ -231,6 +231,39 @@ class HealthAgent(Daemon):
 
 
 @dataclass
+class NexthopMirror(Daemon):
+    """The anycast-resilient mode's program on a router: FRR's next hops to the anycast address as a
+    resilient nexthop group, which a policy rule puts before the main table (docs/ecmp.md)."""
+
+    name: str = DaemonKind.NEXTHOP_MIRROR
+    nice: int = CONTROL_PLANE_NICE
+    prefix: str = ""
+    table: int = 200
+    rule_priority: int = 100  # before the main table's rule (32766)
+    group_id: int = 1000
+    buckets: int = 512  # many more than flows on one router here: a flow seldom shares its bucket
+    idle_timer_s: int = 10  # a returning next hop gets the buckets no packet used for this long
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "stand.programs.nexthop_mirror", "--prefix", self.prefix,
+            "--table", str(self.table), "--rule-priority", str(self.rule_priority), "--group-id", str(self.group_id),
+            "--buckets", str(self.buckets), "--idle-timer-s", str(self.idle_timer_s),
+            "--status-file", str(self.paths.mirror_status),
+        ]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+    def start(self, state_file: StateFile) -> ProcessRecord:
+        Path(f"{self.paths.mirror_status}.ready").unlink(missing_ok=True)
+        return super().start(state_file)
+
+    def is_ready(self) -> bool:
+        return Path(f"{self.paths.mirror_status}.ready").exists()
+
+
+@dataclass
 class Keepalived(Daemon):
     """VRRP for the keepalived modes: the parent and its VRRP child, each with a pid file."""
 
@@ -287,6 +320,9 @@ CONTROLLERS: dict[DaemonKind, Controller] = {
     DaemonKind.PGPOOL: _pgpool,
     DaemonKind.AGENT: lambda stand, host, paths, credentials: HealthAgent(host, paths),
     DaemonKind.KEEPALIVED: lambda stand, host, paths, credentials: Keepalived(host, paths),
+    DaemonKind.NEXTHOP_MIRROR: lambda stand, host, paths, credentials: NexthopMirror(
+        host, paths, prefix=str(stand.plan.topology.anycast.network)
+    ),
 }
 
 

@@ -27,19 +27,33 @@ def stand_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def bench_run_scenario(tmp_path: Path, scenario_text: str, *options: str) -> Path:
+    """`bench run OPTIONS` of a scenario given as TOML text, which must succeed; its results directory."""
+    (tmp_path / "scenario.toml").write_text(scenario_text)
+    argv = [sys.executable, "-m", "bench.cli", "run", *options, "--scenario", str(tmp_path / "scenario.toml")]
+    result = subprocess.run(
+        [*argv, "--results", str(tmp_path / "results")], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (out,) = (tmp_path / "results").iterdir()
+    return out
+
+
 def pytest_collection_modifyitems(items):
-    """Anycast tests first, then keepalived ones, then watchdog ones (one mode switch each), the
+    """Anycast tests first, then keepalived, watchdog and anycast-resilient ones (one mode switch each), the
     comparison (its own stands), the sites topology (its own stand), then the teardown tests."""
 
     def order(item) -> int:
         name = item.fspath.basename
         if name == "test_teardown.py":
-            return 5
+            return 6
         if name == "test_sites.py":
-            return 4
+            return 5
         if name == "test_compare.py":
-            return 3
+            return 4
         fixtures = getattr(item, "fixturenames", ())
+        if "resilient_stand" in fixtures:
+            return 3
         return 2 if "watchdog_stand" in fixtures else int("keepalived_stand" in fixtures)
 
     items.sort(key=order)
@@ -140,3 +154,9 @@ def keepalived_stand(stands) -> Stand:
 def watchdog_stand(stands) -> Stand:
     """The seed's stand in watchdog mode (pgpool's watchdog moves the VIP)."""
     return stands.up("watchdog")
+
+
+@pytest.fixture
+def resilient_stand(stands) -> Stand:
+    """The seed's stand in anycast-resilient mode (resilient nexthop groups on the router)."""
+    return stands.up("anycast-resilient")

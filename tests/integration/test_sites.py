@@ -17,7 +17,7 @@ from stand.model import topology
 from stand.modes import open_stand
 from stand.runtime import readiness
 from stand.runtime.handle import Stand
-from tests.integration.conftest import stand_cli
+from tests.integration.conftest import bench_run_scenario, stand_cli
 
 pytestmark = pytest.mark.integration
 
@@ -211,17 +211,7 @@ def test_a_short_site_scenario_serves_every_site_at_home_with_all_of_its_load_an
     from reports.run_summary import summarize_run
     from reports.views import run_view
 
-    (tmp_path / "short.toml").write_text(SHORT_SITE_SCENARIO)
-    argv = [sys.executable, "-m", "bench.cli", "run", "--topology", "sites", "--mode", "anycast"]
-    result = subprocess.run(
-        [*argv, "--scenario", str(tmp_path / "short.toml"), "--results", str(tmp_path / "results")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    (out,) = (tmp_path / "results").iterdir()
+    out = bench_run_scenario(tmp_path, SHORT_SITE_SCENARIO, "--topology", "sites", "--mode", "anycast")
     assert load_run(out).missing_workers == 0
     summary = summarize_run(out)
     assert summary.validity.valid, summary.validity.reasons

@@ -17,7 +17,7 @@ BEHAVIOUR = ("routing_ready", "settled", "drain", "routing_status")
 
 
 def test_the_modes_are_found_by_module_with_the_default_first():
-    assert MODE_NAMES == ("anycast", "keepalived", "keepalived-tuned", "watchdog")
+    assert MODE_NAMES == ("anycast", "anycast-resilient", "keepalived", "keepalived-tuned", "watchdog")
 
 
 @pytest.mark.parametrize("name", MODE_NAMES)
@@ -29,7 +29,8 @@ def test_every_mode_says_how_it_behaves(name):
 
 def test_an_unknown_mode_names_the_known_ones():
     with pytest.raises(
-        UnknownMode, match=r"unknown mode 'vrrp' \(modes: anycast, keepalived, keepalived-tuned, watchdog\)"
+        UnknownMode,
+        match=r"unknown mode 'vrrp' \(modes: anycast, anycast-resilient, keepalived, keepalived-tuned, watchdog\)",
     ):
         mode_named("vrrp")
 
@@ -38,6 +39,7 @@ def test_an_unknown_mode_names_the_known_ones():
     ("mode", "balancer_daemons", "announces"),
     [
         ("anycast", (*FRR, DaemonKind.PGPOOL, DaemonKind.AGENT), True),
+        ("anycast-resilient", (*FRR, DaemonKind.PGPOOL, DaemonKind.AGENT), True),
         ("keepalived", (*FRR, DaemonKind.PGPOOL, DaemonKind.KEEPALIVED), False),
         ("keepalived-tuned", (*FRR, DaemonKind.PGPOOL, DaemonKind.KEEPALIVED), False),
         ("watchdog", (*FRR, DaemonKind.PGPOOL), False),
@@ -48,6 +50,13 @@ def test_a_balancer_runs_what_its_design_needs(mode, balancer_daemons, announces
     assert balancer.daemons == balancer_daemons
     assert balancer.announces_anycast is announces
     assert balancer.pgpool_watchdog is (mode == "watchdog")
+
+
+@pytest.mark.parametrize(("mode", "mirrors"), [("anycast", False), ("anycast-resilient", True), ("keepalived", False)])
+def test_only_the_resilient_design_runs_a_next_hop_mirror_on_the_routers(mode, mirrors):
+    plan = plan_of(topology.load("seed"), mode)
+    assert plan.host("FRR").daemons == (*FRR, *([DaemonKind.NEXTHOP_MIRROR] if mirrors else []))
+    assert all(DaemonKind.NEXTHOP_MIRROR not in h.daemons for h in plan.hosts if not h.host.has("router"))
 
 
 def test_the_tuned_design_takes_the_tuned_vrrp_settings():
