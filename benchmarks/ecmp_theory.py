@@ -28,7 +28,7 @@ from bench.scenario import load as load_scenario
 from reports.ecmp import predicted_drain_share, predicted_return_share
 from reports.metrics import OK, PERSISTENT, collateral_broken_connections
 from stand.linux import process
-from stand.runtime import teardown
+from stand.runtime import readiness, teardown
 from stand.runtime.handle import Stand
 
 DRAIN_S, UNDRAIN_S, DURATION_S = 10, 25, 40
@@ -127,10 +127,9 @@ def main() -> None:
     rows = []
     try:
         hops = kernel_next_hops(stand)
-        names = {str(b.data_address.ip): b.name for b in stand.plan.balancers}
         with tempfile.TemporaryDirectory() as directory:
             for position, hop in enumerate(hops):
-                target = names.get(hop, hop)
+                target = readiness.balancer_of_next_hop(stand, hop)
                 for _ in range(args.repeat):
                     drained, returned = measure(stand, target, position, len(hops), args, Path(directory))
                     rows.append((position, target, drained, returned, kernel_next_hops(stand)))

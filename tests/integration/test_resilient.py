@@ -84,8 +84,7 @@ def test_a_drain_and_its_undrain_break_no_connection_on_the_other_balancers(resi
     from reports.metrics import collateral_broken_connections
 
     stand = resilient_stand
-    names = {str(b.data_address.ip): b.name for b in stand.plan.balancers}
-    first = names[kernel_order(stand)[0]]
+    first = readiness.balancer_of_next_hop(stand, kernel_order(stand)[0])
     out = bench_run_scenario(tmp_path, DRAIN_SCENARIO.format(target=first), "--mode", "anycast-resilient")
     run = load_run(out)
     drain_us = next(e.t_us for e in run.events if e.action == "fault")
@@ -107,8 +106,8 @@ def test_the_mirror_follows_a_crash_within_the_gap_of_plain_anycast(resilient_st
     """A balancer's links go: the main table loses its next hop (BFD, then OSPF), and the resilient group
     follows a few milliseconds later, well within plain anycast's gap of about 300 ms."""
     stand = resilient_stand
-    victim = stand.plan.balancers[1]
-    address = str(victim.data_address.ip)
+    address = kernel_order(stand)[1]
+    victim = stand.plan.host(readiness.balancer_of_next_hop(stand, address))
     faults = Faults(stand, tmp_path / "events.jsonl")
     faults.inject("node-crash", victim.name)
     try:
