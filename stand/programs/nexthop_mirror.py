@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True, help="the anycast prefix, e.g. 198.18.2.0/32")
     parser.add_argument("--table", type=int, required=True, help="the routing table the rule sends the prefix to")
     parser.add_argument("--rule-priority", type=int, required=True, help="the policy rule's priority (before main's)")
-    parser.add_argument("--group-id", type=int, required=True, help="the resilient group's nexthop id")
+    parser.add_argument("--group-id", type=int, required=True, help="the resilient group's nexthop id, above zebra's own (1 << 28)")
     parser.add_argument("--buckets", type=int, default=512, help="the group's buckets")
     parser.add_argument(
         "--idle-timer-s", type=int, default=10, help="a bucket idle this long may move to a new next hop"

@@ -240,7 +240,7 @@ class NexthopMirror(Daemon):
     prefix: str = ""
     table: int = 200
     rule_priority: int = 100  # before the main table's rule (32766)
-    group_id: int = 1000
+    group_id: int = 1 << 29  # zebra numbers its own nexthops from 1 and keeps below 1 << 28 (ZEBRA_NHG_PROTO_LOWER)
     buckets: int = 512  # many more than flows on one router here: a flow seldom shares its bucket
     idle_timer_s: int = 10  # a returning next hop gets the buckets no packet used for this long
 
