@@ -44,6 +44,7 @@ spawn_rate = {users}
 mode = "persistent"
 tags = ["point"]
 rate = {rate}
+probe_interval_ms = 100
 
 [[timeline]]
 at_s = {drain}

@@ -27,6 +27,7 @@ spawn_rate = 36
 mode = "persistent"
 tags = ["point"]
 rate = 90
+probe_interval_ms = 100
 
 [[timeline]]
 at_s = 10
