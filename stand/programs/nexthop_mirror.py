@@ -5,7 +5,7 @@ Runs as root inside a router's namespace: ``python -m stand.programs.nexthop_mir
 
 FRR 8.4 installs OSPF's equal-cost route as a plain multipath route, which Linux routes by hash-threshold:
 a next hop that goes or comes back moves flows between the others too. This program keeps FRR's route as
-the source of truth and follows it (netlink route events, through `ip monitor route`): the same next hops
+the source of truth and follows it (netlink route and nexthop events, through `ip monitor`): the same next hops
 become the members of resilient group G (the kernel's bucket table: a next hop that goes takes only its
 own buckets with it; one that comes back gets only buckets idle for `idle_timer`), routed to by table T,
 which a policy rule at priority R puts before the main table for the prefix. When FRR's route has no next
@@ -65,6 +65,16 @@ class Mirror:
     @property
     def member_ids(self) -> range:
         return range(self.args.group_id + 1, self.args.group_id + 1 + MAX_MEMBERS)
+
+    def concerns(self, event: str, address: str) -> bool:
+        """Whether a line of `ip -o monitor route nexthop` may change the prefix's next hops: a route to it
+        in another table than this mirror's, or a nexthop object that is not this mirror's (zebra changes
+        the members of its own group in place, without a route event)."""
+        if event.startswith("Deleted "):
+            event = event[len("Deleted ") :]
+        if event.startswith("id "):
+            return int(event.split()[1]) not in (self.args.group_id, *self.member_ids)
+        return address in event and f"table {self.args.table}" not in event
 
     def main_next_hops(self) -> list[NextHop]:
         return parse_route(json.loads(ip("-j", "route", "show", self.args.prefix, "table", "main") or "[]"))
@@ -143,7 +153,7 @@ def _stop(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> None:
     mirror = Mirror(args)
-    monitor = subprocess.Popen(["ip", "-o", "monitor", "route"], stdout=subprocess.PIPE, text=True)
+    monitor = subprocess.Popen(["ip", "-o", "monitor", "route", "nexthop"], stdout=subprocess.PIPE, text=True)
     try:
         mirror.start()
         Path(args.status_file + ".ready").write_text("ready\n")
@@ -159,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
                 line = monitor.stdout.readline()
                 if not line:
                     raise OSError("ip monitor route exited")
-                if address in line and f"table {args.table}" not in line:
+                if mirror.concerns(line, address):
                     mirror.reconcile()
     except Stop:
         pass
@@ -177,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True, help="the anycast prefix, e.g. 198.18.2.0/32")
     parser.add_argument("--table", type=int, required=True, help="the routing table the rule sends the prefix to")
     parser.add_argument("--rule-priority", type=int, required=True, help="the policy rule's priority (before main's)")
-    parser.add_argument("--group-id", type=int, required=True, help="the resilient group's nexthop id, above zebra's own (1 << 28)")
+    parser.add_argument(
+        "--group-id", type=int, required=True, help="the resilient group's nexthop id, above zebra's own (1 << 28)"
+    )
     parser.add_argument("--buckets", type=int, default=512, help="the group's buckets")
     parser.add_argument(
         "--idle-timer-s", type=int, default=10, help="a bucket idle this long may move to a new next hop"

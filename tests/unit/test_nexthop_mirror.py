@@ -82,3 +82,14 @@ def test_the_group_follows_frrs_next_hops_as_they_go_and_come_back(monkeypatch, 
     assert ip.taken()[0] == "route del 198.18.2.0/32 table 200"
     changes = [json.loads(line)["next_hops"] for line in (tmp_path / "status.jsonl").read_text().splitlines()]
     assert changes[-1] == [] and changes[0] == ["198.18.1.94", "198.18.1.95", "198.18.1.96"]
+
+
+def test_the_events_that_may_change_the_next_hops_are_zebras_not_its_own():
+    mirror = Mirror(ARGS)
+    assert mirror.concerns("198.18.2.0 nhid 1017 proto ospf metric 20 ", "198.18.2.0")
+    assert mirror.concerns("Deleted 198.18.2.0 nhid 1017 proto ospf metric 20 ", "198.18.2.0")
+    assert mirror.concerns("id 17 group 14/15 proto zebra ", "198.18.2.0")  # zebra's group, changed in place
+    assert not mirror.concerns("198.18.2.0 nhid 1000 table 200 ", "198.18.2.0")  # its own route
+    assert not mirror.concerns("id 1000 group 1001/1002 type resilient buckets 512 ", "198.18.2.0")
+    assert not mirror.concerns("Deleted id 1002 via 198.18.1.95 dev routed scope link ", "198.18.2.0")
+    assert not mirror.concerns("198.18.1.0/24 dev routed proto kernel scope link src 198.18.1.90 ", "198.18.2.0")
