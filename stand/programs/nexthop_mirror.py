@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import selectors
 import signal
 import subprocess
@@ -153,23 +154,25 @@ def _stop(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> None:
     mirror = Mirror(args)
-    monitor = subprocess.Popen(["ip", "-o", "monitor", "route", "nexthop"], stdout=subprocess.PIPE, text=True)
+    monitor = subprocess.Popen(["ip", "-o", "monitor", "route", "nexthop"], stdout=subprocess.PIPE)
     try:
         mirror.start()
         Path(args.status_file + ".ready").write_text("ready\n")
         address = args.prefix.split("/")[0]
         with selectors.DefaultSelector() as selector:
             selector.register(monitor.stdout, selectors.EVENT_READ)
+            pending = b""
             while True:
-                # one line per route event; any about the prefix may change its next hops. Now and then a
-                # look without one: an event from before `ip monitor` listened would otherwise be missed
+                # a line per route or nexthop event; any that concerns the prefix may change its next hops.
+                # Now and then a look without one: an event from before `ip monitor` listened is not lost
                 if not selector.select(RECHECK_S):
                     mirror.reconcile()
                     continue
-                line = monitor.stdout.readline()
-                if not line:
-                    raise OSError("ip monitor route exited")
-                if mirror.concerns(line, address):
+                chunk = os.read(monitor.stdout.fileno(), 65536)  # not readline: its buffer would hide lines from select
+                if not chunk:
+                    raise OSError("ip monitor exited")
+                *lines, pending = (pending + chunk).split(b"\n")
+                if any(mirror.concerns(line.decode(errors="replace"), address) for line in lines):
                     mirror.reconcile()
     except Stop:
         pass
