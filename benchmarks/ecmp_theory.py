@@ -123,16 +123,19 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=48)
     parser.add_argument("--rate", type=float, default=150.0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--results", type=Path, help="keep every run's results here (default: a temporary directory)")
     args = parser.parse_args()
     stand, started_here = ensure_stand(args.mode, lambda message: None, "seed")
     rows = []
     try:
         hops = kernel_next_hops(stand)
         with tempfile.TemporaryDirectory() as directory:
+            work = args.results or Path(directory)
+            work.mkdir(parents=True, exist_ok=True)
             for position, hop in enumerate(hops):
                 target = readiness.balancer_of_next_hop(stand, hop)
                 for _ in range(args.repeat):
-                    drained, returned = measure(stand, target, position, len(hops), args, Path(directory))
+                    drained, returned = measure(stand, target, position, len(hops), args, work)
                     rows.append((position, target, drained, returned, kernel_next_hops(stand)))
     finally:
         if started_here:
