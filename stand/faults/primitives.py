@@ -81,7 +81,7 @@ def reattach_backends(stand: Stand, timeout_s: float = 60.0) -> None:
     never takes it back by itself. A backend its balancer cannot reach yet (another fault still keeps
     them apart, as when a whole site is down) is left detached; so is any backend of an unreachable balancer."""
     deadline = time.monotonic() + process.scaled(timeout_s)
-    settle_s = stand.plan.topology.pgpool.check_cycle_s + 1
+    settle_s = stand.plan.pgpool_check_cycle_s + 1
     steady_since = None
     while time.monotonic() < deadline:
         try:

@@ -187,6 +187,15 @@ class Plan:
         only (the others weigh 0; pgpool then falls back to the primary), otherwise from every node."""
         return int(len(self.sites) == 1 or backend.host.site == balancer.host.site)
 
+    @property
+    def pgpool_check_cycle_s(self) -> int:
+        """The longest a pgpool health check started during an outage may take to report it: the longest
+        period any balancer uses for any backend, then the timeout."""
+        settings = self.topology.pgpool
+        across = any(self.across_wan(b, n) for b in self.balancers for n in self.postgres_hosts)
+        period = max(settings.health_check_period_s, settings.wan_health_check_period_s if across else 0)
+        return period + settings.health_check_timeout_s
+
     def across_wan(self, balancer: HostPlan, backend: HostPlan) -> bool:
         """Whether the balancer reaches the backend across a WAN link (it is in another site)."""
         return backend.host.site != balancer.host.site

@@ -107,12 +107,6 @@ class PgpoolSettings:
     sr_check_period_s: int = 1  # pgpool's replication-delay check (nothing here balances by delay)
     search_primary_node_timeout_s: int = 5
 
-    @property
-    def check_cycle_s(self) -> int:
-        """The longest a health check started during an outage may take to report it: the longest
-        period, then the timeout."""
-        return max(self.health_check_period_s, self.wan_health_check_period_s) + self.health_check_timeout_s
-
 
 @dataclass(frozen=True)
 class KeepalivedSettings:

@@ -179,3 +179,10 @@ def test_only_routers_and_announcers_run_frr_the_others_route_through_their_site
     seed = plan_of(topology.load("seed"))
     assert [h.name for h in seed.hosts if h.runs_frr] == ["FRR", "PgSQL1", "PgBAL1", "PgBAL2", "PgBAL3"]
     assert all(h.static_routes == () for h in seed.hosts)  # PgSQL2 and 3 are on the base network only
+
+
+def test_a_reattached_backend_must_outlast_the_longest_health_check_cycle_the_stand_uses():
+    from stand.modes import plan_of
+
+    assert plan_of(topology.load("seed")).pgpool_check_cycle_s == 1 + 2  # one site: no check across a WAN
+    assert plan_of(topology.load("sites")).pgpool_check_cycle_s == 5 + 2  # other cities every 5 s
