@@ -51,7 +51,11 @@ def test_a_calibration_then_a_run_at_half_of_it(stand, tmp_path):
 
     (tmp_path / "half.toml").write_text(SHARE_SCENARIO)
     ran = bench(tmp_path, "run", "--mode", "anycast", "--scenario", str(tmp_path / "half.toml"))
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    # exit 3 (not a valid measurement) only for what another guest of the host did: this test is of the
+    # mechanics, and a shared host's steal is outside the stand (the run still has every figure below)
+    assert ran.returncode == 0 or (ran.returncode == 3 and "% of the CPU (steal)" in ran.stdout), (
+        ran.stdout + ran.stderr
+    )
     assert f"half: 50% of the capacity ({calibration.capacity_rps:.1f}/s, anycast mode" in ran.stdout
     (out,) = [d for d in (tmp_path / "results").iterdir() if d.name.endswith("-half-anycast")]
     load = json.loads(RunDir(out).meta.read_text())["scenario"]["load"]
@@ -59,5 +63,6 @@ def test_a_calibration_then_a_run_at_half_of_it(stand, tmp_path):
     records = read_records(out / "records")
     assert records["scheduled_us"].notna().all()  # every request knows when it was due
     summary = summarize_run(out)
+    assert ran.returncode == 0 or all("(steal)" in reason for reason in summary.validity.reasons), summary.validity
     assert summary.offered_rps == pytest.approx(load["rate"], rel=0.15)  # the arrivals came at the rate
     assert summary.throughput_rps == pytest.approx(summary.offered_rps, rel=0.1)  # and half the capacity was served
