@@ -75,8 +75,8 @@ PROGRAMS = (  # a Python process is named by the module it runs
 
 
 OUTSIDE = "outside the stand"
-MACHINE_THREADS = ("kdamond",)
-KTHREADD = 2  # the kernel threads' parent, in the initial network namespace (PID 1 may hide its own)  # kernel threads that work for the machine, whatever runs on it
+MACHINE_THREADS = ("kdamond",)  # kernel threads that work for the machine, whatever runs on it
+KTHREADD = 2  # the kernel threads' parent, in the initial network namespace (PID 1 may hide its own)
 
 
 def component_of(pid: int) -> str:

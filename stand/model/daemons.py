@@ -11,9 +11,7 @@ class DaemonKind(StrEnum):
     ZEBRA = "zebra"
     BFDD = "bfdd"
     OSPFD = "ospfd"
-    NEXTHOP_MIRROR = (
-        "nexthop-mirror"  # a router's OSPF next hops as a resilient group (stand/programs/nexthop_mirror.py)
-    )
+    NEXTHOP_MIRROR = "nexthop-mirror"  # stand/programs/nexthop_mirror.py, on the routers
     POSTGRES = "postgres"
     PGPOOL = "pgpool"
     AGENT = "agent"  # the health agent (stand/programs/agent.py)

@@ -54,8 +54,13 @@ class HostPaths:
 
     @property
     def mirror_status(self) -> Path:
-        """The next-hop mirror's changes (JSON lines); with ".ready" added, there once it mirrors."""
+        """The next-hop mirror's changes (JSON lines)."""
         return self.frr_run_dir / "nexthop-mirror.jsonl"
+
+    @property
+    def mirror_ready(self) -> Path:
+        """Written by the next-hop mirror once it mirrors (its status file's name, ".ready" added)."""
+        return self.frr_run_dir / "nexthop-mirror.jsonl.ready"
 
     @property
     def drain_file(self) -> Path:

@@ -64,6 +64,11 @@ class Mirror:
         self.status = Path(args.status_file)
 
     @property
+    def rule(self) -> tuple[str, ...]:
+        """The policy rule that sends the prefix to this mirror's table, as `ip rule` takes it."""
+        return ("to", self.args.prefix, "lookup", str(self.args.table), "priority", str(self.args.rule_priority))
+
+    @property
     def member_ids(self) -> range:
         return range(self.args.group_id + 1, self.args.group_id + 1 + MAX_MEMBERS)
 
@@ -82,16 +87,7 @@ class Mirror:
 
     def start(self) -> None:
         self.stop()  # what an earlier run left (it was killed)
-        ip(
-            "rule",
-            "add",
-            "to",
-            self.args.prefix,
-            "lookup",
-            str(self.args.table),
-            "priority",
-            str(self.args.rule_priority),
-        )
+        ip("rule", "add", *self.rule)
         self.reconcile(force=True)
 
     def reconcile(self, force: bool = False) -> None:
@@ -124,17 +120,7 @@ class Mirror:
     def stop(self) -> None:
         """Remove the rule, the route, the group and its members (also those a killed run left)."""
         args = self.args
-        ip(
-            "rule",
-            "del",
-            "to",
-            args.prefix,
-            "lookup",
-            str(args.table),
-            "priority",
-            str(args.rule_priority),
-            check=False,
-        )
+        ip("rule", "del", *self.rule, check=False)
         ip("route", "del", args.prefix, "table", str(args.table), check=False)
         ip("nexthop", "del", "id", str(args.group_id), check=False)
         for found in json.loads(ip("-j", "nexthop", "show") or "[]"):

@@ -177,12 +177,15 @@ def start_delay_lines(stand: Stand, progress: Progress) -> None:
     plan = stand.plan
     if not plan.delay_lines:
         return
-    in_kernel = delay_in_kernel(stand, plan.delay_lines[0])
-    for line in plan.delay_lines[1:] if in_kernel else plan.delay_lines:
-        if not in_kernel:
+    first, *others = plan.delay_lines
+    in_kernel = delay_in_kernel(stand, first)
+    if in_kernel:
+        for line in others:
+            if not delay_in_kernel(stand, line):
+                raise StandError(f"netem took the WAN line {first.name} but not {line.name}")
+    else:
+        for line in plan.delay_lines:
             start_delay_line(stand, line)
-        elif not delay_in_kernel(stand, line):
-            raise StandError(f"netem took the WAN line {plan.delay_lines[0].name} but not {line.name}")
     lines = ", ".join(f"{line.name} {2 * line.delay_ms:g} ms round trip" for line in plan.delay_lines)
     progress(f"WAN: {lines}; delayed by {WAN_NETEM if in_kernel else WAN_DELAY_LINES}")
 

@@ -256,11 +256,11 @@ class NexthopMirror(Daemon):
         return {**super().env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
 
     def start(self, state_file: StateFile) -> ProcessRecord:
-        Path(f"{self.paths.mirror_status}.ready").unlink(missing_ok=True)
+        self.paths.mirror_ready.unlink(missing_ok=True)
         return super().start(state_file)
 
     def is_ready(self) -> bool:
-        return Path(f"{self.paths.mirror_status}.ready").exists()
+        return self.paths.mirror_ready.exists()
 
 
 @dataclass
