@@ -20,9 +20,9 @@ from bench.calibrate import (
     save_calibration,
     with_rates,
 )
-from bench.compare import Interrupted, compare, not_run, verdict_table
+from bench.compare import Interrupted, compare, last_attempts, not_run, verdict_table
 from bench.results import RunDir, complete_runs
-from bench.run import ensure_stand, load_failure, results_dir, run
+from bench.run import Attempts, ensure_stand, load_failure, played_until_valid
 from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
 from loadgen.client import EXTENDED, MODES, PROTOCOLS
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    _retries_option(p)
 
     p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
     p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODE_NAMES)}")
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
+    _retries_option(p)
 
     p = sub.add_parser(
         "calibrate",
@@ -113,6 +115,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _retries_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help="how many times a run made invalid by the machine alone (saturated, the hypervisor's steal, the load "
+        f"generator behind its schedule) is played again; every attempt is kept and shown (default {DEFAULT_RETRIES})",
+    )
+
+
+def _check_retries(retries: int) -> None:
+    if not 0 <= retries <= MAX_RETRIES:
+        raise StandError(f"--retries must be 0 to {MAX_RETRIES}, not {retries}")
+
+
 def first_line(error: Exception) -> str:
     """The error's own line (a daemon's failure adds the tail of its log below, which names the log file)."""
     lines = str(error).splitlines()
@@ -142,6 +159,7 @@ def _check_targets(scenarios: list[Scenario], topology: Topology) -> None:
 
 def cmd_run(args) -> int:
     _check_modes([args.mode])
+    _check_retries(args.retries)
     scenario = load(args.scenario)
     topology = load_topology(args.topology)
     _check_targets([scenario], topology)
@@ -149,12 +167,15 @@ def cmd_run(args) -> int:
     (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)
     stand, started_here = ensure_stand(args.mode, progress, args.topology)
     try:
-        out = run(stand, scenario, results_dir(args.results, scenario, args.mode), progress)
+        summaries = list(played_until_valid(stand, Attempts(args.results, scenario, args.mode), progress, args.retries))
     finally:
         if started_here:
             teardown.down(stand, lambda message: None)
-    summary = summarize_run(out)
-    print(verdict_table([summary]))
+    summary = summaries[-1]
+    out = Path(summary.directory)
+    print(verdict_table(summaries))
+    for earlier in summaries[:-1]:
+        print(f"played again: {earlier.directory}")
     print(f"results: {out}")
     print(f"report: {write_run_report(out)}")
     failure = load_failure(out)
@@ -170,13 +191,14 @@ def cmd_compare(args) -> int:
     _check_modes(args.modes)
     if not 1 <= args.repeat <= MAX_REPEAT:
         raise StandError(f"--repeat must be 1 to {MAX_REPEAT}, not {args.repeat}")
+    _check_retries(args.retries)
     topology = load_topology(args.topology)
     scenarios = [load(name) for name in (args.scenario or default_scenarios(topology))]
     _check_targets(scenarios, topology)
     progress = Progress()
     scenarios = _resolve_rates(scenarios, args.modes, args, topology, progress)
     try:
-        directory = compare(args.modes, scenarios, args.results, progress, args.topology, args.repeat)
+        directory = compare(args.modes, scenarios, args.results, progress, args.topology, args.repeat, args.retries)
     except Interrupted as interrupted:
         summaries = [summarize_run(d) for d in complete_runs(interrupted.directory)]
         print(verdict_table(summaries))
@@ -193,7 +215,7 @@ def cmd_compare(args) -> int:
     missing = not_run(directory)
     for path, reason in missing:
         print(f"bench: error: {path.name} was not run: {reason} (evidence in {path})", file=sys.stderr)
-    code = _invalid_exit(summaries)
+    code = _invalid_exit(last_attempts(summaries))
     return 1 if failures else INVALID_RUN if missing else code
 
 
@@ -230,6 +252,8 @@ def cmd_calibrate(args) -> int:
 
 
 MAX_REPEAT = 20
+DEFAULT_RETRIES = 1
+MAX_RETRIES = 5
 INVALID_RUN = 3  # the exit code when a figure rests on a run that was not a valid measurement
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.results import RunDir
-from bench.run import Progress, ensure_stand, results_dir, run
+from bench.results import RunDir, run_label
+from bench.run import Attempts, Progress, ensure_stand, played_until_valid
 from bench.scenario import Scenario
 from reports.metrics import fault_name
 from reports.repeats import gap_verdict, spread
-from reports.run_summary import RunSummary, summarize_run
+from reports.run_summary import RunSummary
 from reports.verdicts import health_line
 from stand.model.topology import load as load_topology
 from stand.modes import open_stand
@@ -29,17 +29,19 @@ def compare(
     progress: Progress,
     topology_name: str | None = None,
     repeat: int = 1,
+    retries: int = 0,
 ) -> Path:
     """Run every scenario in every mode (a stand per mode), `repeat` times, the modes taking turns in
-    alternating order (so that the machine's noise, and any drift, falls on each alike); returns the
-    comparison directory."""
+    alternating order (so that the machine's noise, and any drift, falls on each alike); a run invalid
+    because of the machine alone is played again, up to `retries` times; returns the comparison directory."""
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
     summaries: list[RunSummary] = []
     try:
         for repetition in range(1, repeat + 1):
             for mode in modes if repetition % 2 else list(reversed(modes)):
-                _runs_of_mode(mode, scenarios, directory, progress, topology_name, repetition, repeat, summaries)
+                turn = Turn(mode, repetition, repeat, retries)
+                _runs_of_mode(turn, scenarios, directory, progress, topology_name, summaries)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
     except Exception:  # a stand that did not come up: `stand up` kept its logs beside the state directory
@@ -53,42 +55,58 @@ def compare(
     return directory
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One mode's turn in a comparison: its `repetition`-th run of every scenario (of `repeat`)."""
+
+    mode: str
+    repetition: int
+    repeat: int
+    retries: int  # how many times a run invalid because of the machine is played again
+
+
 def _runs_of_mode(
-    mode: str,
+    turn: Turn,
     scenarios: list[Scenario],
     directory: Path,
     progress: Progress,
     topology_name: str | None,
-    repetition: int,
-    repeat: int,
     summaries: list[RunSummary],
 ) -> None:
     """Every scenario once in one mode, on its stand (brought up and down here unless one was up); each
     run's summary goes to `summaries` as soon as it ends. A scenario that finds the stand unsettled (the
     one before left it so) is marked not run (`not-run.txt`, beside the evidence), and the stand rebuilt."""
+    mode, repetition = turn.mode, turn.repetition
     stand, started_here = ensure_stand(mode, progress, topology_name)
     try:
         for scenario in scenarios:
-            which = f", run {repetition} of {repeat}" if repeat > 1 else ""
+            which = f", run {repetition} of {turn.repeat}" if turn.repeat > 1 else ""
             progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s{which})")
-            out_dir = results_dir(directory, scenario, mode, repetition if repeat > 1 else None)
+            attempts = Attempts(directory, scenario, mode, repetition if turn.repeat > 1 else None)
             try:
-                out = run(stand, scenario, out_dir, progress, repetition)
+                for summary in played_until_valid(stand, attempts, progress, turn.retries):
+                    summaries.append(summary)
+                    if RunDir(Path(summary.directory)).read_meta().interrupted:
+                        raise Interrupted(directory)
             except NotReady as e:  # the scenario before left the stand unsettled: its evidence is kept in out_dir
-                RunDir(out_dir).not_run.write_text(f"{e}\n")
+                RunDir(attempts.made[-1]).not_run.write_text(f"{e}\n")
                 if not started_here:
                     raise  # a stand of the user's own: not ours to rebuild
                 progress(f"{scenario.name} in {mode} mode not run ({e}); rebuilding the {mode} stand")
                 teardown.down(stand, lambda message: None)
                 build.up(stand, lambda message: progress(f"  {message}"))
-                continue
-            summaries.append(summarize_run(out))
-            if RunDir(out).read_meta().interrupted:
-                raise Interrupted(directory)
     finally:
         if started_here:
             progress(f"stopping the {mode} stand")
             teardown.down(stand, lambda message: None)
+
+
+def last_attempts(summaries: list[RunSummary]) -> list[RunSummary]:
+    """Each run's last attempt: the one its figures stand on (an earlier one was played again)."""
+    last: dict[tuple[str, str, int], RunSummary] = {}
+    for s in sorted(summaries, key=lambda s: s.attempt):
+        last[(s.scenario, s.mode, s.repetition)] = s
+    return list(last.values())
 
 
 def not_run(directory: Path) -> list[tuple[Path, str]]:
@@ -115,9 +133,9 @@ def verdict_table(summaries: list[RunSummary]) -> str:
     lines = []
     for scenario in dict.fromkeys(s.scenario for s in summaries):
         lines.append(f"== {scenario}")
-        rows = sorted((s for s in summaries if s.scenario == scenario), key=lambda s: (s.repetition, s.mode))
+        rows = sorted((s for s in summaries if s.scenario == scenario), key=lambda s: (s.repetition, s.mode, s.attempt))
         repeated = any(s.repetition > 1 for s in rows)
-        name = {id(s): f"{s.mode} #{s.repetition}" if repeated else s.mode for s in rows}
+        name = {id(s): run_label(s.mode, s.repetition, s.attempt, repeated) for s in rows}
         for s in rows:
             if not s.validity.valid:
                 lines.append(f"{name[id(s)]:<17}INVALID, no verdict from this run: {'; '.join(s.validity.reasons)}")

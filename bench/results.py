@@ -106,6 +106,7 @@ class RunMeta:
     probe_exit_code: int | None  # the first non-zero exit of a probe, else 0; None: not recorded
     load_hosts: tuple[str, ...]  # the hosts the load came from ("shell": this machine); (): not recorded
     repetition: int = 1  # which run of its scenario and mode in a `bench compare --repeat N` (from 1)
+    attempt: int = 1  # 2 and on: played again, the attempt before was not a valid measurement because of the machine
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str) + "\n"
@@ -143,7 +144,15 @@ class RunMeta:
             probe_exit_code=raw.get("probe_exit_code"),
             load_hosts=tuple(raw.get("load_hosts", ())),
             repetition=int(raw.get("repetition", 1)),
+            attempt=int(raw.get("attempt", 1)),
         )
+
+
+def run_label(mode: str, repetition: int, attempt: int, numbered: bool) -> str:
+    """How the tables name a run: its mode, "#n" for the n-th of repeated runs (`numbered`), and "try k" when
+    it was played again because the attempt before was not a valid measurement."""
+    name = f"{mode} #{repetition}" if numbered else mode
+    return name if attempt == 1 else f"{name} try {attempt}"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
@@ -21,6 +21,7 @@ from bench.machine import MachineMonitor, hosts_by_netns
 from bench.results import RunDir, RunMeta
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
+from reports.run_summary import RunSummary, summarize_run
 from stand.faults.player import Faults
 from stand.linux import process
 from stand.linux.process import CommandFailed
@@ -40,9 +41,10 @@ DRAIN_S = 20.0  # after the run: time for Locust and the probe to finish their l
 Progress = Callable[[str], None]
 
 
-def results_dir(root: Path, scenario: Scenario, mode: str, repetition: int | None = None) -> Path:
+def results_dir(root: Path, scenario: Scenario, mode: str, repetition: int | None = None, attempt: int = 1) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / (f"{stamp}-{scenario.name}-{mode}" + (f"-r{repetition}" if repetition else ""))
+    suffix = (f"-r{repetition}" if repetition else "") + (f"-try{attempt}" if attempt > 1 else "")
+    path = root / f"{stamp}-{scenario.name}-{mode}{suffix}"
     path.mkdir(parents=True)
     return path
 
@@ -64,9 +66,10 @@ def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None
     return stand, True
 
 
-def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetition: int = 1) -> Path:
+def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetition: int = 1, attempt: int = 1) -> Path:
     """Play `scenario` on a running stand; returns the results directory (also after Ctrl-C). `repetition`:
-    which run of the scenario in this mode it is, in a comparison that repeats them."""
+    which run of the scenario in this mode it is, in a comparison that repeats them; `attempt`: 2 and on
+    when the run is played again (`played_until_valid`)."""
     out = out.resolve()  # Locust and the probe run with the results directory as their working directory
     hosts = {h.name: set(h.host.roles) for h in stand.plan.hosts}
     errors = validate_targets(scenario, hosts)
@@ -78,10 +81,40 @@ def run(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetit
         )
     with command_lock(stand.command_lock_path, exclusive=False, what="`bench run`"):
         try:
-            return _play(stand, scenario, out, progress, repetition)
+            return _play(stand, scenario, out, progress, repetition, attempt)
         except Exception:
             progress(f"the run failed; the stand's logs and status are kept in {keep_evidence(stand, out)}")
             raise
+
+
+@dataclass
+class Attempts:
+    """The results directories of one run's attempts (`played_until_valid`), made as they are played."""
+
+    root: Path
+    scenario: Scenario
+    mode: str
+    repetition: int | None = None  # its number among repeated runs; None: not repeated
+    made: list[Path] = field(default_factory=list)
+
+    def next(self) -> Path:
+        self.made.append(results_dir(self.root, self.scenario, self.mode, self.repetition, len(self.made) + 1))
+        return self.made[-1]
+
+
+def played_until_valid(stand: Stand, attempts: Attempts, progress: Progress, retries: int) -> Iterator[RunSummary]:
+    """Play the scenario, and again, up to `retries` more times, while the machine alone made the run
+    invalid (saturated, the hypervisor's steal, the load generator behind its schedule): a shared host's
+    noise is not the design's. A run invalid for the stand's reasons (not steady before the first fault,
+    the load lost) is not played again: that is a finding. Yields each attempt's summary."""
+    for attempt in range(1, retries + 2):
+        out = run(stand, attempts.scenario, attempts.next(), progress, attempts.repetition or 1, attempt)
+        summary = summarize_run(out)
+        yield summary
+        validity = summary.validity
+        if validity.valid or not validity.by_the_machine or attempt > retries or RunDir(out).read_meta().interrupted:
+            return
+        progress(f"  not a valid measurement ({'; '.join(validity.reasons)}): playing it again")
 
 
 def keep_evidence(stand: Stand, out: Path) -> Path:
@@ -96,7 +129,7 @@ def keep_evidence(stand: Stand, out: Path) -> Path:
     return kept
 
 
-def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetition: int) -> Path:
+def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repetition: int, attempt: int) -> Path:
     """The run itself, while no `stand up` or `stand down` can start on the stand."""
     readiness.wait_settled(stand)
     stand.mode.before_run(stand, progress)
@@ -164,6 +197,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
         probe_exit_code=next((p.returncode for p in load.probes if p.returncode), 0),
         load_hosts=tuple(load.hosts),
         repetition=repetition,
+        attempt=attempt,
     )
     run_dir.write_meta(meta)
     return out

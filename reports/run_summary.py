@@ -57,6 +57,7 @@ class RunSummary:
     validity: Validity = field(default_factory=not_recorded)  # whether the run was a valid measurement
     repetition: int = 1  # which run of its scenario and mode (bench compare --repeat)
     offered_rps: float | None = None  # requests due a second (an open-loop rate); None: closed loop
+    attempt: int = 1  # 2 and on: the same run played again (the attempt before was invalid because of the machine)
 
     @property
     def false_health_changes(self) -> list[HealthChange]:
@@ -113,4 +114,5 @@ def summarize_run(directory: Path) -> RunSummary:
         validity=validity(run, window),
         repetition=meta.repetition,
         offered_rps=totals.offered_rps,
+        attempt=meta.attempt,
     )

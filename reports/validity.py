@@ -34,6 +34,8 @@ class Validity:
     saturated_s: int
     idle_median: float | None  # part of the machine's CPU idle, median over the measured seconds
     load_cores_median: float | None  # CPU of the load generator, in cores
+    by_the_machine: bool = False  # invalid for the machine's reasons alone (saturated, steal, the generator
+    # behind its schedule), not the stand's: the same run played again may be valid
 
 
 def _in_window(samples: Sequence[MachineSample], start_us: int, end_us: int) -> list[MachineSample]:
@@ -71,8 +73,9 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
             f"the load generator fell behind its schedule: the probe started {lag.p99_ms:.0f} ms "
             f"late at p99, {lag.max_ms:.0f} ms at most"
         )
-    reasons += _not_steady(run, window)
-    reasons += _lost_load(run, window)
+    of_the_stand = _not_steady(run, window) + _lost_load(run, window)
+    by_the_machine = bool(reasons) and not of_the_stand
+    reasons += of_the_stand
     return Validity(
         valid=not reasons,
         reasons=reasons,
@@ -80,6 +83,7 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
         saturated_s=len(saturated),
         idle_median=float(np.median([s.idle for s in samples])) if samples else None,
         load_cores_median=float(np.median([s.load_cores for s in samples])) if samples else None,
+        by_the_machine=by_the_machine,
     )
 
 

@@ -65,7 +65,7 @@ def _whole_run_faults(views: Sequence[RunView]) -> dict[str, dict[str, list[Fail
     runs are left out when their mode has valid ones (the comparison names them above its verdicts)."""
     faults: dict[str, dict[str, list[FailoverRow]]] = {}
     valid_modes = {v.mode for v in views if v.validity.valid}
-    for view in sorted(views, key=lambda v: v.repetition):
+    for view in sorted(views, key=lambda v: (v.repetition, v.attempt)):
         if not view.validity.valid and view.mode in valid_modes:
             continue
         for row in view.failover.rows:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.results import Run, RunMeta, load_run
+from bench.results import Run, RunMeta, load_run, run_label
 from loadgen.records import OK
 from reports.charts import (
     CHART_WIDTH,
@@ -227,8 +227,9 @@ class RunView:
     title: str
     directory: str  # the results directory's name
     mode: str
-    label: str  # the mode, with "#n" for the n-th of repeated runs in a comparison
+    label: str  # the mode, with "#n" for the n-th of repeated runs in a comparison, "try k" for a run played again
     repetition: int
+    attempt: int
     scenario_name: str
     sites: list[str]  # the headline's rows: the whole run first
     headline: HeadlineTable
@@ -471,8 +472,9 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         title=f"{scenario_name} in {meta.mode} mode",
         directory=run.directory.name,
         mode=meta.mode,
-        label=meta.mode,
+        label=run_label(meta.mode, meta.repetition, meta.attempt, numbered=False),
         repetition=meta.repetition,
+        attempt=meta.attempt,
         scenario_name=scenario_name,
         sites=[row.site for row in headline_rows],
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
@@ -576,7 +578,7 @@ def comparison_view(run_dirs: list[Path]) -> ComparisonView:
         views_by_scenario[name] = [_run_view(runs[i], series[i], scale) for i in chosen]
     if any(run.meta.repetition > 1 for run in runs):  # repeated runs: each labelled with its number
         views_by_scenario = {
-            name: [replace(v, label=f"{v.mode} #{v.repetition}") for v in views]
+            name: [replace(v, label=run_label(v.mode, v.repetition, v.attempt, numbered=True)) for v in views]
             for name, views in views_by_scenario.items()
         }
     every_balancer = sorted({b for run in runs for b in run.meta.balancers}) or sorted(

@@ -4,13 +4,14 @@ open-loop arrivals at that rate, each request recorded with when it was due."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench.calibrate import read_calibrations
 from bench.results import RunDir
 from loadgen.records import read_records
-from reports.run_summary import summarize_run
+from tests.integration.conftest import measured
 
 pytestmark = pytest.mark.integration
 
@@ -51,18 +52,13 @@ def test_a_calibration_then_a_run_at_half_of_it(stand, tmp_path):
 
     (tmp_path / "half.toml").write_text(SHARE_SCENARIO)
     ran = bench(tmp_path, "run", "--mode", "anycast", "--scenario", str(tmp_path / "half.toml"))
-    # exit 3 (not a valid measurement) only for what another guest of the host did: this test is of the
-    # mechanics, and a shared host's steal is outside the stand (the run still has every figure below)
-    assert ran.returncode == 0 or (ran.returncode == 3 and "% of the CPU (steal)" in ran.stdout), (
-        ran.stdout + ran.stderr
-    )
+    (last,) = measured(ran, tmp_path / "results")  # this test is of the mechanics: the machine's noise is warned about
     assert f"half: 50% of the capacity ({calibration.capacity_rps:.1f}/s, anycast mode" in ran.stdout
-    (out,) = [d for d in (tmp_path / "results").iterdir() if d.name.endswith("-half-anycast")]
+    out = Path(last.directory)
     load = json.loads(RunDir(out).meta.read_text())["scenario"]["load"]
     assert load["rate"] == pytest.approx(calibration.capacity_rps / 2, abs=0.01) and load["rate_share"] == 0.5
     records = read_records(out / "records")
     assert records["scheduled_us"].notna().all()  # every request knows when it was due
-    summary = summarize_run(out)
-    assert ran.returncode == 0 or all("(steal)" in reason for reason in summary.validity.reasons), summary.validity
+    summary = last
     assert summary.offered_rps == pytest.approx(load["rate"], rel=0.15)  # the arrivals came at the rate
     assert summary.throughput_rps == pytest.approx(summary.offered_rps, rel=0.1)  # and half the capacity was served

@@ -11,7 +11,7 @@ from loadgen.records import read_records
 from reports.metrics import balancer_share, phases
 from reports.run_summary import summarize_run
 from tests.browser.test_reports_in_chromium import ARTIFACTS, assert_renders_alone
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, measured
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +38,17 @@ def test_compare_anycast_keepalived_smoke(stands, tmp_path):
         timeout=1200,
         cwd=REPO,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    last = measured(result, tmp_path)
     print(result.stdout[-1500:])
     metas = {m.parent: json.loads(m.read_text()) for m in tmp_path.glob("*-compare/*/meta.json")}
-    assert sorted((m["mode"], m["repetition"]) for m in metas.values()) == [
+    firsts = [m for m in metas.values() if m["attempt"] == 1]  # a run played again has a later attempt too
+    assert sorted((m["mode"], m["repetition"]) for m in firsts) == [
         ("anycast", 1),
         ("anycast", 2),
         ("keepalived", 1),
         ("keepalived", 2),
     ]
-    by_start = [m["mode"] for m in sorted(metas.values(), key=lambda m: m["started_us"])]
+    by_start = [m["mode"] for m in sorted(firsts, key=lambda m: m["started_us"])]
     assert by_start == ["anycast", "keepalived", "keepalived", "anycast"]  # the modes take turns
     carriers = {}
     for directory, meta in metas.items():
@@ -71,7 +72,10 @@ def test_compare_anycast_keepalived_smoke(stands, tmp_path):
     for repetition in (1, 2):
         assert f"anycast #{repetition}       false withdrawals: 0" in result.stdout
         assert f"keepalived #{repetition}    false failovers: 0" in result.stdout
-    assert "medians [ranges] of the valid runs (anycast 2, keepalived 2):" in result.stdout
+    valid = {mode: sum(s.validity.valid for s in last if s.mode == mode) for mode in ("anycast", "keepalived")}
+    assert f"medians [ranges] of the valid runs (anycast {valid['anycast']}, keepalived {valid['keepalived']}):" in (
+        result.stdout
+    )
     assert (
         "node-crash PgBAL1: shorter in " in result.stdout or "node-crash PgBAL1: no clear difference" in result.stdout
     )

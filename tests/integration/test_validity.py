@@ -4,11 +4,12 @@ machine, and one with every core busy with something else."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench.results import RunDir, complete_runs, read_machine
-from reports.run_summary import summarize_run
+from tests.integration.conftest import measured
 
 pytestmark = pytest.mark.integration
 INVALID_RUN = 3
@@ -34,11 +35,11 @@ def bench_smoke(results, scenario: str = "smoke") -> subprocess.CompletedProcess
 
 
 def test_a_quiet_run_is_valid_and_records_the_machine(stand, tmp_path):
+    """Valid on a quiet machine; on this shared host another guest's steal or load may make even the run
+    played again invalid: then every reason must be the machine's (`measured` warns)."""
     result = bench_smoke(tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (run,) = complete_runs(tmp_path)
-    summary = summarize_run(run)
-    assert summary.validity.valid, summary.validity.reasons
+    (last,) = measured(result, tmp_path)
+    run = Path(last.directory)
     samples = read_machine(RunDir(run).machine)
     assert len(samples) >= 15  # a sample a second of the 20 s scenario
     assert all(abs(s.busy + s.idle + s.iowait + s.steal - 1) < 1e-6 for s in samples)
@@ -63,3 +64,6 @@ def test_a_run_on_a_saturated_machine_is_marked_invalid(stand, tmp_path):
     assert result.returncode == INVALID_RUN, output
     assert "INVALID, no verdict from this run: the machine was saturated" in output
     assert "is not a valid measurement: the machine was saturated" in result.stderr
+    assert "not a valid measurement (the machine was saturated" in result.stdout  # the machine's: played again,
+    attempts = sorted(RunDir(d).read_meta().attempt for d in complete_runs(tmp_path / "results"))
+    assert attempts == [1, 2]  # once (--retries 1), the hogs still running

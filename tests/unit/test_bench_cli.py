@@ -273,6 +273,7 @@ def test_a_scenario_that_finds_the_stand_unsettled_is_marked_not_run_and_the_com
     from dataclasses import replace
 
     from bench import compare as comparing
+    from bench import run as running
     from bench.scenario import load
     from reports.run_summary import RunSummary
     from stand.runtime.readiness import NotReady
@@ -280,7 +281,7 @@ def test_a_scenario_that_finds_the_stand_unsettled_is_marked_not_run_and_the_com
     today = Path(__file__).parent / "data" / "run-anycast" / "meta.json"
     played, rebuilt = [], []
 
-    def run(stand, scenario, out, progress, repetition):
+    def run(stand, scenario, out, progress, repetition, attempt):
         played.append(scenario.name)
         if scenario.name == "second":
             raise NotReady("stand not settled after 120 s (next hops: ['198.18.1.94'])")
@@ -291,8 +292,8 @@ def test_a_scenario_that_finds_the_stand_unsettled_is_marked_not_run_and_the_com
         return RunSummary(str(out), "anycast", "x", 0, 0, 0.0, None, None, {}, [], [], False, False, 0)
 
     monkeypatch.setattr(comparing, "ensure_stand", lambda mode, progress, topology: ("stand", True))
-    monkeypatch.setattr(comparing, "run", run)
-    monkeypatch.setattr(comparing, "summarize_run", summary)
+    monkeypatch.setattr(running, "run", run)
+    monkeypatch.setattr(running, "summarize_run", summary)
     monkeypatch.setattr(comparing.teardown, "down", lambda stand, progress: rebuilt.append("down"))
     monkeypatch.setattr(comparing.build, "up", lambda stand, progress: rebuilt.append("up"))
     smoke = load("smoke")
@@ -312,21 +313,22 @@ def test_repeated_runs_take_turns_and_are_numbered(monkeypatch, tmp_path):
     import shutil
 
     from bench import compare as comparing
+    from bench import run as running
     from bench.scenario import load
     from reports.run_summary import RunSummary
 
     today = Path(__file__).parent / "data" / "run-anycast" / "meta.json"
     played = []
 
-    def run(stand, scenario, out, progress, repetition):
+    def run(stand, scenario, out, progress, repetition, attempt):
         played.append((stand, repetition, out.name.rsplit("-", 2)[-2:]))
         shutil.copy(today, out / "meta.json")
         return out
 
     monkeypatch.setattr(comparing, "ensure_stand", lambda mode, progress, topology: (mode, False))
-    monkeypatch.setattr(comparing, "run", run)
+    monkeypatch.setattr(running, "run", run)
     monkeypatch.setattr(
-        comparing,
+        running,
         "summarize_run",
         lambda out: RunSummary(str(out), "m", "s", 0, 0, 0.0, None, None, {}, [], [], False, False, 0),
     )
@@ -376,3 +378,62 @@ def test_the_terminal_table_of_repeated_runs_gives_medians_and_leaves_out_invali
     )
     only_invalid = verdict_table([summary("anycast", 2, 1, valid=False), summary("keepalived", 2, 1, valid=False)])
     assert "no verdict: no run of this scenario was a valid measurement" in only_invalid
+
+
+def _played(monkeypatch, tmp_path, validities, retries=1):
+    """`played_until_valid` with a fake run whose n-th attempt has the n-th validity: the directories played."""
+    import shutil
+    from dataclasses import replace
+
+    from bench import run as running
+    from bench.scenario import load
+    from reports.run_summary import RunSummary
+
+    today = Path(__file__).parent / "data" / "run-anycast" / "meta.json"
+    played = []
+
+    def run(stand, scenario, out, progress, repetition, attempt):
+        played.append((out.name.rsplit("-", 1)[-1], repetition, attempt))
+        shutil.copy(today, out / "meta.json")
+        return out
+
+    def summary(out):
+        base = RunSummary(str(out), "anycast", "smoke", 0, 0, 0.0, None, None, {}, [], [], False, False, 0)
+        return replace(base, validity=validities[len(played) - 1], attempt=len(played))
+
+    monkeypatch.setattr(running, "run", run)
+    monkeypatch.setattr(running, "summarize_run", summary)
+    messages = []
+    attempts = running.Attempts(tmp_path, load("smoke"), "anycast", repetition=2)
+    summaries = list(running.played_until_valid("stand", attempts, messages.append, retries))
+    return played, summaries, messages
+
+
+def test_a_run_invalid_because_of_the_machine_is_played_again_and_the_last_attempt_counts(monkeypatch, tmp_path):
+    from bench.compare import last_attempts
+    from reports.validity import Validity
+
+    steal = Validity(False, ["the hypervisor took 7% of the CPU (steal)"], 20, 0, 0.5, 0.2, by_the_machine=True)
+    valid = Validity(True, [], 20, 0, 0.5, 0.2)
+    played, summaries, messages = _played(monkeypatch, tmp_path / "one", [steal, valid])
+    assert played == [("r2", 2, 1), ("try2", 2, 2)]  # the same repetition, its second attempt in its own directory
+    assert messages == ["  not a valid measurement (the hypervisor took 7% of the CPU (steal)): playing it again"]
+    assert last_attempts(summaries) == [summaries[1]]
+    assert cli._invalid_exit(last_attempts(summaries)) == 0
+
+    played, summaries, _ = _played(monkeypatch, tmp_path / "two", [steal, steal, valid])  # the retries run out
+    assert len(played) == 2 and cli._invalid_exit(last_attempts(summaries)) == cli.INVALID_RUN
+
+
+def test_a_run_invalid_because_of_the_stand_is_not_played_again(monkeypatch, tmp_path):
+    from reports.validity import Validity
+
+    withdrawn = Validity(False, ["PgBAL2 withdrawn before the first fault"], 20, 0, 0.5, 0.2, by_the_machine=False)
+    played, _, messages = _played(monkeypatch, tmp_path, [withdrawn, withdrawn], retries=3)
+    assert len(played) == 1 and messages == []  # a finding about the design, not noise
+
+
+def test_retries_out_of_range_is_one_line(capsys):
+    code = cli.main(["run", "--mode", "anycast", "--scenario", "smoke", "--retries", "9"])
+    assert code == 1
+    assert capsys.readouterr().err == "bench: error: --retries must be 0 to 5, not 9\n"

@@ -50,6 +50,7 @@ def test_a_saturated_machine_makes_the_run_invalid():
     assert result.reasons == [
         "the machine was saturated: under 5% of its CPU idle in 3 of 10 s (not counting the seconds after each fault and undo)"
     ]
+    assert result.by_the_machine
     one = [second(s, idle=0.01 if s == 3 else 0.5) for s in range(20)]  # one second may be chance
     assert validity(a_run(machine=one), WINDOW).valid
 
@@ -64,6 +65,16 @@ def test_a_failovers_reconnections_saturate_the_machine_for_seconds_and_that_is_
 def test_steal_makes_the_run_invalid():
     result = validity(a_run(machine=[second(s, idle=0.4, steal=0.1) for s in range(20)]), WINDOW)
     assert result.reasons == ["the hypervisor took 10% of the CPU (steal)"]
+    assert result.by_the_machine  # played again by `bench run` and `bench compare` (--retries)
+
+
+def test_a_run_invalid_for_the_stand_too_is_not_the_machines_alone():
+    decisions = [{"t_us": us(3000), "host": "PgBAL2", "kind": "state", "state": "down", "announced": False}]
+    stolen = [second(s, idle=0.4, steal=0.1) for s in range(20)]
+    result = validity(a_run(machine=stolen, decisions=decisions), WINDOW)
+    assert result.reasons == ["the hypervisor took 10% of the CPU (steal)", "PgBAL2 withdrawn before the first fault"]
+    assert not result.by_the_machine
+    assert not validity(a_run(machine=[second(s) for s in range(20)]), WINDOW).by_the_machine  # valid
 
 
 def test_a_load_generator_behind_its_schedule_makes_the_run_invalid():
@@ -71,8 +82,10 @@ def test_a_load_generator_behind_its_schedule_makes_the_run_invalid():
     probe["scheduled_us"] = probe["start_us"]
     late = probe["start_us"] >= us(5000)
     probe.loc[late & (probe["start_us"] < us(5300)), "start_us"] += 200_000  # 30 probes sent 200 ms late
-    (reason,) = validity(a_run(probe=probe), WINDOW).reasons
+    behind = validity(a_run(probe=probe), WINDOW)
+    (reason,) = behind.reasons
     assert reason.startswith("the load generator fell behind its schedule: the probe started")
+    assert behind.by_the_machine
 
 
 def test_the_last_resort_serving_before_the_first_fault_makes_the_run_invalid():
