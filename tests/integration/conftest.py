@@ -51,6 +51,7 @@ def measured(result: subprocess.CompletedProcess, results: Path) -> list[RunSumm
     suite's failure, and warned about so that it shows in the test summary)."""
     output = result.stdout[-4000:] + result.stderr[-4000:]
     last = last_attempts([summarize_run(d) for d in complete_runs(results)])
+    assert last, f"no complete run in {results}: {output}"
     invalid = [s for s in last if not s.validity.valid]
     if result.returncode == INVALID_RUN and invalid and all(s.validity.by_the_machine for s in invalid):
         reasons = "; ".join(f"{Path(s.directory).name}: {', '.join(s.validity.reasons)}" for s in invalid)

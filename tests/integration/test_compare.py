@@ -38,7 +38,8 @@ def test_compare_anycast_keepalived_smoke(stands, tmp_path):
         timeout=1200,
         cwd=REPO,
     )
-    last = measured(result, tmp_path)
+    (compared,) = tmp_path.glob("*-compare")
+    last = measured(result, compared)
     print(result.stdout[-1500:])
     metas = {m.parent: json.loads(m.read_text()) for m in tmp_path.glob("*-compare/*/meta.json")}
     firsts = [m for m in metas.values() if m["attempt"] == 1]  # a run played again has a later attempt too
