@@ -332,6 +332,8 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
         load.protocol,
         "--pg-think-ms",
         f"{load.think_ms:g}",
+        "--pg-session-s",
+        f"{load.session_s:g}",
         "--pg-rate",
         f"{load.rate or 0:g}",
         "--pg-records",

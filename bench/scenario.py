@@ -18,6 +18,9 @@ by name (`load("balancer-crash")`), any other file by path.
                                      # "simple": the key in the SQL text (loadgen --pg-protocol)
     tags = ["point"]                 # which requests: "point", "mix"; optional, [] = all
     think_ms = 200                   # optional (default 0): each user's pause between its requests
+    # session_s = 5                  # optional, persistent only (default 0: never): a user closes its
+                                     # connection after a request once it is this old and opens a new one
+                                     # for the next, as an application's pool retires its connections
     # rate = "40%"                   # optional, instead of think_ms (and stages): requests a second over
                                      # all users, open loop (loadgen --pg-rate): a number (40), or a share
                                      # of the stand's capacity measured by `bench calibrate` ("40%"); the
@@ -69,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadgen.client import EXTENDED, MODES, PROTOCOLS, WORKLOADS
+from loadgen.client import EXTENDED, MODES, PERSISTENT, PROTOCOLS, WORKLOADS
 from stand.faults.registry import FAULTS
 from stand.model.errors import FieldReader, FileErrors, read_toml
 
@@ -82,7 +85,18 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # full-string mat
 NETWORK_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")  # stand.model.topology's network names
 
 TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
-LOAD_FIELDS = ("users", "spawn_rate", "mode", "protocol", "tags", "think_ms", "rate", "probe_interval_ms", "stages")
+LOAD_FIELDS = (
+    "users",
+    "spawn_rate",
+    "mode",
+    "protocol",
+    "tags",
+    "think_ms",
+    "session_s",
+    "rate",
+    "probe_interval_ms",
+    "stages",
+)
 RATE_SHARE = re.compile(r"(\d+(?:\.\d+)?)%")  # "40%": a share of the calibrated capacity
 STAGE_FIELDS = ("at_s", "users")
 STEP_FIELDS = ("at_s", "action", "fault", "target", "params")
@@ -113,6 +127,7 @@ class Load:
     rate: float | None = None  # open-loop requests a second over all users; None: closed loop (or a share)
     rate_share: float | None = None  # the rate as a share of the calibrated capacity (0.4 for "40%")
     capacity_rps: float | None = None  # the capacity the share was taken of, once resolved (bench.calibrate)
+    session_s: float = 0.0  # persistent: a connection is closed after a request once this old (0: never)
 
     @property
     def open_loop(self) -> bool:
@@ -230,9 +245,9 @@ def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) 
     spawn_rate = reader.number(table, "load.spawn_rate")
     if spawn_rate is not None and spawn_rate <= 0:
         errors.append(f"load.spawn_rate: must be more than 0 (got {_num(spawn_rate)})")
-    mode = reader.text(table, "load.mode")
-    if mode is not None and mode not in MODES:
-        errors.append(f"load.mode: unknown mode {mode!r} (known: {', '.join(MODES)})")
+    connections = reader.text(table, "load.mode")
+    if connections is not None and connections not in MODES:
+        errors.append(f"load.mode: unknown mode {connections!r} (known: {', '.join(MODES)})")
     protocol = reader.text(table, "load.protocol") if "protocol" in table else EXTENDED
     if protocol is not None and protocol not in PROTOCOLS:
         errors.append(f"load.protocol: unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
@@ -252,6 +267,11 @@ def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) 
     think = reader.number(table, "load.think_ms") if "think_ms" in table else 0.0
     if think is not None and think < 0:
         errors.append(f"load.think_ms: must not be negative (got {_num(think)})")
+    session = reader.number(table, "load.session_s") if "session_s" in table else 0.0
+    if session is not None and session < 0:
+        errors.append(f"load.session_s: must not be negative (got {_num(session)})")
+    if session and connections != PERSISTENT:
+        errors.append('load.session_s: a connection\'s lifetime is for mode = "persistent" (per-query closes each)')
     rate, rate_share = _parse_rate(table, reader)
     if "rate" in table and "think_ms" in table:
         errors.append("load.rate: paces the users open loop, instead of load.think_ms: give one of them")
@@ -261,15 +281,16 @@ def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) 
     if probe is not None and probe <= 0:
         errors.append(f"load.probe_interval_ms: must be more than 0 (got {_num(probe)})")
     stages = _parse_stages(table, reader, duration_s)
-    if None in (users, spawn_rate, mode, protocol, think, probe, stages):
+    if None in (users, spawn_rate, connections, protocol, think, session, probe, stages):
         return None
     return Load(
         users=users,
         spawn_rate=spawn_rate,
-        mode=mode,
+        mode=connections,
         tags=tuple(tags),
         probe_interval_ms=probe,
         think_ms=think,
+        session_s=session,
         protocol=protocol,
         stages=stages,
         rate=rate,

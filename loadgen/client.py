@@ -183,6 +183,8 @@ class ClientOptions:
     query_timeout: float = 2.0
     keys: tuple[int, int] | None = None  # first and last key; default: every account
     namespace: str | None = None  # the site's client namespace its connections are made in (loadgen.sites)
+    session_s: float = 0.0  # persistent: close the connection after a request once it is this old (0: never),
+    # as an application's pool retires connections (a maximum lifetime); the next request opens a new one
 
 
 class PgClient:
@@ -199,6 +201,7 @@ class PgClient:
         self._served_by_connection = Served(None, None)
         self._conn_id = ""
         self._connections = 0
+        self._opened = 0.0  # time.monotonic() when the connection was opened
         self._busy = asyncio.Lock()  # one request at a time; close waits for the one in flight
 
     def random_key(self) -> int:
@@ -208,6 +211,7 @@ class PgClient:
         s = self.settings
         with from_namespace(self.options.namespace):
             self._conn = await self._open(s)
+        self._opened = time.monotonic()
         self._connections += 1
         self._conn_id = f"{self.process}/u{self.user}/c{self._connections}"
         if self.options.protocol == SIMPLE:
@@ -293,9 +297,14 @@ class PgClient:
             backend_address=served.backend_address,
             scheduled_us=scheduled_us,
         )
-        if self.options.mode == PER_QUERY:
+        if self.options.mode == PER_QUERY or self._retired():
             await self._drop_connection()
         return record
+
+    def _retired(self) -> bool:
+        """The connection has lived its session (`ClientOptions.session_s`): closed between two requests."""
+        lifetime = self.options.session_s
+        return bool(lifetime) and self._conn is not None and time.monotonic() - self._opened >= lifetime
 
     def _abandon_connection(self) -> None:
         """Forget the connection without a word to the server (its state is unknown after an unexpected error)."""

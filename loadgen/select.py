@@ -80,6 +80,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pg-query-timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--pg-think-ms", type=float, default=0.0, help="each user's pause between requests")
     parser.add_argument(
+        "--pg-session-s",
+        type=float,
+        default=0.0,
+        help="with --pg-mode persistent: each user closes its connection after a request once it is this many "
+        "seconds old, and opens a new one for the next, as an application's pool retires connections "
+        "(default 0: kept for good)",
+    )
+    parser.add_argument(
         "--pg-rate",
         type=float,
         default=0.0,
@@ -105,6 +113,8 @@ class LoadSession:
         options = environment.parsed_options
         if options.pg_rate < 0 or (options.pg_rate and options.pg_think_ms):
             raise ValueError("--pg-rate: must not be negative, and paces the users instead of --pg-think-ms")
+        if options.pg_session_s < 0:
+            raise ValueError(f"--pg-session-s: must not be negative (got {options.pg_session_s:g})")
         self.settings = resolve(environment.host, options.pg_stand)
         device = check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
         self.options = ClientOptions(
@@ -114,6 +124,7 @@ class LoadSession:
             connect_timeout=options.pg_connect_timeout,
             query_timeout=options.pg_query_timeout,
             keys=parse_keys(options.pg_keys),
+            session_s=options.pg_session_s,
         )
         self.sites = parse_sites(options.pg_sites)
         check_sites(self.sites)  # each one a running stand's namespace: nothing leads out of it

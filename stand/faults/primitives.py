@@ -24,8 +24,8 @@ ENOENT = 2
 
 
 def _record(stand: Stand, host: HostPlan, daemon: str) -> process.ProcessRecord:
-    record = stand.state_file.read().process(host.name, daemon)
-    if record is None or not record.is_running():
+    record = daemons.running_record(stand, host.name, daemon)
+    if record is None:
         raise StandError(f"{host.name}: {daemon} is not running")
     return record
 

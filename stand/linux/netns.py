@@ -162,6 +162,22 @@ def add_route(namespace: str | None, destination: IPv4Network, gateway: IPv4Addr
         ipr.route("add", dst=str(destination), gateway=str(gateway), oif=_index(ipr, ifname))
 
 
+def add_table_route(namespace: str, destination: IPv4Network, table: int, gateway: IPv4Address) -> None:
+    """A route in routing table `table`, via `gateway`."""
+    with _ipr(namespace) as ipr:
+        ipr.route("replace", dst=str(destination), table=table, gateway=str(gateway))
+
+
+def add_mark_rule(namespace: str, priority: int, fwmark: int, table: int) -> None:
+    """A policy rule: packets with `fwmark` look up `table`, at `priority`."""
+    with _ipr(namespace) as ipr:
+        try:
+            ipr.rule("add", table=table, priority=priority, fwmark=fwmark, fwmask=0xFFFFFFFF)
+        except NetlinkError as e:
+            if e.code != EEXIST:
+                raise
+
+
 def add_link_route(namespace: str, destination: IPv4Network, ifname: str) -> None:
     """A route straight onto a segment: the neighbour is found by ARP."""
     with _ipr(namespace) as ipr:

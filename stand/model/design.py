@@ -17,6 +17,9 @@ class Design:
     balancer_companion: DaemonKind | None  # started after pgpool on every balancer (the agent, keepalived), or none
     pgpool_watchdog: bool = False  # pgpool's own watchdog moves the VIP (pgpool runs as root to do so)
     router_companion: DaemonKind | None = None  # started after FRR on every router (the next-hop mirror), or none
+    # The routers remember each new flow's balancer (a conntrack mark) and route its later packets there, and
+    # a balancer takes the anycast address in while withdrawn: its open sessions outlive its route (a drain)
+    pins_flows: bool = False
 
     def vrrp_settings(self, topology: Topology) -> KeepalivedSettings | None:
         """The topology's VRRP settings that this design uses (keepalived's designs only)."""

@@ -63,6 +63,11 @@ class HostPaths:
         return self.frr_run_dir / "nexthop-mirror.jsonl.ready"
 
     @property
+    def pinned_rules(self) -> Path:
+        """A router's nftables ruleset that pins flows to their balancer (anycast-pinned)."""
+        return self.frr_conf_dir / "pinned.nft"
+
+    @property
     def drain_file(self) -> Path:
         return self.agent_dir / "drain"
 

@@ -16,6 +16,20 @@ LAN_COST = 10
 RTT_COST_PER_MS = 10
 VRRP_TOP_PRIORITY = 150  # the first balancer is the VIP's first master; each next one 10 less
 
+PINNED_TABLE_BASE = 300  # a router's pinned flows with mark m are routed by table 300 + m
+PINNED_RULE_PRIORITY = 90  # before the resilient mirror's rule (100) and the main table's (32766)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """On a router that pins flows: the flows that started towards `next_hop` carry `mark` and are routed by
+    `table` (its one route: the anycast address via that next hop) for as long as they last."""
+
+    mark: int
+    next_hop: str
+    table: int
+
+
 ROUTER_PRIORITY = 255  # the client-side router is always the DR: it re-originates the network LSA itself
 DEFAULT_PRIORITY = 1
 BALANCER_PRIORITY = 0  # balancers come and go; they must never be DR or BDR
@@ -224,6 +238,13 @@ class Plan:
                 if router.host.address_on(link.network) is not None:
                     hops.append(str(link.address.ip))
         return sorted(hops)
+
+    def pins_of(self, router: HostPlan) -> list[Pin]:
+        """How the router pins flows (a design that `pins_flows`): a mark and a table for each next hop of its
+        own site's balancers, in `anycast_next_hops_of`'s order."""
+        return [
+            Pin(mark, hop, PINNED_TABLE_BASE + mark) for mark, hop in enumerate(self.anycast_next_hops_of(router), 1)
+        ]
 
     @property
     def balancers(self) -> tuple[HostPlan, ...]:

@@ -11,6 +11,8 @@ PSQL = "/usr/bin/psql"
 KEEPALIVED = "/usr/sbin/keepalived"
 IP = "/usr/sbin/ip"
 ARPING = "/usr/bin/arping"
+NFT = "/usr/sbin/nft"
+SS = "/usr/bin/ss"
 
 POSTGRES_PORT = 5432
 PCP_PORT = 9898  # pgpool's default; its socket is in the balancer's pgpool run directory

@@ -84,6 +84,9 @@ class HealthSettings:
     protect_last_announcer: bool = True  # never withdraw the last balancer for failed checks
     withdraw_holdoff_ms: int = 200  # agents failing at once (overload) do not withdraw in the same instant
     query: str = "SELECT 1"
+    # a hitless drain (anycast-pinned) waits this long for the drained balancer's open sessions to end, then
+    # stops its pgpool (what is still open breaks then)
+    drain_timeout_s: int = 20
 
 
 @dataclass(frozen=True)

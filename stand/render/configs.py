@@ -63,7 +63,19 @@ def render_all(plan: Plan, layout: StandLayout | DebianLayout, credentials: Cred
             files += _keepalived_files(env, plan, host, paths, credentials)
         if host.runs_frr:
             files += _frr_files(env, plan, host, paths, layout)
+        if plan.design.pins_flows and host in plan.routers:
+            files.append(_pinned_rules(env, plan, host, paths))
     return files
+
+
+def _pinned_rules(env, plan: Plan, host: HostPlan, paths: HostPaths) -> RenderedFile:
+    text = env.get_template("pinned.nft.j2").render(
+        host=host.name,
+        table=f"{plan.topology.prefix}_pinned",
+        pins=plan.pins_of(host),
+        anycast=plan.topology.anycast.ip,
+    )
+    return RenderedFile(host.name, paths.pinned_rules, text, "root")
 
 
 def _postgres_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout, credentials) -> list[RenderedFile]:

@@ -48,6 +48,7 @@ def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float)
         build_network(stand, progress)
         start_delay_lines(stand, progress)
         write_files(files)
+        stand.mode.prepare_network(stand)  # (a design's own rules may be among the files)
         frr = start_frr(stand, progress)
         start_postgres(stand, credentials, progress)
         start_balancers(stand, credentials, progress)
@@ -161,7 +162,6 @@ def build_network(stand: Stand, progress: Progress) -> None:
     netns.add_address(netns.ROOT, plan.shell_ifname, shell.shell_address)
     for prefix in routed:
         netns.add_route(netns.ROOT, prefix, shell.router_address.ip, plan.shell_ifname)
-    stand.mode.prepare_network(stand)
     progress(
         f"network: {len(plan.hosts)} hosts, {len(plan.topology.networks)} networks, shell link {plan.shell_ifname}"
     )

@@ -333,6 +333,12 @@ def controller(stand: Stand, host: HostPlan, kind: DaemonKind | str, credentials
     return CONTROLLERS[DaemonKind(kind)](stand, host, stand.layout.host(host.name), credentials)
 
 
+def running_record(stand: Stand, host_name: str, name: str) -> process.ProcessRecord | None:
+    """The record of one daemon of a host if it is running (None: not started, or gone)."""
+    record = stand.state_file.read().process(host_name, name)
+    return record if record is not None and record.is_running() else None
+
+
 def restart(stand: Stand, host_name: str, name: str) -> process.ProcessRecord:
     """Start one daemon again (after a fault), once what is left of its last run is gone."""
     host = stand.plan.host(host_name)

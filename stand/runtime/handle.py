@@ -72,7 +72,7 @@ class Mode(Design):
     behaves. Each lives in a module of stand/modes/; nothing outside them asks which mode it is."""
 
     def prepare_network(self, stand: Stand) -> None:
-        """Addresses and routes the design needs once the stand's network exists."""
+        """Addresses, routes and rules the design needs once the stand's network and config files exist."""
 
     def routing_ready(self, stand: Stand) -> tuple[str, Callable[[], bool]]:
         """What `stand up` waits for before it queries the anycast address: a description and a check."""

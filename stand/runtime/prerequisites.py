@@ -7,7 +7,7 @@ import pwd
 from pathlib import Path
 
 from stand.model.layout import state_root
-from stand.model.system import KEEPALIVED, PG_BIN
+from stand.model.system import IP, KEEPALIVED, NFT, PG_BIN, SS
 from stand.runtime.handle import StandError
 
 REQUIRED_PROGRAMS = {
@@ -16,6 +16,8 @@ REQUIRED_PROGRAMS = {
     "frr": [Path("/usr/lib/frr/zebra"), Path("/usr/lib/frr/ospfd"), Path("/usr/lib/frr/bfdd"), Path("/usr/bin/vtysh")],
     "postgresql-client": [Path("/usr/bin/psql")],
     "keepalived": [Path(KEEPALIVED)],
+    "iproute2": [Path(IP), Path(SS)],
+    "nftables": [Path(NFT)],
 }
 REQUIRED_ACCOUNTS = ("postgres", "frr")
 

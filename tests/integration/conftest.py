@@ -62,21 +62,16 @@ def measured(result: subprocess.CompletedProcess, results: Path) -> list[RunSumm
 
 
 def pytest_collection_modifyitems(items):
-    """Anycast tests first, then keepalived, watchdog and anycast-resilient ones (one mode switch each), the
-    comparison (its own stands), the sites topology (its own stand), then the teardown tests."""
+    """Anycast tests first, then keepalived, watchdog, anycast-resilient and anycast-pinned ones (one mode switch
+    each), the comparison (its own stands), the sites topology (its own stand), then the teardown tests."""
+    by_file = {"test_teardown.py": 7, "test_sites.py": 6, "test_compare.py": 5}
+    by_fixture = {"pinned_stand": 4, "resilient_stand": 3, "watchdog_stand": 2, "keepalived_stand": 1}
 
     def order(item) -> int:
-        name = item.fspath.basename
-        if name == "test_teardown.py":
-            return 6
-        if name == "test_sites.py":
-            return 5
-        if name == "test_compare.py":
-            return 4
+        if item.fspath.basename in by_file:
+            return by_file[item.fspath.basename]
         fixtures = getattr(item, "fixturenames", ())
-        if "resilient_stand" in fixtures:
-            return 3
-        return 2 if "watchdog_stand" in fixtures else int("keepalived_stand" in fixtures)
+        return next((rank for fixture, rank in by_fixture.items() if fixture in fixtures), 0)
 
     items.sort(key=order)
 
@@ -182,3 +177,9 @@ def watchdog_stand(stands) -> Stand:
 def resilient_stand(stands) -> Stand:
     """The seed's stand in anycast-resilient mode (resilient nexthop groups on the router)."""
     return stands.up("anycast-resilient")
+
+
+@pytest.fixture
+def pinned_stand(stands) -> Stand:
+    """The seed's stand in anycast-pinned mode (flows pinned to their balancer by the router's conntrack)."""
+    return stands.up("anycast-pinned")

@@ -247,6 +247,30 @@ def test_extended_takes_who_served_from_the_row_and_asks_nothing_more(fake_conne
     assert {(r.outcome, r.protocol, r.balancer, r.backend) for r in records} == {("ok", "extended", "PgBAL2", "PgSQL3")}
 
 
+def test_a_persistent_connection_is_retired_after_its_session_between_two_requests(fake_connect, monkeypatch):
+    from loadgen import client
+
+    now = [100.0]
+    monkeypatch.setattr(client.time, "monotonic", lambda: now[0])
+
+    async def every_two_seconds() -> list[Record]:
+        pg = PgClient(LOOPBACK, ClientOptions(session_s=5.0), user=1)
+        records = []
+        for n in range(6):  # at 100, 102, ... 110 s
+            records.append(await pg.request("point", key=n + 1))
+            now[0] += 2.0
+        await pg.close()
+        return records
+
+    records = asyncio.run(every_two_seconds())
+    # opened at 100 s; after the request at 106 s it is 6 s old: closed, the next request opens another
+    assert [r.new_connection for r in records] == [True, False, False, False, True, False]
+    assert [c.closed for c in fake_connect] == [True, True]
+    assert {r.outcome for r in records} == {"ok"}
+    kept = asyncio.run(requests(ClientOptions(), 4))  # 0: kept for good
+    assert sum(r.new_connection for r in kept) == 1
+
+
 def test_a_wrong_tag_is_a_wrong_answer_record_without_who_served(monkeypatch):
     async def connect(**kwargs):
         return FakeConnection({"pgbench_accounts WHERE aid =": "SELECT 0"})

@@ -17,7 +17,14 @@ BEHAVIOUR = ("routing_ready", "settled", "drain", "routing_status")
 
 
 def test_the_modes_are_found_by_module_with_the_default_first():
-    assert MODE_NAMES == ("anycast", "anycast-resilient", "keepalived", "keepalived-tuned", "watchdog")
+    assert MODE_NAMES == (
+        "anycast",
+        "anycast-pinned",
+        "anycast-resilient",
+        "keepalived",
+        "keepalived-tuned",
+        "watchdog",
+    )
 
 
 @pytest.mark.parametrize("name", MODE_NAMES)
@@ -30,7 +37,7 @@ def test_every_mode_says_how_it_behaves(name):
 def test_an_unknown_mode_names_the_known_ones():
     with pytest.raises(
         UnknownMode,
-        match=r"unknown mode 'vrrp' \(modes: anycast, anycast-resilient, keepalived, keepalived-tuned, watchdog\)",
+        match=r"unknown mode 'vrrp' \(modes: anycast, anycast-pinned, anycast-resilient, keepalived, keepalived-tuned, watchdog\)",
     ):
         mode_named("vrrp")
 
@@ -40,6 +47,7 @@ def test_an_unknown_mode_names_the_known_ones():
     [
         ("anycast", (*FRR, DaemonKind.PGPOOL, DaemonKind.AGENT), True),
         ("anycast-resilient", (*FRR, DaemonKind.PGPOOL, DaemonKind.AGENT), True),
+        ("anycast-pinned", (*FRR, DaemonKind.PGPOOL, DaemonKind.AGENT), True),
         ("keepalived", (*FRR, DaemonKind.PGPOOL, DaemonKind.KEEPALIVED), False),
         ("keepalived-tuned", (*FRR, DaemonKind.PGPOOL, DaemonKind.KEEPALIVED), False),
         ("watchdog", (*FRR, DaemonKind.PGPOOL), False),

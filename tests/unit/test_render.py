@@ -150,3 +150,30 @@ def test_in_the_watchdog_mode_pgpool_reads_only_files_of_roots():
     assert pgpool_files and {f.owner for f in pgpool_files} == {"root"}
     anycast = render_all(plan_of(topology.load("seed")), LAYOUTS["stand"], CREDENTIALS)
     assert {f.owner for f in anycast if "pgpool" in f.path.parts} == {"postgres"}
+
+
+@pytest.mark.parametrize(("topology_name", "router"), [("seed", "FRR"), ("sites", "RtMsk")])
+def test_the_pinned_design_pins_each_own_balancer_by_a_mark_and_nft_takes_the_rules(topology_name, router, tmp_path):
+    """Each router maps its own site's balancers to marks 1, 2, 3; `nft --check` accepts the ruleset (in a
+    namespace of its own: the check itself changes nothing)."""
+    import subprocess
+
+    plan = plan_of(topology.load(topology_name), "anycast-pinned")
+    files = render_all(plan, LAYOUTS["stand"], CREDENTIALS)
+    every = [f for f in files if f.path.name == "pinned.nft"]
+    assert sorted(f.host for f in every) == sorted(r.name for r in plan.routers)  # every router, nothing else
+    (rules,) = [f for f in every if f.host == router]
+    hops = plan.anycast_next_hops_of(plan.host(router))
+    assert len(hops) >= 1
+    assert "elements = { " + ", ".join(f"{hop} : {mark}" for mark, hop in enumerate(hops, 1)) + " }" in rules.content
+    assert [p.table for p in plan.pins_of(plan.host(router))] == [301 + i for i in range(len(hops))]
+    (tmp_path / "pinned.nft").write_text(rules.content)
+    checked = subprocess.run(
+        ["unshare", "-n", "nft", "--check", "-f", str(tmp_path / "pinned.nft")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert not [
+        f
+        for f in render_all(plan_of(topology.load(topology_name)), LAYOUTS["stand"], CREDENTIALS)
+        if f.path.name == "pinned.nft"
+    ]

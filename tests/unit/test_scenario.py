@@ -30,6 +30,7 @@ EXPECTED_BUILTINS = [
     "overload-per-query",
     "pgpool-crash",
     "planned-drain",
+    "pool-drain",
     "replica-crash",
     "site-balancer-crash",
     "site-down",
@@ -157,6 +158,7 @@ def test_all_balancers_down_kills_each_a_second_apart_then_undoes_all():
         ("node-freeze", "node-freeze", "PgBAL1", "per-query"),
         ("flap", "node-crash", "PgBAL1", "per-query"),
         ("planned-drain", "drain", "PgBAL1", "persistent"),
+        ("pool-drain", "drain", "PgBAL1", "persistent"),
         ("replica-crash", "backend-kill", "PgSQL2", "per-query"),
         ("smoke", "node-crash", "PgBAL1", "per-query"),
     ],
@@ -248,7 +250,7 @@ def test_steps_at_the_same_second_are_fine():
         (
             "load.user",
             3,
-            "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, rate, probe_interval_ms, stages)",
+            "load.user: unknown field (known: users, spawn_rate, mode, protocol, tags, think_ms, session_s, rate, probe_interval_ms, stages)",
         ),
         ("timeline.0.when", 3, "timeline[0].when: unknown field (known: at_s, action, fault, target, params)"),
         ("name", DELETE, "name: missing"),
@@ -661,6 +663,16 @@ def test_module_docstring_example_is_a_valid_scenario():
     assert (parsed.load.protocol, parsed.load.think_ms) == ("simple", 200.0)
     assert [s.fault for s in parsed.timeline] == ["node-crash", "node-crash", "link-netem"]
     assert parsed.timeline[2].params == {"network": "routed", "delay_ms": 50.0, "loss_pct": 2.0}
+
+
+def test_a_session_lifetime_is_for_persistent_connections():
+    persistent = set_in(set_in(good_raw(), "load.mode", "persistent"), "load.session_s", 5)
+    assert scenario.parse(persistent, "s.toml").load.session_s == 5.0
+    assert scenario.parse(good_raw(), "s.toml").load.session_s == 0.0  # kept for good
+    assert errors_of(set_in(good_raw(), "load.session_s", 5)) == [
+        'load.session_s: a connection\'s lifetime is for mode = "persistent" (per-query closes each)'
+    ]
+    assert errors_of(set_in(persistent, "load.session_s", -1)) == ["load.session_s: must not be negative (got -1)"]
 
 
 def open_loop(rate) -> dict:
