@@ -187,7 +187,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
         balancers=tuple(h.name for h in stand.plan.balancers),
         vip_mode=stand.plan.has_vip,
         settings={
-            "ospf": asdict(stand.plan.topology.ospf),
+            "ospf": asdict(stand.plan.ospf),
             "health": asdict(stand.plan.topology.health),
             "pgpool": asdict(stand.plan.topology.pgpool),
             "keepalived": asdict(stand.plan.keepalived),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stand.model.daemons import DaemonKind
-from stand.model.topology import KeepalivedSettings, Topology
+from stand.model.topology import KeepalivedSettings, OspfSettings, Topology
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class Design:
     # The routers remember each new flow's balancer (a conntrack mark) and route its later packets there, and
     # a balancer takes the anycast address in while withdrawn: its open sessions outlive its route (a drain)
     pins_flows: bool = False
+
+    def ospf_settings(self, topology: Topology) -> OspfSettings:
+        """The topology's OSPF and BFD settings as this design runs them."""
+        return topology.ospf
 
     def vrrp_settings(self, topology: Topology) -> KeepalivedSettings | None:
         """The topology's VRRP settings that this design uses (keepalived's designs only)."""

@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from stand.model.daemons import FRR, DaemonKind
 from stand.model.design import Design
-from stand.model.topology import Host, KeepalivedSettings, Network, Topology
+from stand.model.topology import Host, KeepalivedSettings, Network, OspfSettings, Topology
 
 LAN_COST = 10
 RTT_COST_PER_MS = 10
@@ -260,6 +260,11 @@ class Plan:
     def has_vip(self) -> bool:
         """A VIP design: one balancer at a time holds the anycast address, on the router's segment."""
         return self.design.holds_vip
+
+    @property
+    def ospf(self) -> OspfSettings:
+        """The OSPF and BFD settings of this design (the topology's, or its tuned BFD)."""
+        return self.design.ospf_settings(self.topology)
 
     @property
     def keepalived(self) -> KeepalivedSettings:

@@ -45,6 +45,7 @@ RANGES = {
     "ospf.last_resort_cost": (1, 65535),
     "ospf.bfd_multiplier": (1, 255),
     "ospf.wan_bfd_multiplier": (1, 255),
+    "ospf.tuned_bfd_multiplier": (1, 255),
 }
 ZERO_ALLOWED = {"ospf.spf_delay_ms", "ospf.lsa_throttle_ms", "ospf.lsa_min_arrival_ms", "pgpool.client_idle_limit_s"}
 
@@ -62,6 +63,9 @@ class OspfSettings:
     bfd_multiplier: int = 3
     wan_bfd_interval_ms: int = 300  # on WAN links (a network with a delay): as operators run BFD between cities
     wan_bfd_multiplier: int = 3
+    # the anycast-tuned design's BFD on the LANs: as short as a busy 2-core machine keeps stable (docs/timers.md)
+    tuned_bfd_interval_ms: int = 50
+    tuned_bfd_multiplier: int = 3
     spf_delay_ms: int = 0
     spf_initial_hold_ms: int = 50
     spf_max_hold_ms: int = 1000

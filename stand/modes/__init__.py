@@ -18,7 +18,7 @@ def _discover() -> dict[str, Mode]:
     for module in pkgutil.iter_modules(__path__):
         for mode in getattr(importlib.import_module(f"{__name__}.{module.name}"), "MODES", ()):
             found[mode.name] = mode
-    return dict(sorted(found.items(), key=lambda item: item[0] != DEFAULT_MODE))  # the default first
+    return dict(sorted(found.items(), key=lambda item: (item[0] != DEFAULT_MODE, item[0])))  # the default first
 
 
 MODES = _discover()

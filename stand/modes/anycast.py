@@ -4,10 +4,12 @@ its health agent withdraws it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from stand.linux import netns, process
 from stand.model.daemons import DaemonKind
 from stand.model.plan import HostPlan
+from stand.model.topology import OspfSettings, Topology
 from stand.runtime import readiness
 from stand.runtime.handle import Mode, Stand, StandError
 
@@ -57,4 +59,16 @@ class Anycast(Mode):
         return lines
 
 
-MODES = (Anycast(name="anycast", holds_vip=False, balancer_companion=DaemonKind.AGENT),)
+class AnycastTuned(Anycast):
+    """The same design with BFD at its shortest stable timers on the LANs (`ospf.tuned_bfd_*`): the fair peer
+    of keepalived-tuned."""
+
+    def ospf_settings(self, topology: Topology) -> OspfSettings:
+        ospf = topology.ospf
+        return replace(ospf, bfd_interval_ms=ospf.tuned_bfd_interval_ms, bfd_multiplier=ospf.tuned_bfd_multiplier)
+
+
+MODES = (
+    Anycast(name="anycast", holds_vip=False, balancer_companion=DaemonKind.AGENT),
+    AnycastTuned(name="anycast-tuned", holds_vip=False, balancer_companion=DaemonKind.AGENT),
+)

@@ -299,7 +299,7 @@ def _keepalived_files(env, plan: Plan, host: HostPlan, paths: HostPaths, credent
 
 def _frr_files(env, plan: Plan, host: HostPlan, paths: HostPaths, layout) -> list[RenderedFile]:
     t = plan.topology
-    ospf = t.ospf
+    ospf = plan.ospf
     networks = [str(link.address.network) for link in host.ospf_links]
     networks.append(str(host.host.loopback.network))
     if host.announces_anycast:

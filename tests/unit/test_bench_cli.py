@@ -38,7 +38,7 @@ def test_an_unknown_mode_is_one_line(capsys):
     assert cli.main(["run", "--mode", "vip", "--scenario", "smoke"]) == 1
     assert (
         capsys.readouterr().err
-        == "bench: error: unknown mode 'vip' (modes: anycast, anycast-pinned, anycast-resilient, keepalived, keepalived-tuned, watchdog)\n"
+        == "bench: error: unknown mode 'vip' (modes: anycast, anycast-pinned, anycast-resilient, anycast-tuned, keepalived, keepalived-tuned, watchdog)\n"
     )
 
 

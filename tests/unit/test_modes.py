@@ -21,6 +21,7 @@ def test_the_modes_are_found_by_module_with_the_default_first():
         "anycast",
         "anycast-pinned",
         "anycast-resilient",
+        "anycast-tuned",
         "keepalived",
         "keepalived-tuned",
         "watchdog",
@@ -37,7 +38,7 @@ def test_every_mode_says_how_it_behaves(name):
 def test_an_unknown_mode_names_the_known_ones():
     with pytest.raises(
         UnknownMode,
-        match=r"unknown mode 'vrrp' \(modes: anycast, anycast-pinned, anycast-resilient, keepalived, keepalived-tuned, watchdog\)",
+        match=r"unknown mode 'vrrp' \(modes: anycast, anycast-pinned, anycast-resilient, anycast-tuned, keepalived, keepalived-tuned, watchdog\)",
     ):
         mode_named("vrrp")
 
@@ -123,3 +124,18 @@ def test_no_code_outside_the_modes_asks_which_mode_it_is():
                 if asks.search(line)
             ]
     assert found == []
+
+
+def test_the_tuned_anycast_design_runs_bfd_at_its_tuned_timers_and_only_on_the_lans():
+    from stand.render.configs import render_all
+    from tests.unit.test_render import CREDENTIALS, LAYOUTS
+
+    seed = topology.load("seed")
+    assert plan_of(seed, "anycast-tuned").ospf.bfd_interval_ms == seed.ospf.tuned_bfd_interval_ms == 50
+    assert plan_of(seed, "anycast").ospf == seed.ospf  # the deployed timers
+    files = render_all(plan_of(seed, "anycast-tuned"), LAYOUTS["stand"], CREDENTIALS)
+    bfdd = next(f.content for f in files if f.host == "PgBAL1" and f.path.name == "bfdd.conf")
+    assert "receive-interval 50" in bfdd and "transmit-interval 50" in bfdd and "detect-multiplier 3" in bfdd
+    sites = topology.load("sites")
+    wan = plan_of(sites, "anycast-tuned").ospf
+    assert (wan.wan_bfd_interval_ms, wan.bfd_interval_ms) == (sites.ospf.wan_bfd_interval_ms, 50)
