@@ -1,4 +1,4 @@
-"""The SELECT users of loadgen/select.py, with a number of users that changes during the run.
+"""The SELECT users of loadgen/users.py, with a number of users that changes during the run.
 
     locust -f loadgen/staged.py --headless -r 50 -t 40s --pg-stages 0:12,10:96,25:12
 
@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f lo
 
 from locust import LoadTestShape
 
-from loadgen.select import SelectUser  # noqa: F401  (the users Locust runs)
 from loadgen.stages import parse_stages, users_at
+from loadgen.users import SelectUser  # noqa: F401  (the users Locust runs)
 
 
 class StagedLoad(LoadTestShape):
