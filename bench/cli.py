@@ -26,6 +26,7 @@ from bench.run import Attempts, ensure_stand, load_failure, played_until_valid
 from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
 from loadgen.client import EXTENDED, MODES, PROTOCOLS
+from reports.expect import EXPECTATION_FAILED
 from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
 from stand.linux.process import CommandFailed
@@ -184,7 +185,7 @@ def cmd_run(args) -> int:
         return 1
     if RunDir(out).read_meta().interrupted:
         return 0  # stopped on purpose: what was recorded is kept, whatever it is worth
-    return _invalid_exit([summary])
+    return _invalid_exit([summary]) or _expectations_exit([summary])
 
 
 def cmd_compare(args) -> int:
@@ -215,7 +216,8 @@ def cmd_compare(args) -> int:
     missing = not_run(directory)
     for path, reason in missing:
         print(f"bench: error: {path.name} was not run: {reason} (evidence in {path})", file=sys.stderr)
-    code = _invalid_exit(last_attempts(summaries))
+    last = last_attempts(summaries)
+    code = _invalid_exit(last) or _expectations_exit(last)
     return 1 if failures else INVALID_RUN if missing else code
 
 
@@ -264,6 +266,14 @@ def _invalid_exit(summaries) -> int:
         reasons = "; ".join(s.validity.reasons)
         print(f"bench: error: {Path(s.directory).name} is not a valid measurement: {reasons}", file=sys.stderr)
     return INVALID_RUN if invalid else 0
+
+
+def _expectations_exit(summaries) -> int:
+    """EXPECTATION_FAILED, with one line per bound missed, if a run missed one of its scenario's bounds."""
+    missed = [(s, c) for s in summaries for c in s.checks if not c.passed]
+    for s, c in missed:
+        print(f"bench: error: {Path(s.directory).name} missed {c.expectation.text}: {c.value}", file=sys.stderr)
+    return EXPECTATION_FAILED if missed else 0
 
 
 def cmd_report(args) -> int:

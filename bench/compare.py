@@ -163,6 +163,8 @@ def verdict_table(summaries: list[RunSummary]) -> str:
             health = health_line(s.health_recorded, s.false_health_changes, s.vip_mode, s.started_us)
             lines.append(f"{name[id(s)]:<17}{health}")
         for s in rows:
+            lines += [f"{name[id(s)]:<17}{c.line}" for c in s.checks]
+        for s in rows:
             lag = s.probe_lag
             if lag.p50_ms is not None:
                 lines.append(

@@ -50,6 +50,11 @@ by name (`load("balancer-crash")`), any other file by path.
     target = "PgBAL2"
     params = { network = "routed", delay_ms = 50, loss_pct = 2 }
 
+    [expect]                         # optional: bounds on the run's figures (reports/expect.py); a valid
+    gap_ms.max = 500                 # run that misses one makes `bench run` / `bench compare` exit 99
+    [expect.mode.keepalived]         # a mode's own bound for a figure, instead of the general one
+    gap_ms.max = 4000
+
 Rules of the timeline: steps are listed in time order (steps at the same second are played in
 the order written); an `undo` needs an earlier `fault` of the same kind on the same target that is
 still active; a `fault` cannot be injected again on a target where it is already active, nor on a
@@ -73,8 +78,10 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.client import EXTENDED, MODES, PERSISTENT, PROTOCOLS, WORKLOADS
+from reports.expect import PER_FAULT, Expectation, parse_expectations
 from stand.faults.registry import FAULTS
 from stand.model.errors import FieldReader, FileErrors, read_toml
+from stand.modes import MODE_NAMES
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
@@ -84,7 +91,7 @@ ACTIONS = (FAULT, UNDO)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # full-string matches: it names files
 NETWORK_PATTERN = re.compile(r"[a-z][a-z0-9]{0,5}")  # stand.model.topology's network names
 
-TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline")
+TOP_FIELDS = ("name", "description", "duration_s", "load", "timeline", "expect")
 LOAD_FIELDS = (
     "users",
     "spawn_rate",
@@ -176,6 +183,7 @@ class Scenario:
     load: Load
     timeline: tuple[Step, ...]
     source: str = ""
+    expect: tuple[Expectation, ...] = ()  # bounds on the run's figures (reports/expect.py): exit 99 if one fails
 
 
 def builtin_names() -> list[str]:
@@ -220,6 +228,7 @@ def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
 
     load_shape = _parse_load(raw, reader, duration_s)
     timeline = _parse_timeline(raw, reader, duration_s)
+    expect = _parse_expect(raw, reader, timeline)
 
     if errors:
         raise ScenarioError(source, errors)
@@ -230,7 +239,23 @@ def parse(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
         load=load_shape,
         timeline=timeline,
         source=source,
+        expect=expect,
     )
+
+
+def _parse_expect(raw: dict[str, Any], reader: _Reader, timeline: tuple[Step, ...] | None) -> tuple[Expectation, ...]:
+    """`[expect]`: bounds on the run's figures, for every mode or for one (`[expect.mode.NAME]`)."""
+    if "expect" not in raw:
+        return ()
+    table = reader.table(raw, "expect")
+    if table is None:
+        return ()
+    expectations, errors = parse_expectations(table, MODE_NAMES)
+    reader.errors.extend(errors)
+    if timeline is not None and not timeline:
+        for metric in sorted({e.metric for e in expectations} & PER_FAULT):
+            reader.errors.append(f"expect.{metric}: a figure of each fault, and the timeline plays none")
+    return tuple(expectations)
 
 
 def _parse_load(raw: dict[str, Any], reader: _Reader, duration_s: float | None) -> Load | None:

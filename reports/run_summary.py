@@ -3,10 +3,11 @@ reports show. Metric definitions live in reports/metrics.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench.results import load_run
+from bench.results import Run, load_run
+from reports.expect import Check, check, expectations_of
 from reports.health import HealthChange, false_changes, health_changes
 from reports.metrics import (
     FaultMetrics,
@@ -58,6 +59,7 @@ class RunSummary:
     repetition: int = 1  # which run of its scenario and mode (bench compare --repeat)
     offered_rps: float | None = None  # requests due a second (an open-loop rate); None: closed loop
     attempt: int = 1  # 2 and on: the same run played again (the attempt before was invalid because of the machine)
+    checks: list[Check] = field(default_factory=list)  # the scenario's expectations against these figures
 
     @property
     def false_health_changes(self) -> list[HealthChange]:
@@ -88,15 +90,19 @@ def _fault_figures(f: FaultMetrics) -> FaultFigures:
 
 
 def summarize_run(directory: Path) -> RunSummary:
-    run = load_run(directory)
+    return summary_of(load_run(directory))
+
+
+def summary_of(run: Run) -> RunSummary:
+    """A loaded run's figures (and its expectations checked against them)."""
     meta, requests, probe, events = run.meta, run.requests, run.probe, run.events
     start, end = meta.started_us, meta.ended_us
     window = measured_window(requests, meta.initial_users, start, meta.load_end_us, first_fault_us(events))
     totals = summary(requests, *window)
     faults = [_fault_figures(f) for f in fault_report(requests, probe, events, end)]
     changes = health_changes(run.decisions, events, meta.balancers, start, end, requests, vip_mode=meta.vip_mode)
-    return RunSummary(
-        directory=str(directory),
+    figures = RunSummary(
+        directory=str(run.directory),
         mode=meta.mode,
         scenario=meta.scenario["name"],
         requests=totals.requests,
@@ -116,3 +122,4 @@ def summarize_run(directory: Path) -> RunSummary:
         offered_rps=totals.offered_rps,
         attempt=meta.attempt,
     )
+    return replace(figures, checks=check(expectations_of(meta.scenario), figures))

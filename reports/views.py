@@ -37,6 +37,7 @@ from reports.charts import (
     scale_of,
     svg_share_bars,
 )
+from reports.expect import Check, expectations_of
 from reports.health import HealthChange, false_changes, health_changes
 from reports.metrics import (
     FAILED_OUTCOMES,
@@ -54,6 +55,7 @@ from reports.metrics import (
     probe_lag,
     summary,
 )
+from reports.run_summary import summary_of
 from reports.validity import Validity, validity
 from reports.verdicts import Verdict, false_changes_name, gap_text, probe_lag_text, verdicts
 from stand.model.events import FaultEvent
@@ -235,6 +237,7 @@ class RunView:
     headline: HeadlineTable
     failover: FailoverTable
     validity: Validity
+    checks: list[Check]  # the scenario's expectations (`[expect]`) against the run's figures
     probe_lag: str  # how late the probe started against its schedule, in words
     locality: LocalityTable | None  # None: a single site, or older results without meta.json's "sites"
     locality_before_first_fault: list[LocalityRow] | None
@@ -480,6 +483,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
         failover=FailoverTable("site", failover_rows),
         validity=validity(run, steady),
+        checks=summary_of(run).checks if expectations_of(meta.scenario) else [],
         probe_lag=probe_lag_text(probe_lag(run.probe, *steady)),
         locality=None if local_rows is None else LocalityTable(["site"], local_rows),
         locality_before_first_fault=local_before,

@@ -246,7 +246,7 @@ def test_steps_at_the_same_second_are_fine():
 @pytest.mark.parametrize(
     ("path", "value", "error"),
     [
-        ("colour", "blue", "colour: unknown field (known: name, description, duration_s, load, timeline)"),
+        ("colour", "blue", "colour: unknown field (known: name, description, duration_s, load, timeline, expect)"),
         (
             "load.user",
             3,
@@ -437,7 +437,7 @@ def test_every_error_is_reported_at_once_in_reading_order():
         step(20, "undo", "pgpool-kill", "PgBAL2"),
     ]
     assert errors_of(raw) == [
-        "colour: unknown field (known: name, description, duration_s, load, timeline)",
+        "colour: unknown field (known: name, description, duration_s, load, timeline, expect)",
         "duration_s: must be more than 0 (got 0)",
         "load.users: must be at least 1 (got 0)",
         "load.mode: unknown mode 'pooled' (known: persistent, per-query)",
@@ -663,6 +663,7 @@ def test_module_docstring_example_is_a_valid_scenario():
     assert (parsed.load.protocol, parsed.load.think_ms) == ("simple", 200.0)
     assert [s.fault for s in parsed.timeline] == ["node-crash", "node-crash", "link-netem"]
     assert parsed.timeline[2].params == {"network": "routed", "delay_ms": 50.0, "loss_pct": 2.0}
+    assert [e.text for e in parsed.expect] == ["gap_ms <= 500", "gap_ms <= 4000 in keepalived mode"]
 
 
 def test_a_session_lifetime_is_for_persistent_connections():
