@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from bench.calibrate import (
     CALIBRATIONS,
@@ -20,7 +21,7 @@ from bench.calibrate import (
     save_calibration,
     with_rates,
 )
-from bench.compare import Interrupted, compare, last_attempts, not_run, verdict_table
+from bench.compare import Interrupted, compare, last_attempts, not_run, verdict_lines, verdict_table
 from bench.results import RunDir, complete_runs
 from bench.run import Attempts, ensure_stand, load_failure, played_until_valid
 from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
@@ -29,11 +30,13 @@ from loadgen.client import EXTENDED, MODES, PROTOCOLS
 from reports.expect import EXPECTATION_FAILED
 from reports.html import write_comparison_report, write_run_report
 from reports.run_summary import summarize_run
+from reports.summary_json import summary_json
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
 from stand.model.plan import UnknownMode
 from stand.model.topology import Topology, TopologyError
 from stand.model.topology import load as load_topology
+from stand.model.version import suite_version
 from stand.modes import MODE_NAMES
 from stand.runtime import teardown
 from stand.runtime.daemons import DaemonFailed
@@ -47,23 +50,52 @@ SITES_SCENARIOS = ("site-balancer-crash", "hub-balancer-crash", "site-down", "wa
 
 
 class Progress:
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.started = time.monotonic()
+        self.stream = stream or sys.stdout
 
     def __call__(self, message: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=self.stream, flush=True)
+
+
+def _text_stream(args) -> TextIO:
+    """Where the progress and the table go: stdout, or stderr when stdout carries --json."""
+    return sys.stderr if args.json else sys.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench", description="Benchmarks of anycast pgpool-II balancers.")
+    args = build_parser().parse_args(argv)
+    try:
+        return HANDLERS[args.command](args)
+    except (ScenarioError, TopologyError, UnknownMode) as e:
+        print(f"bench: bad input:\n{e}", file=sys.stderr)
+        return 2
+    except (StandError, DaemonFailed, NotReady, CommandFailed, UnsafeTarget, CorruptState, StandBusy) as e:
+        print(f"bench: error: {first_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="Benchmarks of anycast pgpool-II balancers.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {suite_version()}")
+    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="one scenario in one mode, with load and faults; writes a results directory")
     p.add_argument("--mode", required=True, help=f"one of {', '.join(MODE_NAMES)}")
     p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    _topology_option(p)
     _retries_option(p)
+    _json_option(p)
 
     p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
     p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODE_NAMES)}")
@@ -73,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with several sites: {', '.join(SITES_SCENARIOS)})",
     )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    _topology_option(p)
     p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
     _retries_option(p)
+    _json_option(p)
 
     p = sub.add_parser(
         "calibrate",
@@ -95,25 +128,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"connections (default {DEFAULT_USERS})")
     p.add_argument("--steps", type=int, default=MAX_STEPS, help=f"at most this many steps (default {MAX_STEPS})")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    _topology_option(p)
 
     p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
     p.add_argument("directory", type=Path)
 
     p = sub.add_parser("versions", help="versions of PostgreSQL, pgpool-II, FRR, keepalived, kernel and the suite")
     p.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        return HANDLERS[args.command](args)
-    except (ScenarioError, TopologyError, UnknownMode) as e:
-        print(f"bench: bad input:\n{e}", file=sys.stderr)
-        return 2
-    except (StandError, DaemonFailed, NotReady, CommandFailed, UnsafeTarget, CorruptState, StandBusy) as e:
-        print(f"bench: error: {first_line(e)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+    return parser
+
+
+TOPOLOGY_HELP = "built-in topology name or TOML file (default: seed); before or after the command"
+EXAMPLES = """examples:
+  bench compare anycast keepalived                      the seed's claims, a stand per mode
+  bench compare anycast keepalived --repeat 3 --json    medians and ranges of 3 runs each, as JSON
+  bench -t sites compare anycast keepalived             the three-site stand (or: ... --topology sites)
+  bench run --mode anycast-pinned --scenario pool-drain
+  bench calibrate anycast keepalived --pg-mode per-query
+  bench report results/20261202-031506-compare"""
+
+
+def _topology_option(parser: argparse.ArgumentParser) -> None:
+    """--topology after the command too; given there, it wins over one given before it."""
+    parser.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP)
 
 
 def _retries_option(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +160,14 @@ def _retries_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_RETRIES,
         help="how many times a run made invalid by the machine alone (saturated, the hypervisor's steal, the load "
         f"generator behind its schedule) is played again; every attempt is kept and shown (default {DEFAULT_RETRIES})",
+    )
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the runs' figures as JSON on stdout (docs/json.md); the progress and the table go to stderr",
     )
 
 
@@ -164,7 +209,8 @@ def cmd_run(args) -> int:
     scenario = load(args.scenario)
     topology = load_topology(args.topology)
     _check_targets([scenario], topology)
-    progress = Progress()
+    text = _text_stream(args)
+    progress = Progress(text)
     (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)
     stand, started_here = ensure_stand(args.mode, progress, args.topology)
     try:
@@ -174,11 +220,18 @@ def cmd_run(args) -> int:
             teardown.down(stand, lambda message: None)
     summary = summaries[-1]
     out = Path(summary.directory)
-    print(verdict_table(summaries))
+    report = write_run_report(out)
+    print(verdict_table(summaries), file=text)
     for earlier in summaries[:-1]:
-        print(f"played again: {earlier.directory}")
-    print(f"results: {out}")
-    print(f"report: {write_run_report(out)}")
+        print(f"played again: {earlier.directory}", file=text)
+    print(f"results: {out}\nreport: {report}", file=text)
+    code = _run_exit(out, summary)
+    if args.json:
+        print(json.dumps(summary_json(summaries, str(out), str(report), verdict_lines(summaries), code), indent=2))
+    return code
+
+
+def _run_exit(out: Path, summary) -> int:
     failure = load_failure(out)
     if failure:
         print(f"bench: error: the load failed, the figures above do not measure the stand: {failure}", file=sys.stderr)
@@ -196,20 +249,21 @@ def cmd_compare(args) -> int:
     topology = load_topology(args.topology)
     scenarios = [load(name) for name in (args.scenario or default_scenarios(topology))]
     _check_targets(scenarios, topology)
-    progress = Progress()
+    text = _text_stream(args)
+    progress = Progress(text)
     scenarios = _resolve_rates(scenarios, args.modes, args, topology, progress)
     try:
         directory = compare(args.modes, scenarios, args.results, progress, args.topology, args.repeat, args.retries)
     except Interrupted as interrupted:
         summaries = [summarize_run(d) for d in complete_runs(interrupted.directory)]
-        print(verdict_table(summaries))
-        print(f"results (interrupted): {interrupted.directory}")
-        print(f"report: {write_comparison_report(interrupted.directory)}")
+        print(verdict_table(summaries), file=text)
+        print(f"results (interrupted): {interrupted.directory}", file=text)
+        print(f"report: {write_comparison_report(interrupted.directory)}", file=text)
         raise
     summaries = [summarize_run(d) for d in complete_runs(directory)]
-    print(verdict_table(summaries))
-    print(f"results: {directory}")
-    print(f"report: {write_comparison_report(directory)}")
+    report = write_comparison_report(directory)
+    print(verdict_table(summaries), file=text)
+    print(f"results: {directory}\nreport: {report}", file=text)
     failures = [f"{Path(s.directory).name}: {f}" for s in summaries if (f := load_failure(Path(s.directory)))]
     for failure in failures:
         print(f"bench: error: the load failed, that run does not measure the stand: {failure}", file=sys.stderr)
@@ -218,7 +272,11 @@ def cmd_compare(args) -> int:
         print(f"bench: error: {path.name} was not run: {reason} (evidence in {path})", file=sys.stderr)
     last = last_attempts(summaries)
     code = _invalid_exit(last) or _expectations_exit(last)
-    return 1 if failures else INVALID_RUN if missing else code
+    code = 1 if failures else INVALID_RUN if missing else code
+    if args.json:
+        verdicts = verdict_lines(summaries)
+        print(json.dumps(summary_json(summaries, str(directory), str(report), verdicts, code), indent=2))
+    return code
 
 
 def _resolve_rates(scenarios: list[Scenario], modes: list[str], args, topology: Topology, progress) -> list[Scenario]:

@@ -175,6 +175,16 @@ def verdict_table(summaries: list[RunSummary]) -> str:
     return "\n".join(lines)
 
 
+def verdict_lines(summaries: list[RunSummary]) -> list[str]:
+    """The verdicts of repeated runs, "SCENARIO: LINE" (medians and ranges, who was shorter how often)."""
+    lines = []
+    for scenario in dict.fromkeys(s.scenario for s in summaries):
+        rows = [s for s in summaries if s.scenario == scenario]
+        if any(s.repetition > 1 for s in rows):
+            lines += [f"{scenario}: {line}" for line in _repeated_lines(rows)]
+    return lines
+
+
 def _repeated_lines(rows: list[RunSummary]) -> list[str]:
     """Per mode the median and range of its runs' figures, and per fault which mode's gap was shorter in
     how many runs (valid runs only: an invalid one is named above and left out here)."""

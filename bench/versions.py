@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from stand.model.version import revision
+
 VERSION_COMMANDS = {
     "postgresql": ["/usr/lib/postgresql/15/bin/postgres", "--version"],
     "pgpool-II": ["/usr/sbin/pgpool", "--version"],
@@ -25,6 +25,5 @@ def versions() -> dict[str, str]:
         except (FileNotFoundError, IndexError):
             found[name] = "not installed"
     found["kernel"] = platform.release()
-    revision = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    found["suite"] = revision.stdout.strip() or "unknown"
+    found["suite"] = revision()
     return found

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from stand.faults.player import Faults
-from stand.faults.registry import FAULTS
+from stand.faults.registry import FAULTS, Fault
 from stand.linux import netns
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
@@ -18,11 +20,13 @@ from stand.model import topology
 from stand.model.credentials import Credentials
 from stand.model.layout import DebianLayout, StandLayout, state_dir
 from stand.model.plan import UnknownMode
+from stand.model.version import suite_version
 from stand.modes import DEFAULT_MODE, MODE_NAMES, open_stand, plan_of, running
 from stand.render.configs import render_all
 from stand.runtime import build, readiness, teardown
 from stand.runtime.daemons import DaemonFailed
 from stand.runtime.handle import Stand, StandError
+from stand.runtime.status import stand_status
 from stand.safety import UnsafeTarget
 
 
@@ -54,9 +58,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stand", description="The seed's cluster on this machine, one namespace per host."
+        prog="stand",
+        description="The seed's cluster on this machine, one namespace per host.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--topology", "-t", default=None, help="built-in topology name or TOML file (default: seed)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {suite_version()}")
+    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="build the stand and wait until it answers SQL at the anycast address")
@@ -69,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_down)
 
     p = sub.add_parser("status", help="hosts, daemons, next hops, replication")
+    p.add_argument("--json", action="store_true", help="the same as JSON (docs/json.md)")
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("exec", help="run a command inside a host, with the libpq client settings")
@@ -89,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", nargs="?")
     p.add_argument("--undo", action="store_true")
     p.add_argument("--list", action="store_true", help="list the faults")
+    p.add_argument("--json", action="store_true", help="with --list: the faults as JSON (docs/json.md)")
     p.add_argument("--network", help="link faults: which of the host's networks")
     p.add_argument("--delay-ms", type=float)
     p.add_argument("--loss-pct", type=float)
@@ -103,7 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="paths of a real Debian 12 machine (default) or of this stand's state directory",
     )
     p.set_defaults(handler=cmd_render)
+    for command in sub.choices.values():  # --topology after the command too; there it wins
+        command.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP)
     return parser
+
+
+TOPOLOGY_HELP = "built-in topology name or TOML file (default: seed); before or after the command"
+EXAMPLES = """examples:
+  stand up --mode anycast-pinned          the seed's stand, flows pinned to their balancer
+  stand status --json                     hosts, daemons, routing and replication as JSON
+  stand fault node-crash PgBAL1           its links go down; `--undo` brings them back
+  stand fault --list --json               every fault, its params and the hosts it applies to
+  stand exec PgBAL1 -- ss -tn             a command inside a host
+  stand up --topology sites               the three-site stand (or: stand -t sites up)
+  stand down"""
+
+
+def fault_entry(fault: Fault) -> dict:
+    """One fault of `stand fault --list --json`."""
+    return {
+        "name": fault.name,
+        "description": fault.description,
+        "undo": fault.undo_description,
+        "required": list(fault.required),
+        "optional": list(fault.optional),
+        "roles": list(fault.roles),
+        "reattaches": fault.reattaches,
+    }
 
 
 def _stand(args, mode: str = DEFAULT_MODE) -> Stand:
@@ -148,21 +184,8 @@ def cmd_down(args) -> int:
 
 
 def cmd_status(args) -> int:
-    stand = _running(args)
-    state = stand.state_file.read()
-    print(f"stand {state.prefix}: {state.status}, {state.mode} mode (topology {state.topology})")
-    if delay := build.wan_delay(stand):
-        print(f"  WAN delayed by {delay}")
-    for host in stand.plan.hosts:
-        daemons = [f"{p.daemon}:{'up' if p.is_running() else 'DOWN'}" for p in state.processes if p.host == host.name]
-        present = "" if netns.exists(host.namespace) else " (namespace missing)"
-        extra = f" {stand.mode.balancer_status(stand, host)}" if host.is_balancer else ""
-        addresses = " ".join(str(link.address) for link in host.links)
-        print(f"  {host.name:<7} {addresses:<32} {' '.join(daemons)}{extra}{present}")
-    for line in stand.mode.routing_status(stand):
-        print(line)
-    replication = readiness.replication(stand)
-    print("replication: " + (", ".join(f"{k} {v}" for k, v in sorted(replication.items())) or "no replica connected"))
+    found = stand_status(_running(args))
+    print(json.dumps(asdict(found), indent=2) if args.json else "\n".join(found.lines()))
     return 0
 
 
@@ -199,8 +222,11 @@ def cmd_drain(args) -> int:
 
 def cmd_fault(args) -> int:
     if args.list:
-        for fault in FAULTS.values():
-            print(f"{fault.name:<13} {fault.description}; undo: {fault.undo_description}")
+        if args.json:
+            print(json.dumps([fault_entry(f) for f in FAULTS.values()], indent=2))
+        else:
+            for fault in FAULTS.values():
+                print(f"{fault.name:<13} {fault.description}; undo: {fault.undo_description}")
         return 0
     if not args.fault or not args.host:
         raise StandError("stand fault FAULT HOST [--network NET] [--delay-ms MS] [--loss-pct PCT] (or --undo, --list)")

@@ -1,6 +1,7 @@
 """`bench versions`: what a run's results will carry."""
 
 import json
+import re
 from pathlib import Path
 
 from bench import cli, versions
@@ -437,3 +438,30 @@ def test_retries_out_of_range_is_one_line(capsys):
     code = cli.main(["run", "--mode", "anycast", "--scenario", "smoke", "--retries", "9"])
     assert code == 1
     assert capsys.readouterr().err == "bench: error: --retries must be 0 to 5, not 9\n"
+
+
+def test_topology_is_taken_before_or_after_the_command_in_both_clis():
+    from stand import cli as stand_cli
+
+    run = ["run", "--mode", "anycast", "--scenario", "smoke"]
+    assert cli.build_parser().parse_args(["-t", "sites", *run]).topology == "sites"
+    assert cli.build_parser().parse_args([*run, "--topology", "sites"]).topology == "sites"
+    assert cli.build_parser().parse_args(["-t", "seed", *run, "-t", "sites"]).topology == "sites"  # after wins
+    assert cli.build_parser().parse_args(run).topology is None
+    assert stand_cli.build_parser().parse_args(["-t", "sites", "status"]).topology == "sites"
+    assert stand_cli.build_parser().parse_args(["status", "--topology", "sites", "--json"]).topology == "sites"
+    assert stand_cli.build_parser().parse_args(["down"]).topology is None
+
+
+def test_both_clis_print_their_version(capsys):
+    import pytest
+
+    from stand import cli as stand_cli
+
+    for main in (cli.main, stand_cli.main):
+        with pytest.raises(SystemExit) as exited:
+            main(["--version"])
+        assert exited.value.code == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in printed] == ["bench", "stand"]
+    assert all(re.fullmatch(r"\w+ \d+\.\d+\.\d+ \(git \w+\)", line) for line in printed), printed
