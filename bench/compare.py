@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.results import RunDir, run_label
@@ -37,10 +37,11 @@ def compare(
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
     summaries: list[RunSummary] = []
+    tally = Tally(len(modes) * len(scenarios) * repeat)
     try:
         for repetition in range(1, repeat + 1):
             for mode in modes if repetition % 2 else list(reversed(modes)):
-                turn = Turn(mode, repetition, repeat, retries)
+                turn = Turn(mode, repetition, repeat, retries, tally)
                 _runs_of_mode(turn, scenarios, directory, progress, topology_name, summaries)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
@@ -55,6 +56,24 @@ def compare(
     return directory
 
 
+@dataclass
+class Tally:
+    """The runs a comparison plays (not counting those played again), and how far it is."""
+
+    total: int
+    begun: int = 0
+    started: float = field(default_factory=lambda: time.monotonic())
+
+    def next(self) -> str:
+        """ "run 3 of 12, about 9 min left" for the run that begins now (the time left: at the pace so far)."""
+        self.begun += 1
+        done = self.begun - 1
+        if not done:
+            return f"run 1 of {self.total}"
+        left_s = (time.monotonic() - self.started) / done * (self.total - done)
+        return f"run {self.begun} of {self.total}, about {left_s / 60:.0f} min left"
+
+
 @dataclass(frozen=True)
 class Turn:
     """One mode's turn in a comparison: its `repetition`-th run of every scenario (of `repeat`)."""
@@ -63,6 +82,7 @@ class Turn:
     repetition: int
     repeat: int
     retries: int  # how many times a run invalid because of the machine is played again
+    tally: Tally
 
 
 def _runs_of_mode(
@@ -81,7 +101,7 @@ def _runs_of_mode(
     try:
         for scenario in scenarios:
             which = f", run {repetition} of {turn.repeat}" if turn.repeat > 1 else ""
-            progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s{which})")
+            progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s{which}; {turn.tally.next()})")
             attempts = Attempts(directory, scenario, mode, repetition if turn.repeat > 1 else None)
             try:
                 for summary in played_until_valid(stand, attempts, progress, turn.retries):

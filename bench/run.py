@@ -147,8 +147,9 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
         load = start_load(stand, scenario, out)
         monitor.start()
         start = time.monotonic()
+        rates = IntervalRates(out, start, scenario.duration_s)
         for at_s, steps in itertools.groupby(scenario.timeline, key=lambda step: step.at_s):
-            _sleep_until(start + at_s, scenario, start, out, progress)
+            _sleep_until(start + at_s, rates, progress)
             with faults.together():  # the steps of one second happen at once
                 for step in steps:
                     if step.action == "fault":
@@ -158,7 +159,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
                         faults.undo(step.fault, step.target, **step.params)
                         active = [a for a in active if a.key != step.key]
                     progress(f"{time.monotonic() - start:5.1f} s  {step.action} {step.fault} {step.target}")
-        _sleep_until(start + scenario.duration_s, scenario, start, out, progress)
+        _sleep_until(start + scenario.duration_s, rates, progress)
     except KeyboardInterrupt:
         interrupted = True
         progress("interrupted: stopping the load, undoing active faults, keeping what was recorded")
@@ -382,24 +383,46 @@ def _spawn(stand: Stand, host: str, name: str, argv: list[str], namespace: str |
     return proc
 
 
-def _sleep_until(deadline: float, scenario: Scenario, start: float, out: Path, progress: Progress) -> None:
-    """Wait, printing elapsed time, requests/s and failures about every 5 s."""
+def _sleep_until(deadline: float, rates: IntervalRates, progress: Progress) -> None:
+    """Wait, printing about every 5 s the time, the last interval's rates and the time left."""
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 5.0))
         if time.monotonic() < deadline:
-            progress(f"{time.monotonic() - start:5.1f} s  {_locust_line(out)}")
+            progress(rates.line())
 
 
-def _locust_line(out: Path) -> str:
-    """Locust's latest aggregate from its csv (rewritten every couple of seconds)."""
+@dataclass
+class IntervalRates:
+    """Progress as `pgbench -P` gives it: requests and failures since the line before, not since the start,
+    from Locust's statistics csv (cumulative counts, rewritten every couple of seconds)."""
+
+    out: Path
+    start: float  # time.monotonic() at the load's start
+    duration_s: float
+    last: tuple[float, int, int] | None = None  # (time, requests, failures) at the line before
+
+    def line(self) -> str:
+        now = time.monotonic()
+        elapsed, left = now - self.start, max(0.0, self.duration_s - (now - self.start))
+        counts = _locust_counts(self.out)
+        if counts is None:
+            return f"{elapsed:5.1f} s  load starting  ({left:.0f} s left)"
+        last_time, last_requests, last_failures = self.last or (self.start, 0, 0)
+        self.last = (now, *counts)
+        rate = (counts[0] - last_requests) / max(now - last_time, 1e-3)
+        return f"{elapsed:5.1f} s  {rate:7.0f} req/s  {counts[1] - last_failures} failed  ({left:.0f} s left)"
+
+
+def _locust_counts(out: Path) -> tuple[int, int] | None:
+    """Locust's latest aggregate request and failure counts, from its csv; None before it wrote one."""
     try:
         rows = (out / "locust_stats.csv").read_text().splitlines()
         header = rows[0].split(",")
         total = next(r.split(",") for r in rows if ",Aggregated," in r)
         values = dict(zip(header, total))
-        return f"{float(values['Requests/s']):7.0f} req/s  {values['Failure Count']} failed"
+        return int(values["Request Count"]), int(values["Failure Count"])
     except (FileNotFoundError, StopIteration, KeyError, IndexError, ValueError):
-        return "load starting"
+        return None
 
 
 def _finish(proc: subprocess.Popen, interrupted: bool) -> None:

@@ -465,3 +465,32 @@ def test_both_clis_print_their_version(capsys):
     printed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in printed] == ["bench", "stand"]
     assert all(re.fullmatch(r"\w+ \d+\.\d+\.\d+ \(git \w+\)", line) for line in printed), printed
+
+
+def test_progress_gives_the_last_intervals_rates_and_the_time_left(monkeypatch, tmp_path):
+    from bench import run as running
+
+    now = [1000.0]
+    monkeypatch.setattr(running.time, "monotonic", lambda: now[0])
+    rates = running.IntervalRates(tmp_path, start=1000.0, duration_s=40)
+    assert rates.line() == "  0.0 s  load starting  (40 s left)"
+    header = "Type,Name,Request Count,Failure Count,Requests/s\n"
+
+    def locust_wrote(requests: int, failures: int) -> None:
+        (tmp_path / "locust_stats.csv").write_text(header + f",Aggregated,{requests},{failures},99\n")
+
+    now[0], _ = 1005.0, locust_wrote(100, 0)
+    assert rates.line() == "  5.0 s       20 req/s  0 failed  (35 s left)"
+    now[0], _ = 1010.0, locust_wrote(400, 7)  # 300 in the last 5 s, not 400 in 10
+    assert rates.line() == " 10.0 s       60 req/s  7 failed  (30 s left)"
+
+
+def test_a_comparison_tells_which_run_of_how_many_and_the_time_left(monkeypatch):
+    from bench import compare as comparing
+
+    now = [0.0]
+    monkeypatch.setattr(comparing.time, "monotonic", lambda: now[0])
+    tally = comparing.Tally(4)
+    assert tally.next() == "run 1 of 4"
+    now[0] = 120.0
+    assert tally.next() == "run 2 of 4, about 6 min left"  # 2 min a run, 3 to go
