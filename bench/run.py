@@ -21,6 +21,7 @@ from bench.machine import MachineMonitor, hosts_by_netns
 from bench.results import RunDir, RunMeta
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
+from bench.warmup import warm_up
 from reports.run_summary import RunSummary, summarize_run
 from stand.faults.player import Faults
 from stand.linux import process
@@ -63,6 +64,7 @@ def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None
         return running, False
     progress(f"starting the stand in {mode} mode")
     build.up(stand, lambda message: progress(f"  {message}"))
+    warm_up(stand, progress)
     return stand, True
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -88,6 +88,7 @@ class MarkerLine:
     x: float
     action: str
     label: str
+    t_s: float = 0.0  # where it is on the time axis (the page's zoom moves it)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,25 @@ class Shape:
 class LegendItem:
     name: str
     color: str
+
+
+@dataclass(frozen=True)
+class ReadoutSeries:
+    name: str
+    color: str
+    values: list[float | None]  # at the readout's `x`; None: nothing in that second
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What the page's script reads off a chart (reports/templates/base.html.j2): the time of each value,
+    each series' values, how to print them, and the time axis's length; the script maps the cursor's
+    position to the second under it and zooms the time axis around a fault."""
+
+    x: list[float]  # seconds since the run's start (each second's figure at its middle)
+    series: list[ReadoutSeries]
+    unit: str  # printed after each value ("ms", "/s", "%")
+    x_max: float
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,12 @@ class Chart:
     lines: list[Shape]
     areas: list[Shape]
     legend: list[LegendItem]
+    readout: Readout | None = None  # the values drawn, for the page's hover readout and zoom (None: static)
+
+    @property
+    def readout_data(self) -> dict | None:
+        """The readout as the page's script reads it (JSON in the figure's `data-readout`)."""
+        return None if self.readout is None else asdict(self.readout)
 
 
 @dataclass(frozen=True)
@@ -179,6 +205,7 @@ def _chart(
     lines: Sequence[Shape] = (),
     areas: Sequence[Shape] = (),
     legend: Sequence[LegendItem] = (),
+    readout: Readout | None = None,
 ) -> Chart:
     """What every chart has (size, plot area, ticks on both axes and the event markers), and what it draws."""
     return Chart(
@@ -192,10 +219,11 @@ def _chart(
         y_ticks=[YTick(plot.y(t), label) for t, label in zip(y_ticks, y_labels)],
         y_unit=y_unit,
         x_unit="s since start",
-        markers=[MarkerLine(plot.x(m.t_s), m.action, m.label) for m in markers if 0 <= m.t_s <= plot.x_max],
+        markers=[MarkerLine(plot.x(m.t_s), m.action, m.label, m.t_s) for m in markers if 0 <= m.t_s <= plot.x_max],
         lines=list(lines),
         areas=list(areas),
         legend=list(legend),
+        readout=readout,
     )
 
 
@@ -221,10 +249,13 @@ def svg_line_chart(
     markers: Sequence[Marker],
     width: float = CHART_WIDTH,
     height: float = CHART_HEIGHT,
+    value_unit: str = "",
 ) -> Chart:
-    """Lines (name -> (colour, values at `x`)) on axes from 0 to `x_max` and to a tick at or above `y_max`."""
+    """Lines (name -> (colour, values at `x`)) on axes from 0 to `x_max` and to a tick at or above `y_max`;
+    `value_unit` follows each value in the hover readout."""
     y_ticks = nice_ticks(y_max)
     plot = Plot(width, height, x_max if x_max > 0 else 1.0, y_ticks[-1])
+    series = [ReadoutSeries(name, color, _rounded(values)) for name, (color, values) in lines.items()]
     return _chart(
         plot,
         y_ticks,
@@ -233,7 +264,13 @@ def svg_line_chart(
         markers,
         lines=[Shape(name, color, _polyline(plot, x, values)) for name, (color, values) in lines.items()],
         legend=[LegendItem(name, color) for name, (color, _) in lines.items()],
+        readout=Readout([round(v, 2) for v in x], series, value_unit, plot.x_max),
     )
+
+
+def _rounded(values: Sequence[float | None], digits: int = 2) -> list[float | None]:
+    """Values as the readout prints them (and no more digits in the page than that)."""
+    return [None if v is None or v != v else round(float(v), digits) for v in values]
 
 
 def svg_stacked_area(
@@ -261,7 +298,11 @@ def svg_stacked_area(
         floor = ceiling
     legend = [LegendItem(name, color) for name, (color, _) in layers.items()]
     labels = [f"{t:.0%}" for t in y_ticks]
-    return _chart(plot, y_ticks, labels, "share of ok requests", markers, areas=areas, legend=legend)
+    middles = [round((s + min(s + 1, plot.x_max)) / 2, 2) for s in seconds]
+    shares = [ReadoutSeries(name, color, _rounded([None if v is None else v * 100 for v in values], 1))
+              for name, (color, values) in layers.items()]  # fmt: skip
+    readout = Readout(middles, shares, "%", plot.x_max)
+    return _chart(plot, y_ticks, labels, "share of ok requests", markers, areas=areas, legend=legend, readout=readout)
 
 
 def svg_share_bars(shares: Mapping[str, float], colors: Mapping[str, str], width: float = CHART_WIDTH) -> ShareBars:
@@ -312,10 +353,22 @@ def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCh
     shares = {host: (colors[host], values) for host, values in series.balancer_share.items()}
     return RunCharts(
         latency=svg_line_chart(
-            x, latency, x_max=scale.seconds, y_max=scale.latency_ms, y_unit="ms (ok requests)", markers=markers
+            x,
+            latency,
+            x_max=scale.seconds,
+            y_max=scale.latency_ms,
+            y_unit="ms (ok requests)",
+            markers=markers,
+            value_unit=" ms",
         ),
         throughput=svg_line_chart(
-            x, throughput, x_max=scale.seconds, y_max=scale.rate, y_unit="requests per s", markers=markers
+            x,
+            throughput,
+            x_max=scale.seconds,
+            y_max=scale.rate,
+            y_unit="requests per s",
+            markers=markers,
+            value_unit="",
         ),
         balancers=svg_stacked_area(series.second, shares, x_max=scale.seconds, markers=markers),
     )

@@ -146,6 +146,12 @@ class Chromium:
         path.write_bytes(base64.b64decode(data["data"]))
         return path
 
+    def print_pdf(self, path: Path) -> Path:
+        """The page as print gives it (its print styles), as PDF."""
+        data = self._send("Page.printToPDF", {"printBackground": False, "preferCSSPageSize": True}, session=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+        return path
+
     def _send(self, method: str, params: dict, session: bool = False, wait: bool = True) -> dict:
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params}

@@ -2,6 +2,7 @@
 No console error, no request beyond the file itself, every chart drawn; a screenshot of each is kept
 next to its report under test-artifacts/ (CI keeps that folder)."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -73,3 +74,57 @@ def test_a_report_that_fetches_something_is_caught(tmp_path):
         page = browser.open(page_file)
     assert page.requests == [page.url, "http://example.invalid/x.png"]
     assert any("nosuchfunction" in e for e in page.errors)
+
+
+MOUSE = """((selector, index, events) => {
+  const figure = document.querySelectorAll(selector)[index], svg = figure.querySelector('svg');
+  const box = svg.getBoundingClientRect(), d = figure.dataset, width = svg.viewBox.baseVal.width;
+  const clientX = (x) => box.left + (+d.left + x * (+d.right - +d.left)) * box.width / width;
+  for (const [type, x] of events)
+    svg.dispatchEvent(new MouseEvent(type, {bubbles: true, clientX: clientX(x), clientY: box.top + box.height / 2}));
+})"""
+
+STATE = """((selector) => [...document.querySelectorAll(selector)].map((figure) => ({
+  readout: figure.querySelector('.readout').textContent,
+  ticks: [...figure.querySelectorAll('g.x-ticks text')].map((t) => t.textContent),
+  cursor: figure.querySelector('line.cursor').style.display !== 'none',
+  transform: figure.querySelector('g.plot').getAttribute('transform'),
+})))"""
+
+
+def mouse(browser, selector: str, index: int, *events: tuple[str, float]) -> None:
+    """Mouse events on a chart's plot area, at fractions of its width (0 its left edge, 1 its right)."""
+    browser.evaluate(f"{MOUSE}({selector!r}, {index}, {list(map(list, events))!r})")
+
+
+def test_hover_shows_the_values_zoom_changes_the_axis_and_the_modes_follow_in_a_comparison(artifacts):
+    compare_dir = artifacts / "interactive"
+    write_results(compare_dir / "20260101-000000-balancer-crash-anycast", ANYCAST)
+    write_results(compare_dir / "20260101-000100-balancer-crash-keepalived", KEEPALIVED)
+    report = write_comparison_report(compare_dir)
+    latency = "figure.chart[data-readout]"
+    with Chromium() as browser:
+        page = browser.open(report)
+        before = browser.evaluate(f"{STATE}({latency!r})")
+        mouse(browser, latency, 0, ("mousemove", 0.5))
+        hovered = browser.evaluate(f"{STATE}({latency!r})")
+        browser.screenshot(compare_dir / "hover.png")
+        mouse(browser, latency, 0, ("mousedown", 0.2), ("mousemove", 0.4), ("mouseup", 0.4))
+        zoomed = browser.evaluate(f"{STATE}({latency!r})")
+        mouse(browser, latency, 0, ("mousemove", 0.5))
+        browser.screenshot(compare_dir / "zoomed.png")
+        mouse(browser, latency, 0, ("dblclick", 0.5))
+        reset = browser.evaluate(f"{STATE}({latency!r})")
+        pdf = browser.print_pdf(compare_dir / "report.pdf")
+    assert page.errors == [] and page.requests == [page.url]
+    per_mode = len(hovered) // 2  # the same charts for each of the two modes
+    first, same_chart_other_mode = hovered[0], hovered[per_mode]
+    assert before[0]["readout"] == "" and not before[0]["cursor"]
+    assert re.search(r"^\d+\.\d s.*p50 [\d.]+ ms.*p99 [\d.]+ ms", first["readout"]), first["readout"]
+    assert first["cursor"] and same_chart_other_mode["cursor"]  # the cursor follows in the other mode's chart
+    assert same_chart_other_mode["readout"].split(" s")[0] == first["readout"].split(" s")[0]  # at the same second
+    assert zoomed[0]["ticks"] != before[0]["ticks"] and zoomed[0]["transform"]  # the time axis changed
+    assert zoomed[per_mode]["ticks"] == zoomed[0]["ticks"]  # and the other mode's with it
+    assert float(zoomed[0]["ticks"][-1]) - float(zoomed[0]["ticks"][0]) < float(before[0]["ticks"][-1])
+    assert reset[0]["ticks"][0] == "0" and float(reset[0]["ticks"][-1]) >= float(zoomed[0]["ticks"][-1])
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000  # it prints

@@ -1,0 +1,50 @@
+"""A fresh stand's pgpool children open their backend connections with their first sessions: at a
+measured run's start that saturates both cores for 5-7 s here, and the run is not a valid measurement.
+So before the first run on a stand it has just built, every child of every balancer is given a session.
+The sessions are opened from the shell's router, inside the stand (nothing leads out of it), to each
+balancer's own address."""
+
+from __future__ import annotations
+
+import sys
+
+from stand.linux import process
+from stand.model.credentials import CLIENT_USER
+from stand.runtime.handle import Stand
+
+SPARE_CHILDREN = 2  # the health agent's kept session holds one child; a new session of its own may take another
+WARM_UP = """
+import asyncio, sys, asyncpg
+async def session(host, port, password, database):
+    conn = await asyncpg.connect(host=host, port=port, user=sys.argv[1], password=password, database=database, timeout=30)
+    try:
+        await conn.fetchval("SELECT 1", timeout=30)
+    finally:
+        await conn.close()
+async def main(port, password, database, sessions, *hosts):
+    tries = [session(h, int(port), password, database) for h in hosts for _ in range(int(sessions))]
+    failed = [r for r in await asyncio.gather(*tries, return_exceptions=True) if r is not None]
+    print(f"{len(tries) - len(failed)} of {len(tries)} sessions", flush=True)
+asyncio.run(main(*sys.argv[2:]))
+"""
+
+
+def warm_up(stand: Stand, progress) -> None:
+    """One session for (nearly) every pgpool child of every balancer, all at once, then closed."""
+    plan = stand.plan
+    router = plan.shell_router
+    addresses = [_address_seen_from(plan, router, b) for b in plan.balancers]
+    sessions = max(1, plan.topology.pgpool.num_init_children - SPARE_CHILDREN)
+    argv = [sys.executable, "-c", WARM_UP, CLIENT_USER, str(plan.topology.pgpool.port)]
+    argv += [stand.credentials().client_password, plan.topology.postgres.database, str(sessions), *addresses]
+    result = process.run(argv, namespace=router.namespace, timeout=process.scaled(120), check=False)
+    done = result.stdout.strip() or result.stderr.strip().splitlines()[-1:] or "nothing"
+    progress(f"  warmed up every balancer's pgpool children: {done}")
+
+
+def _address_seen_from(plan, router, balancer) -> str:
+    """The balancer's address on a network it shares with the router, else its loopback."""
+    for link in balancer.links:
+        if router.host.address_on(link.network) is not None:
+            return str(link.address.ip)
+    return str(balancer.host.loopback.ip)
