@@ -28,10 +28,11 @@ class Series:
     duration_s: float
     second: list[int]
     p50_ms: list[float | None]
-    p99_ms: list[float | None]
+    p99_ms: list[float | None]  # over bins of `p99_bin_s` seconds (each second its bin's), None where too few
     ok_per_s: list[float | None]
     errors_per_s: list[float | None]
     balancer_share: dict[str, list[float | None]]  # balancer -> its share in each second
+    p99_bin_s: int = 1
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,12 @@ class RunCharts:
     latency: Chart
     throughput: Chart
     balancers: Chart
+    p99_bin_s: int = 1  # the p99 line's bins, in seconds
+
+    @property
+    def latency_caption(self) -> str:
+        bins = "each second" if self.p99_bin_s == 1 else f"over {self.p99_bin_s} s bins"
+        return f"Latency of ok requests: p50 each second, p99 {bins}"
 
 
 def nice_ticks(top: float, count: int = 5) -> list[float]:
@@ -371,4 +378,5 @@ def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCh
             value_unit="",
         ),
         balancers=svg_stacked_area(series.second, shares, x_max=scale.seconds, markers=markers),
+        p99_bin_s=series.p99_bin_s,
     )

@@ -309,21 +309,42 @@ def per_second_series(run: Run) -> Series:
     ok = (run.requests["outcome"] == OK).to_numpy(dtype=bool)
     served = inside & ok
     seconds_long = np.clip(duration_s - np.arange(bins), 0, 1)  # the last second may be cut short
-    latency = run.requests["latency_ms"].to_numpy(dtype=float)[served]
-    quantiles = (
-        pd.Series(latency).groupby(second[served]).quantile([0.5, 0.99]).unstack()
-        if served.any()
-        else pd.DataFrame(columns=[0.5, 0.99])
-    ).reindex(index=range(bins), columns=[0.5, 0.99])
+    latency = pd.Series(run.requests["latency_ms"].to_numpy(dtype=float)[served])
+    p50 = latency.groupby(second[served]).quantile(0.5).reindex(range(bins)) if served.any() else pd.Series()
+    ok_counts = np.bincount(second[served], minlength=bins)
+    p99_bin_s = p99_bin_seconds(float(np.median(ok_counts)) if bins else 0.0)
     return Series(
         duration_s=duration_s,
         second=list(range(bins)),
-        p50_ms=_floats(quantiles[0.5].to_numpy()),
-        p99_ms=_floats(quantiles[0.99].to_numpy()),
-        ok_per_s=_floats(np.bincount(second[served], minlength=bins) / seconds_long),
+        p50_ms=_floats(p50.reindex(range(bins)).to_numpy()),
+        p99_ms=_p99_per_second(latency, second[served], bins, p99_bin_s),
+        p99_bin_s=p99_bin_s,
+        ok_per_s=_floats(ok_counts / seconds_long),
         errors_per_s=_floats(np.bincount(second[inside & ~ok], minlength=bins) / seconds_long),
         balancer_share=_shares_per_second(run.requests["balancer"], second, served, bins),
     )
+
+
+P99_SAMPLES = 100  # a p99 of fewer samples than this is one of the few slowest, not a percentile
+MAX_P99_BIN_S = 10
+
+
+def p99_bin_seconds(ok_per_second: float) -> int:
+    """How many seconds a bin of the p99 line spans: enough for P99_SAMPLES at the run's median rate of ok
+    requests (at most MAX_P99_BIN_S), so that the line does not jump between the few slowest requests of
+    each second."""
+    if ok_per_second <= 0:
+        return 1
+    return int(min(MAX_P99_BIN_S, max(1, math.ceil(P99_SAMPLES / ok_per_second))))
+
+
+def _p99_per_second(latency: pd.Series, second: np.ndarray, bins: int, width: int) -> list[float | None]:
+    """Each second's p99: that of its bin of `width` seconds, where the bin has half of P99_SAMPLES at least."""
+    if not len(latency):
+        return [None] * bins
+    grouped = latency.groupby(second // width)
+    p99 = grouped.quantile(0.99).where(grouped.size() >= P99_SAMPLES / 2)
+    return _floats(p99.reindex(np.arange(bins) // width).to_numpy())
 
 
 def _shares_per_second(hosts: pd.Series, second: np.ndarray, served: np.ndarray, bins: int) -> dict[str, list]:

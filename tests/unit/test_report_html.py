@@ -324,6 +324,16 @@ def test_per_second_p50_and_p99_are_those_of_that_seconds_ok_latencies(anycast_v
     assert anycast_view.series.p99_ms[second] == pytest.approx(np.percentile(ok, 99))
 
 
+def test_p99_is_taken_over_bins_wide_enough_for_a_hundred_samples_at_a_low_rate(tmp_path):
+    """20 requests a second: a second's p99 would be its slowest request; bins of 5 s hold 100."""
+    plan = Plan("anycast", duration_s=10, per_second=20, fault_s=4.0, outage_s=0.1, undo_s=8.0)
+    view = run_view(write_results(tmp_path / "run", plan))
+    assert view.series.p99_bin_s == 5 and view.charts.latency_caption.endswith("p99 over 5 s bins")
+    for first in (0, 5):
+        ok = [plan.latency_ms(k) for k in range(first * 20, first * 20 + 100) if plan.balancer(k)]
+        assert view.series.p99_ms[first : first + 5] == pytest.approx([np.percentile(ok, 99)] * 5)
+
+
 def test_p99_of_a_full_second_by_hand(anycast_view):
     # 99 values of 1 ms and one of 10 ms: rank 0.99 * 99 = 98.01 lies 1% of the way from 1 to 10
     assert anycast_view.series.p99_ms[0] == pytest.approx(1.09)
