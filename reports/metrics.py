@@ -109,6 +109,9 @@ class Summary:
     p99_ms: float | None
     max_ms: float | None
     offered_rps: float | None = None  # requests due in the window a second (an open-loop rate); None: closed loop
+    min_ms: float | None = None
+    mean_ms: float | None = None
+    stddev_ms: float | None = None  # the population's (ddof 0); 0 for one value
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,32 @@ def summary(requests: pd.DataFrame, start_us: int | None = None, end_us: int | N
         p99_ms=p99,
         max_ms=float(latency.max()) if len(latency) else None,
         offered_rps=_offered(rows, seconds),
+        min_ms=float(latency.min()) if len(latency) else None,
+        mean_ms=float(latency.mean()) if len(latency) else None,
+        stddev_ms=float(latency.std()) if len(latency) else None,
     )
+
+
+@dataclass(frozen=True)
+class ErrorClass:
+    """The failed requests of one outcome and error class, with a sample message."""
+
+    outcome: str
+    error_class: str  # "" when the client recorded none
+    count: int
+    sample: str  # the first message of that class ("" when none)
+
+
+def error_classes(requests: pd.DataFrame) -> list[ErrorClass]:
+    """Every failed request's outcome and error class, most frequent first."""
+    failed = requests.loc[requests["outcome"] != OK, ["outcome", "error_class", "error_text"]]
+    if failed.empty:
+        return []
+    failed = failed.fillna({"error_class": "", "error_text": ""})
+    grouped = failed.groupby(["outcome", "error_class"], sort=False)
+    counts, samples = grouped.size(), grouped["error_text"].first()
+    rows = [ErrorClass(str(o), str(c), int(n), str(samples[(o, c)])) for (o, c), n in counts.items()]
+    return sorted(rows, key=lambda r: (-r.count, r.outcome, r.error_class))
 
 
 def _offered(rows: pd.DataFrame, seconds: float) -> float | None:

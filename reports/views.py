@@ -41,11 +41,13 @@ from reports.expect import Check, expectations_of
 from reports.health import HealthChange, false_changes, health_changes
 from reports.metrics import (
     FAILED_OUTCOMES,
+    ErrorClass,
     FaultMetrics,
     SiteLocality,
     Summary,
     backend_share,
     balancer_share,
+    error_classes,
     fault_name,
     fault_report,
     first_fault_us,
@@ -80,6 +82,9 @@ class HeadlineRow:
     max_ms: float | None
     gaps: dict[str, str]  # fault key -> gap as the table shows it
     offered_rps: float | None = None  # requests due a second (an open-loop rate); None: closed loop
+    min_ms: float | None = None
+    mean_ms: float | None = None
+    stddev_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,7 @@ class RunView:
     failover: FailoverTable
     validity: Validity
     checks: list[Check]  # the scenario's expectations (`[expect]`) against the run's figures
+    errors: list[ErrorClass]  # the failed requests by outcome and error class, the whole run
     probe_lag: str  # how late the probe started against its schedule, in words
     locality: LocalityTable | None  # None: a single site, or older results without meta.json's "sites"
     locality_before_first_fault: list[LocalityRow] | None
@@ -454,6 +460,9 @@ def headline_row(site: str, totals: Summary, failover: Sequence[FailoverRow]) ->
         max_ms=totals.max_ms,
         gaps={row.key: row.gap_text for row in failover},
         offered_rps=totals.offered_rps,
+        min_ms=totals.min_ms,
+        mean_ms=totals.mean_ms,
+        stddev_ms=totals.stddev_ms,
     )
 
 
@@ -505,6 +514,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         failover=FailoverTable("site", failover_rows),
         validity=validity(run, steady),
         checks=summary_of(run).checks if expectations_of(meta.scenario) else [],
+        errors=error_classes(run.requests),
         probe_lag=probe_lag_text(probe_lag(run.probe, *steady)),
         locality=None if local_rows is None else LocalityTable(["site"], local_rows),
         locality_before_first_fault=local_before,

@@ -630,3 +630,24 @@ def test_probes_without_paths_have_no_path_gaps():
     report = fault_report(probe.iloc[0:0], probe, [event(0, "fault")], us(3000))[0]
     assert report.path_gaps == {} and report.failed_path is None
     assert 500 <= report.gap.gap_ms < 510
+
+
+def test_min_mean_and_stddev_of_the_ok_latencies_and_the_errors_by_class():
+    from reports.metrics import ErrorClass, error_classes
+
+    rows = [row(float(t), latency_ms=v) for t, v in zip(range(0, 4000, 1000), (1.0, 2.0, 3.0, 6.0))]
+    failures = [
+        (5000.0, "error", "ConnectionResetError", "reset 1"),
+        (5100.0, "error", "ConnectionResetError", "reset 2"),
+        (5200.0, "timeout", "TimeoutError", "timed out"),
+        (5300.0, "error", None, None),
+    ]
+    rows += [{**row(ms, outcome), "error_class": c, "error_text": text} for ms, outcome, c, text in failures]
+    totals = summary(frame(rows))
+    assert (totals.min_ms, totals.mean_ms, totals.stddev_ms) == (1.0, 3.0, pytest.approx(1.8708, abs=1e-4))
+    assert error_classes(frame(rows)) == [
+        ErrorClass("error", "ConnectionResetError", 2, "reset 1"),
+        ErrorClass("error", "", 1, ""),
+        ErrorClass("timeout", "TimeoutError", 1, "timed out"),
+    ]
+    assert error_classes(frame(rows[:4])) == []
