@@ -101,7 +101,7 @@ def _runs_of_mode(
     stand, started_here = ensure_stand(mode, progress, topology_name)
     try:
         for scenario in scenarios:
-            which = f", run {repetition} of {turn.repeat}" if turn.repeat > 1 else ""
+            which = f", repetition {repetition} of {turn.repeat}" if turn.repeat > 1 else ""
             progress(f"{scenario.name} in {mode} mode ({scenario.duration_s:g} s{which}; {turn.tally.next()})")
             attempts = Attempts(directory, scenario, mode, repetition if turn.repeat > 1 else None)
             try:

@@ -1,5 +1,6 @@
 """How long a run's report takes, and how much memory, at the scale of real runs (an hour at 3,000 req/s is
-about 10M records). Generates a run of N request records (per-query and persistent, three balancers,
+about 10M records). Generates a run of N request records in the order they ended, as the loadgen writes
+them (per-query and persistent, three balancers,
 a crash of one at a third of the run and its return at two thirds, failures around the fault), then
 times `bench report` on it in a subprocess and reads its peak RSS. Asserts nothing.
 
@@ -91,7 +92,8 @@ def _batch(rng, first: int, count: int, started: int, fault_us: int, undo_us: in
         "scheduled_us": np.full(count, None),
         "path": np.full(count, None),
     }  # fmt: skip
-    arrays = [pa.array(columns[f.name], type=f.type, from_pandas=True) for f in SCHEMA]
+    order = np.argsort(start_us + (latency * 1000).astype(np.int64), kind="stable")  # written as they end
+    arrays = [pa.array(columns[f.name], type=f.type, from_pandas=True).take(pa.array(order)) for f in SCHEMA]
     return pa.record_batch(arrays, schema=SCHEMA)
 
 

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 OK = "ok"
@@ -142,7 +143,11 @@ def _with_later_columns(table: pa.Table) -> pa.Table:
 
 
 def read_records(directory: Path, kind: str = "requests"):
-    """All records of one kind (`requests` or `probe`) in a directory, as a pandas DataFrame."""
+    """All records of one kind (`requests` or `probe`) in a directory, as a pandas DataFrame, in the order
+    they started."""
     tables = [read_file(p) for p in sorted(Path(directory).glob(f"{kind}-*{SUFFIX}"))]
     table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    starts = table.column("start_us").to_numpy()
+    if len(starts) > 1 and not bool(np.all(starts[1:] >= starts[:-1])):  # written as they ended, not started
+        table = table.combine_chunks().take(pa.array(np.argsort(starts, kind="stable")))
     return table.to_pandas()

@@ -296,7 +296,7 @@ class ComparisonView:
 def site_parts(requests: pd.DataFrame, probe: pd.DataFrame) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
     """(site, requests, probe): the whole run first (named after its site when there is only one),
     then each site when the records come from several."""
-    sites = sorted(set(requests["site"].dropna()) | set(probe["site"].dropna()))
+    sites = sorted(set(requests["site"].dropna().unique()) | set(probe["site"].dropna().unique()))
     if len(sites) <= 1:
         return [(sites[0] if sites else "all", requests, probe)]
     by_site = [(s, requests[requests["site"] == s], probe[probe["site"] == s]) for s in sites]
@@ -425,7 +425,7 @@ def locality_sites(meta: RunMeta, requests: pd.DataFrame) -> dict[str, str] | No
     do not record it."""
     if meta.sites is None:
         return None
-    every_site = set(meta.sites.values()) | set(requests["site"].dropna())
+    every_site = set(meta.sites.values()) | set(requests["site"].dropna().unique())
     return dict(meta.sites) if len(every_site) > 1 else None
 
 
