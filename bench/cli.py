@@ -29,6 +29,7 @@ from bench.versions import versions
 from loadgen.client import EXTENDED, MODES, PROTOCOLS
 from reports.expect import EXPECTATION_FAILED
 from reports.html import write_comparison_report, write_run_report
+from reports.publish import publish
 from reports.run_summary import summarize_run
 from reports.summary_json import summary_json
 from stand.linux.process import CommandFailed
@@ -132,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
     p.add_argument("directory", type=Path)
+
+    p = sub.add_parser(
+        "publish",
+        help="a static site of runs and comparisons: an index with their figures and verdicts, and each "
+        "scenario's history",
+        description="Copies every report (built where missing, Locust's own beside it) into OUT and writes "
+        "OUT/index.html: the comparisons with their verdicts, the runs with their figures, and each scenario's "
+        "figures across the runs given. Example: bench publish results --out site",
+    )
+    p.add_argument("results", nargs="+", type=Path, help="run or comparison directories, or folders of them")
+    p.add_argument("--out", required=True, type=Path, help="the site's folder (created; files in it replaced)")
 
     p = sub.add_parser("versions", help="versions of PostgreSQL, pgpool-II, FRR, keepalived, kernel and the suite")
     p.add_argument("--json", action="store_true")
@@ -345,6 +357,18 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    missing = [str(p) for p in args.results if not p.is_dir()]
+    if missing:
+        raise StandError(f"no such results directory: {missing[0]}")
+    try:
+        index = publish(args.results, args.out)
+    except FileNotFoundError as e:
+        raise StandError(str(e)) from None
+    print(f"published: {index}")
+    return 0
+
+
 def cmd_versions(args) -> int:
     found = versions()
     if args.json:
@@ -360,6 +384,7 @@ HANDLERS = {
     "compare": cmd_compare,
     "calibrate": cmd_calibrate,
     "report": cmd_report,
+    "publish": cmd_publish,
     "versions": cmd_versions,
 }
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from bench.results import RunDir, run_label
 from bench.run import Attempts, Progress, ensure_stand, played_until_valid
 from bench.scenario import Scenario
-from bench.warmup import warm_up
 from reports.metrics import fault_name
 from reports.repeats import gap_verdict, spread
 from reports.run_summary import RunSummary
@@ -116,7 +115,6 @@ def _runs_of_mode(
                 progress(f"{scenario.name} in {mode} mode not run ({e}); rebuilding the {mode} stand")
                 teardown.down(stand, lambda message: None)
                 build.up(stand, lambda message: progress(f"  {message}"))
-                warm_up(stand, progress)
     finally:
         if started_here:
             progress(f"stopping the {mode} stand")

@@ -72,6 +72,11 @@ class RunDir:
         return self.root / "locust.log"
 
     @property
+    def locust_report(self) -> Path:
+        """Locust's own HTML report of the run (`--html`), which `bench publish` links."""
+        return self.root / "locust.html"
+
+    @property
     def stand_logs(self) -> Path:
         return self.root / "stand-logs"
 

@@ -21,7 +21,6 @@ from bench.machine import MachineMonitor, hosts_by_netns
 from bench.results import RunDir, RunMeta
 from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
-from bench.warmup import warm_up
 from reports.run_summary import RunSummary, summarize_run
 from stand.faults.player import Faults
 from stand.linux import process
@@ -64,7 +63,6 @@ def ensure_stand(mode: str, progress: Progress, topology_name: str | None = None
         return running, False
     progress(f"starting the stand in {mode} mode")
     build.up(stand, lambda message: progress(f"  {message}"))
-    warm_up(stand, progress)
     return stand, True
 
 
@@ -345,6 +343,8 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
         str(out / "locust"),
         "--json-file",
         str(out / "locust"),
+        "--html",
+        str(RunDir(out).locust_report),
         "--exit-code-on-error",
         "0",
     ]  # (failed requests are measured, not Locust failing)

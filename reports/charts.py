@@ -18,6 +18,7 @@ MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT, MARGIN_BOTTOM = 52, 16, 12, 30
 BAR_HEIGHT, BAR_LABEL_WIDTH = 18, 80
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#999999", "#000000")
 P50_COLOR, P99_COLOR, OK_COLOR, ERROR_COLOR = "#0072b2", "#e69f00", "#009e73", "#d55e00"
+OFFERED_COLOR = "#999999"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Series:
     errors_per_s: list[float | None]
     balancer_share: dict[str, list[float | None]]  # balancer -> its share in each second
     p99_bin_s: int = 1
+    offered_per_s: list[float | None] | None = None  # requests due each second (open loop); None: closed loop
+    connect_p50_ms: list[float | None] | None = None  # median connect time of each second's new connections
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Scale(NamedTuple):
     latency_ms: float  # the highest latency to fit
     rate: float  # the highest per-second count to fit
     balancers: tuple[str, ...]  # legend order and colours
+    connect_ms: float = 1.0  # the highest connect time to fit
 
 
 class Plot(NamedTuple):
@@ -124,6 +128,7 @@ class Readout:
     series: list[ReadoutSeries]
     unit: str  # printed after each value ("ms", "/s", "%")
     x_max: float
+    x_unit: str = "s"  # "s": seconds since the run's start; "run": the run's number in a history
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,12 @@ class RunCharts:
     throughput: Chart
     balancers: Chart
     p99_bin_s: int = 1  # the p99 line's bins, in seconds
+    connect: Chart | None = None  # the connect time of new connections; None: the run opened none it recorded
+
+    @property
+    def throughput_caption(self) -> str:
+        open_loop = any(item.name == "offered/s" for item in self.throughput.legend)
+        return "Ok requests and errors per second" + (", and the requests due (open loop)" if open_loop else "")
 
     @property
     def latency_caption(self) -> str:
@@ -213,6 +224,7 @@ def _chart(
     areas: Sequence[Shape] = (),
     legend: Sequence[LegendItem] = (),
     readout: Readout | None = None,
+    x_unit: str = "s since start",
 ) -> Chart:
     """What every chart has (size, plot area, ticks on both axes and the event markers), and what it draws."""
     return Chart(
@@ -225,7 +237,7 @@ def _chart(
         x_ticks=[XTick(plot.x(t), _tick_label(t)) for t in nice_ticks(plot.x_max, 8) if t <= plot.x_max],
         y_ticks=[YTick(plot.y(t), label) for t, label in zip(y_ticks, y_labels)],
         y_unit=y_unit,
-        x_unit="s since start",
+        x_unit=x_unit,
         markers=[MarkerLine(plot.x(m.t_s), m.action, m.label, m.t_s) for m in markers if 0 <= m.t_s <= plot.x_max],
         lines=list(lines),
         areas=list(areas),
@@ -257,6 +269,7 @@ def svg_line_chart(
     width: float = CHART_WIDTH,
     height: float = CHART_HEIGHT,
     value_unit: str = "",
+    x_unit: str = "s",
 ) -> Chart:
     """Lines (name -> (colour, values at `x`)) on axes from 0 to `x_max` and to a tick at or above `y_max`;
     `value_unit` follows each value in the hover readout."""
@@ -271,7 +284,8 @@ def svg_line_chart(
         markers,
         lines=[Shape(name, color, _polyline(plot, x, values)) for name, (color, values) in lines.items()],
         legend=[LegendItem(name, color) for name, (color, _) in lines.items()],
-        readout=Readout([round(v, 2) for v in x], series, value_unit, plot.x_max),
+        readout=Readout([round(v, 2) for v in x], series, value_unit, plot.x_max, x_unit),
+        x_unit="s since start" if x_unit == "s" else x_unit,
     )
 
 
@@ -333,8 +347,15 @@ def svg_share_bars(shares: Mapping[str, float], colors: Mapping[str, str], width
 def scale_of(series: Series) -> Scale:
     """The axes that fit one run's series."""
     latencies = [v for v in series.p99_ms if v is not None]
-    rates = [v for v in series.ok_per_s + series.errors_per_s if v is not None]
-    return Scale(series.duration_s, max(latencies, default=1.0), max(rates, default=1.0), tuple(series.balancer_share))
+    rates = [v for v in series.ok_per_s + series.errors_per_s + (series.offered_per_s or []) if v is not None]
+    connects = [v for v in series.connect_p50_ms or [] if v is not None]
+    return Scale(
+        series.duration_s,
+        max(latencies, default=1.0),
+        max(rates, default=1.0),
+        tuple(series.balancer_share),
+        max(connects, default=1.0),
+    )
 
 
 def common_scale(scales: Sequence[Scale]) -> Scale:
@@ -344,6 +365,7 @@ def common_scale(scales: Sequence[Scale]) -> Scale:
         max(s.latency_ms for s in scales),
         max(s.rate for s in scales),
         tuple(sorted({b for s in scales for b in s.balancers})),
+        max(s.connect_ms for s in scales),
     )
 
 
@@ -357,6 +379,14 @@ def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCh
     colors = balancer_colors(scale)
     latency = {"p50": (P50_COLOR, series.p50_ms), "p99": (P99_COLOR, series.p99_ms)}
     throughput = {"ok/s": (OK_COLOR, series.ok_per_s), "errors/s": (ERROR_COLOR, series.errors_per_s)}
+    if series.offered_per_s is not None:
+        throughput["offered/s"] = (OFFERED_COLOR, series.offered_per_s)
+    connect = None
+    if series.connect_p50_ms is not None:
+        connect = svg_line_chart(
+            x, {"p50": (P50_COLOR, series.connect_p50_ms)}, x_max=scale.seconds, y_max=scale.connect_ms,
+            y_unit="ms (new connections)", markers=markers, value_unit=" ms",
+        )  # fmt: skip
     shares = {host: (colors[host], values) for host, values in series.balancer_share.items()}
     return RunCharts(
         latency=svg_line_chart(
@@ -379,4 +409,5 @@ def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCh
         ),
         balancers=svg_stacked_area(series.second, shares, x_max=scale.seconds, markers=markers),
         p99_bin_s=series.p99_bin_s,
+        connect=connect,
     )

@@ -319,6 +319,8 @@ def per_second_series(run: Run) -> Series:
     p50 = latency.groupby(second[served]).quantile(0.5).reindex(range(bins)) if served.any() else pd.Series()
     ok_counts = np.bincount(second[served], minlength=bins)
     p99_bin_s = p99_bin_seconds(float(np.median(ok_counts)) if bins else 0.0)
+    connect = run.requests["connect_ms"].to_numpy(dtype=float)
+    connected = served & ~np.isnan(connect)
     return Series(
         duration_s=duration_s,
         second=list(range(bins)),
@@ -328,7 +330,23 @@ def per_second_series(run: Run) -> Series:
         ok_per_s=_floats(ok_counts / seconds_long),
         errors_per_s=_floats(np.bincount(second[inside & ~ok], minlength=bins) / seconds_long),
         balancer_share=_shares_per_second(run.requests["balancer"], second, served, bins),
+        offered_per_s=_offered_per_second(run.requests["scheduled_us"], started_us, bins, seconds_long),
+        connect_p50_ms=_floats(
+            pd.Series(connect[connected]).groupby(second[connected]).median().reindex(range(bins)).to_numpy()
+        )
+        if connected.any()
+        else None,
     )
+
+
+def _offered_per_second(scheduled_us: pd.Series, started_us: int, bins: int, seconds_long: np.ndarray) -> list | None:
+    """Requests due each second, by when their schedule had them start; None for a closed-loop load."""
+    due = scheduled_us.dropna().to_numpy(dtype=np.int64)
+    if not len(due):
+        return None
+    second = (due - started_us) // 1_000_000
+    second = second[(second >= 0) & (second < bins)]
+    return _floats(np.bincount(second, minlength=bins) / seconds_long)
 
 
 P99_SAMPLES = 100  # a p99 of fewer samples than this is one of the few slowest, not a percentile

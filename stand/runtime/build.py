@@ -22,6 +22,7 @@ from stand.runtime.daemons import CONTROL_PLANE_NICE, Daemon, controller, psql_l
 from stand.runtime.handle import Progress, Stand, StandError
 from stand.runtime.prerequisites import check_prerequisites
 from stand.runtime.teardown import down_under_lock
+from stand.runtime.warmup import warm_up
 
 REPO = Path(__file__).resolve().parents[2]  # the delay line runs as `python -m stand.programs.delayline`
 
@@ -55,6 +56,7 @@ def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float)
         for daemon, record in frr:
             daemon.wait_ready(record)
         readiness.wait_until_ready(stand, progress)
+        warm_up(stand, progress)
     except BaseException:
         if keep_on_failure:
             progress(f"start-up failed; the stand is left for inspection, logs under {stand.layout.root / 'hosts'}")

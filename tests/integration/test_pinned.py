@@ -18,6 +18,9 @@ from stand.runtime import daemons, readiness
 from tests.integration.conftest import bench_run_scenario
 
 SESSION_S = 4
+# The drain's event is logged as it starts; the route is gone once the agent has seen the drain file and
+# OSPF has flooded the withdrawal (a few hundred ms): a new connection in that time still reaches it
+WITHDRAWN_US = 1_000_000
 
 POOL_DRAIN = f"""name = "pinned-drain"
 description = "CI: PgBAL1 drained at 8 s and put back at 20 s, 36 persistent connections retired after {SESSION_S} s."
@@ -72,7 +75,7 @@ def test_a_drain_fails_no_query_and_the_drained_balancers_sessions_go_on_until_t
     assert len(before) == 3 and before.min() >= 4, before.to_dict()  # the sessions spread over all three
     on_drained = ok[(ok["balancer"] == "PgBAL1") & (ok["start_us"] > drain_us) & (ok["start_us"] < undrain_us)]
     kept = on_drained[~on_drained["new_connection"]]
-    opened = on_drained[on_drained["new_connection"]]
+    opened = on_drained[on_drained["new_connection"] & (on_drained["start_us"] > drain_us + WITHDRAWN_US)]
     last_kept_s = (kept["start_us"].max() - drain_us) / 1e6 if len(kept) else None
     broken = collateral_broken_connections(requests, drain_us, run.meta.load_end_us, ())
     failed = int((requests["outcome"] != "ok").sum())
@@ -83,7 +86,7 @@ def test_a_drain_fails_no_query_and_the_drained_balancers_sessions_go_on_until_t
     )
     assert (failed, broken) == (0, 0)
     assert len(kept) > 0 and last_kept_s < SESSION_S + 2  # pinned until they retired, then no more
-    assert len(opened) == 0  # no new session reached the drained balancer
+    assert len(opened) == 0  # no new session reached the drained balancer once its route was gone
     assert process.wait_until(lambda: stand.mode.settled(stand), process.scaled(60), 0.2)
 
 

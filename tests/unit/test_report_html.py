@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from loadgen.records import Record, RecordWriter
@@ -731,3 +732,14 @@ def test_repeated_runs_give_medians_ranges_and_how_many_runs_agree(tmp_path):
         "anycast #2",
         "keepalived #2",
     ]
+
+
+def test_connect_time_and_the_requests_due_each_second(anycast_view):
+    from reports.views import _offered_per_second
+
+    assert set(anycast_view.series.connect_p50_ms) == {0.5}  # every ok request opened a connection in 0.5 ms
+    assert anycast_view.charts.connect is not None
+    assert anycast_view.series.offered_per_s is None  # a closed-loop load: nothing was due
+    assert "open loop" not in anycast_view.charts.throughput_caption
+    due = pd.Series([T0 + 100_000, T0 + 200_000, T0 + 1_500_000, None, T0 + 9_000_000], dtype="float64")
+    assert _offered_per_second(due, T0, 3, np.array([1.0, 1.0, 0.5])) == [2.0, 1.0, 0.0]  # 9 s: after the end

@@ -1,8 +1,7 @@
 """A fresh stand's pgpool children open their backend connections with their first sessions: at a
 measured run's start that saturates both cores for 5-7 s here, and the run is not a valid measurement.
-So before the first run on a stand it has just built, every child of every balancer is given a session.
-The sessions are opened from the shell's router, inside the stand (nothing leads out of it), to each
-balancer's own address."""
+So `stand up` ends by giving every child of every balancer a session. The sessions are opened from the
+shell's router, inside the stand (nothing leads out of it), to each balancer's own address."""
 
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ def warm_up(stand: Stand, progress) -> None:
     argv += [stand.credentials().client_password, plan.topology.postgres.database, str(sessions), *addresses]
     result = process.run(argv, namespace=router.namespace, timeout=process.scaled(120), check=False)
     done = result.stdout.strip() or result.stderr.strip().splitlines()[-1:] or "nothing"
-    progress(f"  warmed up every balancer's pgpool children: {done}")
+    progress(f"warmed up every balancer's pgpool children: {done}")
 
 
 def _address_seen_from(plan, router, balancer) -> str:
