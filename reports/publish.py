@@ -181,19 +181,22 @@ def _comparison(directory: Path, summaries: list[RunSummary], report: str) -> Pu
 
 
 def _histories(runs: list[PublishedRun]) -> list[ScenarioHistory]:
-    """Per scenario, its runs in time order, and a chart of each mode's gap run after run (valid runs)."""
+    """Per scenario, its runs in time order, and a chart of each mode's gap over its own runs in turn (the
+    n-th valid run of each mode at n)."""
     histories = []
     for scenario in sorted({r.scenario for r in runs}):
         rows = [r for r in runs if r.scenario == scenario]
         modes = list(dict.fromkeys(r.mode for r in rows))
+        per_mode = {mode: [r.gap_ms for r in rows if r.mode == mode and r.valid] for mode in modes}
+        longest = max((len(v) for v in per_mode.values()), default=0)
         gaps = {
-            mode: (HISTORY_COLORS[i % len(HISTORY_COLORS)], [r.gap_ms if r.mode == mode and r.valid else None for r in rows])
-            for i, mode in enumerate(modes)
-        }  # fmt: skip
+            mode: (HISTORY_COLORS[i % len(HISTORY_COLORS)], values + [None] * (longest - len(values)))
+            for i, (mode, values) in enumerate(per_mode.items())
+        }
         highest = max((v for _, values in gaps.values() for v in values if v is not None), default=1.0)
-        x = [float(i + 1) for i in range(len(rows))]
+        x = [float(n) for n in range(1, longest + 1)]
         chart = svg_line_chart(
-            x, gaps, x_max=len(rows) + 1.0, y_max=highest, y_unit="gap, ms", markers=[], value_unit=" ms", x_unit="run"
+            x, gaps, x_max=longest + 1.0, y_max=highest, y_unit="gap, ms", markers=[], value_unit=" ms", x_unit="run"
         )
         histories.append(ScenarioHistory(scenario, rows, chart))
     return histories
