@@ -37,7 +37,7 @@ from stand.linux.state import CorruptState, StandBusy
 from stand.model.plan import UnknownMode
 from stand.model.topology import Topology, TopologyError
 from stand.model.topology import load as load_topology
-from stand.model.version import suite_version
+from stand.model.version import add_common_options
 from stand.modes import MODE_NAMES
 from stand.runtime import teardown
 from stand.runtime.daemons import DaemonFailed
@@ -86,15 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {suite_version()}")
-    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="one scenario in one mode, with load and faults; writes a results directory")
     p.add_argument("--mode", required=True, help=f"one of {', '.join(MODE_NAMES)}")
     p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    _topology_option(p)
     _retries_option(p)
     _json_option(p)
 
@@ -106,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with several sites: {', '.join(SITES_SCENARIOS)})",
     )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    _topology_option(p)
     p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
     _retries_option(p)
     _json_option(p)
@@ -129,7 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"connections (default {DEFAULT_USERS})")
     p.add_argument("--steps", type=int, default=MAX_STEPS, help=f"at most this many steps (default {MAX_STEPS})")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    _topology_option(p)
 
     p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
     p.add_argument("directory", type=Path)
@@ -147,10 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("versions", help="versions of PostgreSQL, pgpool-II, FRR, keepalived, kernel and the suite")
     p.add_argument("--json", action="store_true")
+    add_common_options(parser, [sub.choices[name] for name in ("run", "compare", "calibrate")])
     return parser
 
 
-TOPOLOGY_HELP = "built-in topology name or TOML file (default: seed); before or after the command"
 EXAMPLES = """examples:
   bench compare anycast keepalived                      the seed's claims, a stand per mode
   bench compare anycast keepalived --repeat 3 --json    medians and ranges of 3 runs each, as JSON
@@ -158,11 +153,6 @@ EXAMPLES = """examples:
   bench run --mode anycast-pinned --scenario pool-drain
   bench calibrate anycast keepalived --pg-mode per-query
   bench report results/20261202-031506-compare"""
-
-
-def _topology_option(parser: argparse.ArgumentParser) -> None:
-    """--topology after the command too; given there, it wins over one given before it."""
-    parser.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP)
 
 
 def _retries_option(parser: argparse.ArgumentParser) -> None:

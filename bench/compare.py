@@ -13,7 +13,7 @@ from bench.results import RunDir, run_label
 from bench.run import Attempts, Progress, ensure_stand, played_until_valid
 from bench.scenario import Scenario
 from reports.metrics import fault_name
-from reports.repeats import gap_verdict, spread
+from reports.repeats import fault_verdicts, spread
 from reports.run_summary import RunSummary
 from reports.verdicts import health_line
 from stand.model.topology import load as load_topology
@@ -220,19 +220,7 @@ def _repeated_lines(rows: list[RunSummary]) -> list[str]:
         p99 = spread([s.p99_ms for s in runs if s.p99_ms is not None])
         failed = spread([s.failed for s in runs])
         lines.append(f"{mode:<17}req/s {rate.text()}, p99 {p99.text(' ms') if p99 else '-'}, failed {failed.text()}")
-    first = next(iter(by_mode.values()), [])
-    for index, fault in enumerate(first[0].faults if first else []):
-        of_fault = {mode: [s.faults[index] for s in runs if index < len(s.faults)] for mode, runs in by_mode.items()}
-        key = fault_name(fault.fault, fault.target, fault.together)
-        gaps = {mode: [f.gap_ms if f.recovered else None for f in faults] for mode, faults in of_fault.items()}
-        lines.append(gap_verdict(key, gaps))
-        path_gaps = {
-            mode: [f.path_gap_ms if f.path_recovered else None for f in faults if f.path is not None]
-            for mode, faults in of_fault.items()
-        }
-        if any(path_gaps.values()):
-            lines.append(gap_verdict(f"{key}, the failed path", path_gaps))
-    return lines
+    return lines + fault_verdicts(valid)
 
 
 def _ms(value: float | None) -> str:

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.results import RunDir, complete_runs, load_run
+from bench.results import RunDir, complete_runs, load_run, run_label
 from reports.charts import Chart, svg_line_chart
 from reports.html import REPORT_FILE, environment, write_comparison_report, write_run_report
-from reports.metrics import fault_name
-from reports.repeats import gap_verdict
+from reports.repeats import fault_verdicts
 from reports.run_summary import RunSummary, summary_of
 from reports.verdicts import format_ms
 
@@ -142,7 +141,7 @@ def _run(directory: Path, s: RunSummary, out: Path, comparison: str | None) -> P
         started=_utc(s.started_us),
         scenario=s.scenario,
         mode=s.mode,
-        label=f"{s.mode} #{s.repetition}" + (f" try {s.attempt}" if s.attempt > 1 else ""),
+        label=run_label(s.mode, s.repetition, s.attempt, numbered=True),
         valid=s.validity.valid,
         invalid="; ".join(s.validity.reasons),
         gap="-" if first is None else format_ms(first.gap_ms) if first.recovered else "never",
@@ -161,14 +160,7 @@ def _comparison(directory: Path, summaries: list[RunSummary], report: str) -> Pu
     valid = [s for s in summaries if s.validity.valid]
     verdicts = []
     for scenario in dict.fromkeys(s.scenario for s in valid):
-        rows = [s for s in valid if s.scenario == scenario]
-        for index, fault in enumerate(rows[0].faults):
-            gaps: dict[str, list[float | None]] = {}
-            for s in rows:
-                if index < len(s.faults):
-                    f = s.faults[index]
-                    gaps.setdefault(s.mode, []).append(f.gap_ms if f.recovered else None)
-            verdicts.append(f"{scenario}: " + gap_verdict(fault_name(fault.fault, fault.target, fault.together), gaps))
+        verdicts += [f"{scenario}: {line}" for line in fault_verdicts([s for s in valid if s.scenario == scenario])]
     return PublishedComparison(
         name=directory.name,
         started=_utc(min(s.started_us for s in summaries)),

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reports.metrics import fault_name
+from reports.run_summary import RunSummary
+
 NEVER = math.inf  # a gap that never closed within its window: longer than any measured one
 
 
@@ -57,3 +60,25 @@ def gap_verdict(key: str, gaps: Mapping[str, Sequence[float | None]]) -> str:
 
 def _gap(value: float | None) -> float:
     return NEVER if value is None else value
+
+
+def fault_verdicts(valid: Sequence[RunSummary]) -> list[str]:
+    """Per fault of a scenario's valid runs (in the first mode's order of faults): `gap_verdict` of the gap
+    over all clients, and of the failed path's where the probe had paths."""
+    by_mode: dict[str, list[RunSummary]] = {}
+    for s in valid:
+        by_mode.setdefault(s.mode, []).append(s)
+    first = next(iter(by_mode.values()), [])
+    lines = []
+    for index, fault in enumerate(first[0].faults if first else []):
+        of_fault = {mode: [s.faults[index] for s in runs if index < len(s.faults)] for mode, runs in by_mode.items()}
+        key = fault_name(fault.fault, fault.target, fault.together)
+        gaps = {mode: [f.gap_ms if f.recovered else None for f in faults] for mode, faults in of_fault.items()}
+        lines.append(gap_verdict(key, gaps))
+        path_gaps = {
+            mode: [f.path_gap_ms if f.path_recovered else None for f in faults if f.path is not None]
+            for mode, faults in of_fault.items()
+        }
+        if any(path_gaps.values()):
+            lines.append(gap_verdict(f"{key}, the failed path", path_gaps))
+    return lines

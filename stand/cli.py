@@ -20,7 +20,7 @@ from stand.model import topology
 from stand.model.credentials import Credentials
 from stand.model.layout import DebianLayout, StandLayout, state_dir
 from stand.model.plan import UnknownMode
-from stand.model.version import suite_version
+from stand.model.version import add_common_options
 from stand.modes import DEFAULT_MODE, MODE_NAMES, open_stand, plan_of, running
 from stand.render.configs import render_all
 from stand.runtime import build, readiness, teardown
@@ -63,8 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {suite_version()}")
-    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="build the stand and wait until it answers SQL at the anycast address")
@@ -113,12 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="paths of a real Debian 12 machine (default) or of this stand's state directory",
     )
     p.set_defaults(handler=cmd_render)
-    for command in sub.choices.values():  # --topology after the command too; there it wins
-        command.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP)
+    add_common_options(parser, list(sub.choices.values()))
     return parser
 
 
-TOPOLOGY_HELP = "built-in topology name or TOML file (default: seed); before or after the command"
 EXAMPLES = """examples:
   stand up --mode anycast-pinned          the seed's stand, flows pinned to their balancer
   stand status --json                     hosts, daemons, routing and replication as JSON

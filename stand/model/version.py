@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -28,3 +29,25 @@ def suite_version() -> str:
     except metadata.PackageNotFoundError:
         package = "not installed"
     return f"{package} (git {revision()})"
+
+
+TOPOLOGY_HELP = "built-in topology name or TOML file (default: seed); before or after the command"
+
+
+class _Version(argparse.Action):
+    """`--version`, which asks git only when given (not at every start of the command)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the suite's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {suite_version()}")  # on stdout, as argparse's own version action prints
+        parser.exit()
+
+
+def add_common_options(parser: argparse.ArgumentParser, commands: list[argparse.ArgumentParser]) -> None:
+    """What both CLIs take: `--version`, and `--topology` before the command or after it (there it wins)."""
+    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP)
+    for command in commands:
+        command.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP)
