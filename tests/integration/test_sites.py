@@ -235,7 +235,9 @@ def test_keepalived_sends_every_site_to_the_vip_in_moscow_across_the_stretched_s
             f"\n[figure] sites, keepalived: Cli{site} served by BalMsk, p50 {measured['p50_ms']:.2f} ms "
             f"(round trip to Moscow {rtt:g} ms)"
         )
-        assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5
+        # the fastest query measures the path (a busy machine only adds to it): at least the round trip to
+        # Moscow, and less than one more crossing of the WAN (the shortest is 10 ms)
+        assert rtt * 0.9 <= measured["min_ms"] < rtt + 5, measured
 
 
 def test_keepalived_moves_every_site_when_the_vip_balancer_crashes(sites_keepalived, tmp_path):
@@ -252,8 +254,9 @@ def test_keepalived_moves_every_site_when_the_vip_balancer_crashes(sites_keepali
             f"\n[figure] sites, keepalived: CliEkb served by BalSpb after BalMsk crashed, p50 "
             f"{measured['p50_ms']:.2f} ms (ekb-spb round trip {rtt:g} ms)"
         )
-        # once 48 ms in CI (not again in 6 tries); the fastest query tells a longer path from a slow machine
-        assert rtt * 0.9 <= measured["p50_ms"] < rtt + 5, measured
+        # p50 once 48 ms in CI, and 30.3 against 25 + 5 in the test above: the machine, not the path; the
+        # fastest query tells a longer path from a slow machine
+        assert rtt * 0.9 <= measured["min_ms"] < rtt + 5, measured
     finally:
         faults.undo("node-crash", "BalMsk")
     assert process.wait_until(lambda: readiness.vip_holders(stand) == ["BalMsk"], process.scaled(WAIT), 0.1)
