@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The `bench` command: run scenarios while failing nodes, compare modes, report versions."""
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from reports.run_summary import summarize_run
 from reports.summary_json import summary_json
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
+from stand.model.completion import choices, names_or_files
 from stand.model.plan import UnknownMode
 from stand.model.topology import Topology, TopologyError
 from stand.model.topology import load as load_topology
-from stand.model.version import add_common_options
+from stand.model.version import add_common_options, enable_completion
 from stand.modes import MODE_NAMES
 from stand.runtime import teardown
 from stand.runtime.daemons import DaemonFailed
@@ -65,7 +67,9 @@ def _text_stream(args) -> TextIO:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
     try:
         return HANDLERS[args.command](args)
     except (ScenarioError, TopologyError, UnknownMode) as e:
@@ -88,21 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="one scenario in one mode, with load and faults; writes a results directory")
-    p.add_argument("--mode", required=True, help=f"one of {', '.join(MODE_NAMES)}")
-    p.add_argument("--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p = sub.add_parser(
+        "run",
+        help="one scenario in one mode, with load and faults; writes a results directory",
+        description="Builds the stand in the mode (or uses the one up in it), plays the scenario's load and faults, "
+        "and writes RESULTS/<time>-<scenario>-<mode>/ with every record and report.html. "
+        "Example: bench run --mode anycast --scenario balancer-crash",
+    )
+    p.add_argument("--mode", required=True, help=f"one of {', '.join(MODE_NAMES)}").completer = choices(MODE_NAMES)
+    p.add_argument(
+        "--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file"
+    ).completer = names_or_files(builtin_names())
+    _results_option(p)
     _retries_option(p)
     _json_option(p)
 
-    p = sub.add_parser("compare", help="the same scenarios in each mode, and who won by how much")
-    p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODE_NAMES)}")
+    p = sub.add_parser(
+        "compare",
+        help="the same scenarios in each mode, and who won by how much",
+        description="Plays each scenario in each mode (a fresh stand per mode's turn, the modes taking turns), "
+        "prints every run's figures, the medians and ranges, and a verdict per claim, and writes "
+        "RESULTS/<time>-compare/report.html. Example: bench compare anycast keepalived --repeat 3",
+    )
+    p.add_argument("modes", nargs="+", help=f"two or more of {', '.join(MODE_NAMES)}").completer = choices(MODE_NAMES)
     p.add_argument(
         "--scenario",
         action="append",
-        help=f"repeatable (default: {', '.join(SEED_SCENARIOS)}; with several sites: {', '.join(SITES_SCENARIOS)})",
-    )
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+        help=f"built-in or a TOML file, repeatable (default: {', '.join(SEED_SCENARIOS)}; with several sites: "
+        f"{', '.join(SITES_SCENARIOS)})",
+    ).completer = names_or_files(builtin_names())
+    _results_option(p)
     p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
     _retries_option(p)
     _json_option(p)
@@ -115,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         'scenario\'s `rate = "40%"` is a share of the lowest capacity of the modes it runs in. '
         "Example: bench calibrate anycast keepalived --pg-mode per-query --tags point",
     )
-    p.add_argument("modes", nargs="+", help=f"one or more of {', '.join(MODE_NAMES)}")
+    p.add_argument("modes", nargs="+", help=f"one or more of {', '.join(MODE_NAMES)}").completer = choices(MODE_NAMES)
     p.add_argument("--pg-mode", default="per-query", choices=MODES, help="the connection mode (default per-query)")
     p.add_argument("--protocol", default=EXTENDED, choices=PROTOCOLS, help="the query protocol (default extended)")
     p.add_argument("--tags", nargs="*", default=["point"], choices=TAGS, help="the requests (default point)")
@@ -124,10 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"connections (default {DEFAULT_USERS})")
     p.add_argument("--steps", type=int, default=MAX_STEPS, help=f"at most this many steps (default {MAX_STEPS})")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    _results_option(p)
 
-    p = sub.add_parser("report", help="(re)build the HTML report of a run or of a comparison directory")
-    p.add_argument("directory", type=Path)
+    p = sub.add_parser(
+        "report",
+        help="(re)build the HTML report of a run or of a comparison directory",
+        description="Writes DIRECTORY/report.html again from its records. Example: bench report results/20261202-031506-compare",
+    )
+    p.add_argument("directory", type=Path, help="a run's or a comparison's results directory")
 
     p = sub.add_parser(
         "publish",
@@ -141,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="the site's folder (created; files in it replaced)")
 
     p = sub.add_parser("versions", help="versions of PostgreSQL, pgpool-II, FRR, keepalived, kernel and the suite")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the same as JSON")
     add_common_options(parser, [sub.choices[name] for name in ("run", "compare", "calibrate")])
     return parser
 
@@ -153,6 +176,15 @@ EXAMPLES = """examples:
   bench run --mode anycast-pinned --scenario pool-drain
   bench calibrate anycast keepalived --pg-mode per-query
   bench report results/20261202-031506-compare"""
+
+
+def _results_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help=f"the folder the results directories go in (default {DEFAULT_RESULTS}/, created)",
+    )
 
 
 def _retries_option(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from bench.results import RunDir, run_label
 from bench.run import Attempts, Progress, ensure_stand, played_until_valid
 from bench.scenario import Scenario
 from reports.metrics import fault_name
-from reports.repeats import fault_verdicts, spread
+from reports.repeats import fault_verdicts, locality_spreads, spread
 from reports.run_summary import RunSummary
 from reports.verdicts import health_line
 from stand.model.topology import load as load_topology
@@ -192,7 +192,26 @@ def verdict_table(summaries: list[RunSummary]) -> str:
                 )
         if repeated:
             lines += _repeated_lines(rows)
+        lines += locality_lines(rows)
     return "\n".join(lines)
+
+
+def locality_lines(rows: list[RunSummary]) -> list[str]:
+    """Where each client site was served, per mode over its valid runs: at home and p50, before the first
+    fault and during it (medians [ranges]); nothing for a single site."""
+    spreads = locality_spreads([(s.mode, s.locality) for s in rows if s.validity.valid and s.locality])
+    if not spreads:
+        return []
+    lines = [
+        "locality: share of ok requests served at home and p50, before the first fault and during it "
+        "(medians [ranges] of the valid runs)",
+        f"{'mode':<17}{'site':<6}{'runs':>5}  {'at home before':<16}{'p50 before':<24}{'at home during':<16}p50 during",
+    ]
+    for r in spreads:
+        lines.append(
+            f"{r.mode:<17}{r.site:<6}{r.runs:>5}  {r.home_before:<15} {r.p50_before:<23} {r.home_during:<15} {r.p50_during}"
+        )
+    return lines
 
 
 def verdict_lines(summaries: list[RunSummary]) -> list[str]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
+from reports.metrics import DISTRIBUTION_NINES, DISTRIBUTION_PERCENTILES, LatencyDistribution
 
 CHART_WIDTH, CHART_HEIGHT = 640, 210
 MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT, MARGIN_BOTTOM = 52, 16, 12, 30
@@ -19,12 +21,17 @@ BAR_HEIGHT, BAR_LABEL_WIDTH = 18, 80
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#999999", "#000000")
 P50_COLOR, P99_COLOR, OK_COLOR, ERROR_COLOR = "#0072b2", "#e69f00", "#009e73", "#d55e00"
 OFFERED_COLOR = "#999999"
+LATE_COLOR = "#e69f00"
+PERCENTILE_MAX_X = 3.4  # where the percentile plot draws the largest latency, after p99.9 at 3
+STRIP_ROW_HEIGHT, STRIP_LABEL_WIDTH = 14, 96
 
 
 @dataclass(frozen=True)
 class Series:
     """Per second of a run: p50 and p99 of ok latencies (None in a second without any), ok and failed
-    requests per second, and each balancer's share of the ok requests (0 in a second without any)."""
+    requests per second, and each balancer's share of the ok requests (0 in a second without any); and
+    the distribution of the ok latencies over the measured window: of the whole run, and of each workload
+    and each client site when there are several."""
 
     duration_s: float
     second: list[int]
@@ -36,6 +43,7 @@ class Series:
     p99_bin_s: int = 1
     offered_per_s: list[float | None] | None = None  # requests due each second (open loop); None: closed loop
     connect_p50_ms: list[float | None] | None = None  # median connect time of each second's new connections
+    distributions: dict[str, LatencyDistribution] = field(default_factory=dict)  # "all", workloads, sites
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class Scale(NamedTuple):
     rate: float  # the highest per-second count to fit
     balancers: tuple[str, ...]  # legend order and colours
     connect_ms: float = 1.0  # the highest connect time to fit
+    fastest_ms: float = 1.0  # the lowest and highest latency of the percentile plot (log scale)
+    slowest_ms: float = 1.0
 
 
 class Plot(NamedTuple):
@@ -129,6 +139,8 @@ class Readout:
     unit: str  # printed after each value ("ms", "/s", "%")
     x_max: float
     x_unit: str = "s"  # "s": seconds since the run's start; "run": the run's number in a history
+    x_labels: list[str] | None = None  # what the readout prints for each x (None: the x itself, in x_unit)
+    zoomable: bool = True  # False: hover only (an axis that is not time: the percentile plot)
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,7 @@ class RunCharts:
     balancers: Chart
     p99_bin_s: int = 1  # the p99 line's bins, in seconds
     connect: Chart | None = None  # the connect time of new connections; None: the run opened none it recorded
+    percentiles: Chart | None = None  # the latency distribution; None: no ok request in the measured window
 
     @property
     def throughput_caption(self) -> str:
@@ -225,8 +238,12 @@ def _chart(
     legend: Sequence[LegendItem] = (),
     readout: Readout | None = None,
     x_unit: str = "s since start",
+    x_ticks: Sequence[tuple[float, str]] | None = None,
 ) -> Chart:
-    """What every chart has (size, plot area, ticks on both axes and the event markers), and what it draws."""
+    """What every chart has (size, plot area, ticks on both axes and the event markers), and what it draws;
+    the x ticks are 1-2-5 steps of the time axis unless given as (x, label)."""
+    if x_ticks is None:
+        x_ticks = [(t, _tick_label(t)) for t in nice_ticks(plot.x_max, 8) if t <= plot.x_max]
     return Chart(
         width=plot.width,
         height=plot.height,
@@ -234,7 +251,7 @@ def _chart(
         top=MARGIN_TOP,
         right=plot.width - MARGIN_RIGHT,
         bottom=plot.height - MARGIN_BOTTOM,
-        x_ticks=[XTick(plot.x(t), _tick_label(t)) for t in nice_ticks(plot.x_max, 8) if t <= plot.x_max],
+        x_ticks=[XTick(plot.x(t), label) for t, label in x_ticks],
         y_ticks=[YTick(plot.y(t), label) for t, label in zip(y_ticks, y_labels)],
         y_unit=y_unit,
         x_unit=x_unit,
@@ -326,6 +343,187 @@ def svg_stacked_area(
     return _chart(plot, y_ticks, labels, "share of ok requests", markers, areas=areas, legend=legend, readout=readout)
 
 
+def log_ticks(low: float, high: float) -> tuple[float, float, list[float]]:
+    """A log axis from the decade at or below `low` to the one at or above `high`: (bottom, top, ticks), the
+    ticks at 1, 2 and 5 of each decade (at each decade only, over more than three)."""
+    low = low if low > 0 else 0.001
+    high = max(high, low)
+    bottom = 10 ** math.floor(math.log10(low) + 1e-9)
+    top = 10 ** math.ceil(math.log10(high) - 1e-9)
+    if top <= bottom:
+        top = bottom * 10
+    decades = round(math.log10(top / bottom))
+    steps = (1,) if decades > 3 else (1, 2, 5)
+    ticks = [bottom * 10**d * m for d in range(decades + 1) for m in steps if bottom * 10**d * m <= top * (1 + 1e-9)]
+    return bottom, top, [float(f"{t:.6g}") for t in ticks]
+
+
+def percentile_label(percentile: float) -> str:
+    return f"p{percentile:.4g}"
+
+
+def svg_percentile_chart(
+    nines: Sequence[float],
+    percentiles: Sequence[float],
+    lines: Mapping[str, tuple[str, Sequence[float] | None, float | None]],
+    *,
+    fastest_ms: float,
+    slowest_ms: float,
+    width: float = CHART_WIDTH,
+    height: float = CHART_HEIGHT,
+) -> Chart:
+    """Latency against percentile, both on log scales: each line (name -> (colour, latency at each of
+    `percentiles`, the largest)) at x = `nines` (-log10(1 - p)), its largest at PERCENTILE_MAX_X; the y
+    axis from the decade below `fastest_ms` to the one above `slowest_ms`. A line without values is left
+    out."""
+    bottom, top, ticks = log_ticks(fastest_ms, slowest_ms)
+    plot = Plot(width, height, PERCENTILE_MAX_X, math.log10(top / bottom))
+    xs = [*nines, PERCENTILE_MAX_X]
+    drawn = {name: (color, [*values, largest]) for name, (color, values, largest) in lines.items() if values}
+
+    def logged(values: Sequence[float]) -> list[float | None]:
+        return [None if v is None or v <= 0 else math.log10(max(v, bottom) / bottom) for v in values]
+
+    x_ticks = [
+        (0.0, "p0"),
+        (math.log10(2), "p50"),
+        (1.0, "p90"),
+        (2.0, "p99"),
+        (3.0, "p99.9"),
+        (PERCENTILE_MAX_X, "max"),
+    ]
+    readout = Readout(
+        [round(x, 3) for x in xs],
+        [ReadoutSeries(name, color, _rounded(values, 3)) for name, (color, values) in drawn.items()],
+        " ms",
+        plot.x_max,
+        "percentile",
+        [*(percentile_label(p) for p in percentiles), "max"],
+        zoomable=False,
+    )
+    return _chart(
+        plot,
+        [math.log10(t / bottom) for t in ticks],
+        [_tick_label(t) for t in ticks],
+        "ms (ok requests, log scale)",
+        (),
+        lines=[Shape(name, color, _polyline(plot, xs, logged(values))) for name, (color, values) in drawn.items()],
+        legend=[LegendItem(name, color) for name, (color, _) in drawn.items()],
+        readout=readout,
+        x_unit="percentile (log scale of 1 - p)",
+        x_ticks=x_ticks,
+    )
+
+
+@dataclass(frozen=True)
+class StripRow:
+    label: str
+    y: float  # the row's top
+
+
+@dataclass(frozen=True)
+class StripMark:
+    """One probe on a strip: from when it was due to its answer (or failure), coloured by how it went."""
+
+    x: float
+    y: float
+    width: float
+    color: str
+    title: str
+
+
+@dataclass(frozen=True)
+class StripGap:
+    """The measured gap on a strip: where it is drawn, and its figure."""
+
+    x: float
+    width: float
+    label: str
+
+
+@dataclass(frozen=True)
+class ProbeStrip:
+    """The probes around one fault, a row per path: what its gap is measured from, zoomed in."""
+
+    caption: str
+    width: float
+    height: float
+    left: float
+    right: float
+    top: float
+    bottom: float
+    row_height: float
+    rows: list[StripRow]
+    marks: list[StripMark]
+    x_ticks: list[XTick]
+    fault_x: float
+    gap: StripGap | None  # None: no gap measured
+
+
+@dataclass(frozen=True)
+class StripProbe:
+    """A probe as a strip draws it: its row, when it was due (s since the run's start), how long it took."""
+
+    row: int
+    t_s: float
+    latency_s: float
+    state: str  # "ok", "late" (ok after LATE_MS: it met the outage) or "failed"
+
+
+STRIP_COLORS = {"ok": OK_COLOR, "late": LATE_COLOR, "failed": ERROR_COLOR}
+
+
+def svg_probe_strip(
+    caption: str,
+    rows: Sequence[str],
+    probes: Sequence[StripProbe],
+    *,
+    t0: float,
+    t1: float,
+    fault_t: float,
+    gap: tuple[float, float, str] | None,
+    width: float = CHART_WIDTH,
+) -> ProbeStrip:
+    """The probes due in `[t0, t1)` (s since the run's start) on a row each of `rows`, the fault at
+    `fault_t` and the gap (from, to, label) shaded; a probe is at least 1.5 px wide, cut at `t1`."""
+    height = MARGIN_TOP + len(rows) * STRIP_ROW_HEIGHT + MARGIN_BOTTOM
+    left, right = STRIP_LABEL_WIDTH, width - MARGIN_RIGHT
+    span = max(t1 - t0, 1e-3)
+
+    def x(t: float) -> float:
+        return round(left + (right - left) * (min(max(t, t0), t1) - t0) / span, 1)
+
+    marks = [
+        StripMark(
+            x=x(p.t_s),
+            y=MARGIN_TOP + p.row * STRIP_ROW_HEIGHT + 2,
+            width=min(max(1.5, round(x(p.t_s + p.latency_s) - x(p.t_s), 1)), round(right - x(p.t_s), 1)),
+            color=STRIP_COLORS[p.state],
+            title=f"{rows[p.row]} at {p.t_s:.2f} s: {p.state}, {p.latency_s * 1000:.0f} ms",
+        )
+        for p in probes
+        if t0 <= p.t_s < t1
+    ]
+    step = nice_ticks(span, 6)[1] if span > 0 else 1.0
+    first = math.ceil(t0 / step) * step
+    ticks = [first + i * step for i in range(int((t1 - first) / step + 1e-9) + 1)]
+    return ProbeStrip(
+        caption=caption,
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=MARGIN_TOP,
+        bottom=height - MARGIN_BOTTOM,
+        row_height=STRIP_ROW_HEIGHT,
+        rows=[StripRow(label, MARGIN_TOP + i * STRIP_ROW_HEIGHT) for i, label in enumerate(rows)],
+        marks=marks,
+        x_ticks=[XTick(x(t), f"{t:.6g}") for t in ticks],
+        fault_x=x(fault_t),
+        gap=None if gap is None else StripGap(x(gap[0]), max(1.0, round(x(gap[1]) - x(gap[0]), 1)), gap[2]),
+    )
+
+
 def svg_share_bars(shares: Mapping[str, float], colors: Mapping[str, str], width: float = CHART_WIDTH) -> ShareBars:
     """Horizontal bars, one per host, as long as its share (0..1)."""
     inner = width - BAR_LABEL_WIDTH - 60
@@ -349,12 +547,15 @@ def scale_of(series: Series) -> Scale:
     latencies = [v for v in series.p99_ms if v is not None]
     rates = [v for v in series.ok_per_s + series.errors_per_s + (series.offered_per_s or []) if v is not None]
     connects = [v for v in series.connect_p50_ms or [] if v is not None]
+    distributions = series.distributions.values()
     return Scale(
         series.duration_s,
         max(latencies, default=1.0),
         max(rates, default=1.0),
         tuple(series.balancer_share),
         max(connects, default=1.0),
+        min((d.percentiles_ms[0] for d in distributions), default=1.0),
+        max((d.max_ms for d in distributions), default=1.0),
     )
 
 
@@ -366,6 +567,8 @@ def common_scale(scales: Sequence[Scale]) -> Scale:
         max(s.rate for s in scales),
         tuple(sorted({b for s in scales for b in s.balancers})),
         max(s.connect_ms for s in scales),
+        min(s.fastest_ms for s in scales),
+        max(s.slowest_ms for s in scales),
     )
 
 
@@ -388,6 +591,19 @@ def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCh
             y_unit="ms (new connections)", markers=markers, value_unit=" ms",
         )  # fmt: skip
     shares = {host: (colors[host], values) for host, values in series.balancer_share.items()}
+    percentiles = None
+    if series.distributions:
+        lines = {
+            name: (PALETTE[i % len(PALETTE)], d.percentiles_ms, d.max_ms)
+            for i, (name, d) in enumerate(series.distributions.items())
+        }
+        percentiles = svg_percentile_chart(
+            DISTRIBUTION_NINES,
+            DISTRIBUTION_PERCENTILES,
+            lines,
+            fastest_ms=scale.fastest_ms,
+            slowest_ms=scale.slowest_ms,
+        )
     return RunCharts(
         latency=svg_line_chart(
             x,
@@ -410,4 +626,5 @@ def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCh
         balancers=svg_stacked_area(series.second, shares, x_max=scale.seconds, markers=markers),
         p99_bin_s=series.p99_bin_s,
         connect=connect,
+        percentiles=percentiles,
     )

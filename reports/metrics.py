@@ -17,6 +17,9 @@ Definitions:
   linearly interpolated percentiles (numpy's default) of the raw values, max is the largest value.
   Without `start_us` the window opens at the first record's start; without `end_us` it closes at the
   last record's finish (start + latency).
+- `latency_distribution`: the ok latencies of the window (on schedule, as `summary`) at the percentiles
+  of `DISTRIBUTION_PERCENTILES` (p0, the fastest, up to p99.9, interpolated as numpy's default) and the
+  largest, with their count; None without an ok record. A percentile plot draws it on a log scale.
 - `balancer_share`, `backend_share`: each host's part of the ok records in the window (sums to 1).
 - `phases`: the run cut at every event: "before", then "after FAULT TARGET" or "after undo FAULT TARGET".
 - `affected`: a record that met an outage: failed, or ok but answered after `LATE_MS` (900 ms: only a SYN
@@ -74,6 +77,7 @@ Definitions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -226,6 +230,33 @@ def summary(requests: pd.DataFrame, start_us: int | None = None, end_us: int | N
         mean_ms=float(latency.mean()) if len(latency) else None,
         stddev_ms=float(latency.std()) if len(latency) else None,
     )
+
+
+# p0 .. p99.9 as -log10(1 - p): 0 .. 3 in tenths, with p50 (0.301) in place of 0.3
+DISTRIBUTION_NINES = tuple(sorted({round(i * 0.1, 1) for i in range(31)} - {0.3} | {math.log10(2)}))
+DISTRIBUTION_PERCENTILES = tuple(round(100 * (1 - 10**-n), 6) for n in DISTRIBUTION_NINES)
+
+
+@dataclass(frozen=True)
+class LatencyDistribution:
+    """Ok latencies at `DISTRIBUTION_PERCENTILES` (p0 .. p99.9) and the largest (see `latency_distribution`)."""
+
+    count: int
+    percentiles_ms: list[float]  # one per DISTRIBUTION_PERCENTILES
+    max_ms: float
+
+
+def latency_distribution(
+    requests: pd.DataFrame, start_us: int | None = None, end_us: int | None = None
+) -> LatencyDistribution | None:
+    """The ok latencies of the records starting in the window, from p0 to p99.9 and the largest; None
+    without an ok record."""
+    rows = _window(on_schedule(requests), start_us, end_us)
+    latency = rows.loc[rows["outcome"] == OK, "latency_ms"].to_numpy(dtype=float)
+    if not len(latency):
+        return None
+    values = np.percentile(latency, DISTRIBUTION_PERCENTILES).tolist()
+    return LatencyDistribution(count=len(latency), percentiles_ms=values, max_ms=float(latency.max()))
 
 
 @dataclass(frozen=True)

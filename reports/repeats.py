@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reports.metrics import fault_name
-from reports.run_summary import RunSummary
+from reports.run_summary import RunSummary, SiteFigures
 
 NEVER = math.inf  # a gap that never closed within its window: longer than any measured one
 
@@ -82,3 +82,51 @@ def fault_verdicts(valid: Sequence[RunSummary]) -> list[str]:
         if any(path_gaps.values()):
             lines.append(gap_verdict(f"{key}, the failed path", path_gaps))
     return lines
+
+
+@dataclass(frozen=True)
+class LocalitySpread:
+    """One client site of one mode over its runs: the share served at home and the p50, before the first
+    fault and during it, each as its median [range] in words ("cut off": no ok request in any run)."""
+
+    mode: str
+    site: str
+    runs: int
+    home_before: str
+    p50_before: str
+    home_during: str
+    p50_during: str
+
+
+def _spread_text(values: Sequence[float | None], unit: str, digits: int, scale: float = 1.0) -> str:
+    present = [v * scale for v in values if v is not None]
+    if not present:
+        return "cut off"
+    text = spread(present).text(unit, digits)
+    missing = len(values) - len(present)
+    return text + (f" ({missing} of {len(values)} runs cut off)" if missing else "")
+
+
+def locality_spreads(runs: Sequence[tuple[str, Sequence[SiteFigures]]]) -> list[LocalitySpread]:
+    """Per mode (in order of appearance) and client site (in name order), the medians and ranges of
+    `runs` ((mode, its sites' figures) for each valid run)."""
+    by_key: dict[tuple[str, str], list[SiteFigures]] = {}
+    for mode, figures in runs:
+        for f in figures:
+            by_key.setdefault((mode, f.site), []).append(f)
+    modes = list(dict.fromkeys(mode for mode, _ in runs))
+    rows = []
+    for mode, site in sorted(by_key, key=lambda key: (modes.index(key[0]), key[1])):
+        found = by_key[(mode, site)]
+        rows.append(
+            LocalitySpread(
+                mode=mode,
+                site=site,
+                runs=len(found),
+                home_before=_spread_text([f.local_share_before for f in found], "%", 0, 100),
+                p50_before=_spread_text([f.p50_before_ms for f in found], " ms", 2),
+                home_during=_spread_text([f.local_share_during for f in found], "%", 0, 100),
+                p50_during=_spread_text([f.p50_during_ms for f in found], " ms", 2),
+            )
+        )
+    return rows

@@ -4,6 +4,7 @@ unit in its key (docs/json.md has the shape)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from reports.run_summary import FaultFigures, RunSummary
 
@@ -48,6 +49,7 @@ def run_json(s: RunSummary) -> dict:
         "probe_late_p99_ms": s.probe_lag.p99_ms,
         "probe_late_max_ms": s.probe_lag.max_ms,
         "expectations": [{"expectation": c.expectation.text, "value": c.value, "passed": c.passed} for c in s.checks],
+        "locality": [asdict(f) for f in s.locality],
     }
 
 

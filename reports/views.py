@@ -27,22 +27,27 @@ from loadgen.records import OK
 from reports.charts import (
     CHART_WIDTH,
     Marker,
+    ProbeStrip,
     RunCharts,
     Scale,
     Series,
     ShareBars,
+    StripProbe,
     balancer_colors,
     common_scale,
     run_charts,
     scale_of,
+    svg_probe_strip,
     svg_share_bars,
 )
 from reports.expect import Check, expectations_of
 from reports.health import HealthChange, false_changes, health_changes
 from reports.metrics import (
     FAILED_OUTCOMES,
+    LATE_MS,
     ErrorClass,
     FaultMetrics,
+    LatencyDistribution,
     SiteLocality,
     Summary,
     backend_share,
@@ -51,13 +56,16 @@ from reports.metrics import (
     fault_name,
     fault_report,
     first_fault_us,
+    latency_distribution,
     locality,
     measured_window,
+    on_schedule,
     phases,
     probe_lag,
     summary,
 )
-from reports.run_summary import summary_of
+from reports.repeats import LocalitySpread, locality_spreads
+from reports.run_summary import SiteFigures, locality_sites, site_figures, summary_of
 from reports.validity import Validity, validity
 from reports.verdicts import Verdict, false_changes_name, gap_text, probe_lag_text, verdicts
 from stand.model.events import FaultEvent
@@ -240,6 +248,7 @@ class RunView:
     scenario_name: str
     sites: list[str]  # the headline's rows: the whole run first
     headline: HeadlineTable
+    workloads: HeadlineTable | None  # a row per workload over the measured window; None: one workload
     failover: FailoverTable
     validity: Validity
     checks: list[Check]  # the scenario's expectations (`[expect]`) against the run's figures
@@ -247,6 +256,7 @@ class RunView:
     probe_lag: str  # how late the probe started against its schedule, in words
     locality: LocalityTable | None  # None: a single site, or older results without meta.json's "sites"
     locality_before_first_fault: list[LocalityRow] | None
+    site_figures: list[SiteFigures]  # each client site before the first fault and during it; empty: one site
     series: Series
     markers: list[Marker]
     balancer_share: dict[str, float]
@@ -254,6 +264,7 @@ class RunView:
     balancers_before_first_fault: dict[str, float]
     before_first_fault_s: float
     charts: RunCharts
+    probe_strips: list[ProbeStrip]  # the probes around each fault, a row per path
     share_bars: RunShareBars
     health: HealthView
     about: About
@@ -266,8 +277,10 @@ class ScenarioSection:
     name: str
     description: str
     headline: HeadlineTable
+    workloads: HeadlineTable | None  # the modes' rows per workload; None: one workload
     failover: FailoverTable
     locality: LocalityTable | None
+    locality_over_runs: list[LocalitySpread]  # repeated runs of several sites: medians [ranges] per mode and site
     verdicts: list[Verdict]
     invalid: list[str]  # "anycast: the machine was saturated ...": the runs the verdicts must not be drawn from
     runs: list[RunView]
@@ -321,6 +334,7 @@ def per_second_series(run: Run) -> Series:
     p99_bin_s = p99_bin_seconds(float(np.median(ok_counts)) if bins else 0.0)
     connect = run.requests["connect_ms"].to_numpy(dtype=float)
     connected = served & ~np.isnan(connect)
+    steady = _steady_window(run)
     return Series(
         duration_s=duration_s,
         second=list(range(bins)),
@@ -336,7 +350,29 @@ def per_second_series(run: Run) -> Series:
         )
         if connected.any()
         else None,
+        distributions=latency_distributions(run.requests, steady),
     )
+
+
+def _steady_window(run: Run) -> tuple[int, int]:
+    meta = run.meta
+    return measured_window(
+        run.requests, meta.initial_users, meta.started_us, meta.load_end_us, first_fault_us(run.events)
+    )
+
+
+def _parts_by(requests: pd.DataFrame, column: str) -> list[tuple[str, pd.DataFrame]]:
+    """The records of each value of `column` (in name order), when there are two values at least."""
+    values = sorted(str(v) for v in requests[column].dropna().unique())
+    return [(v, requests[requests[column] == v]) for v in values] if len(values) > 1 else []
+
+
+def latency_distributions(requests: pd.DataFrame, window: tuple[int, int]) -> dict[str, LatencyDistribution]:
+    """The ok latencies' distribution over the window: of every request ("all"), and of each workload
+    and each client site when there are several (those without an ok request left out)."""
+    parts = [("all", requests), *_parts_by(requests, "workload"), *_parts_by(requests, "site")]
+    found = {name: latency_distribution(rows, *window) for name, rows in parts}
+    return {name: d for name, d in found.items() if d is not None}
 
 
 def _offered_per_second(scheduled_us: pd.Series, started_us: int, bins: int, seconds_long: np.ndarray) -> list | None:
@@ -437,16 +473,6 @@ def failover_row(site: str, key: str, metrics: FaultMetrics, started_us: int) ->
     )
 
 
-def locality_sites(meta: RunMeta, requests: pd.DataFrame) -> dict[str, str] | None:
-    """The host -> site mapping to measure locality with: meta.json's, when the run spans more than one site
-    (the hosts' sites and the clients' sites together); None for a single site, or for older results that
-    do not record it."""
-    if meta.sites is None:
-        return None
-    every_site = set(meta.sites.values()) | set(requests["site"].dropna().unique())
-    return dict(meta.sites) if len(every_site) > 1 else None
-
-
 def locality_row(labels: Sequence[str], figures: SiteLocality, sites: Mapping[str, str]) -> LocalityRow:
     """One client site in the locality table; the balancers that served it by share, largest first."""
     served = sorted(figures.balancer_share.items(), key=lambda item: (-item[1], item[0]))
@@ -484,6 +510,53 @@ def headline_row(site: str, totals: Summary, failover: Sequence[FailoverRow]) ->
     )
 
 
+STRIP_BEFORE_S = 1.0  # a probe strip starts this long before its fault
+STRIP_AFTER_S = 1.5  # and ends this long after the gap's end (or the probes' recovery)
+STRIP_LONGEST_S = 10.0  # at most this long after the fault
+
+
+def probe_strips(run: Run, report: Sequence[FaultMetrics], keys: Sequence[str], multi_site: bool) -> list[ProbeStrip]:
+    """Around each measured fault, its probes on a row per path (per site and path with several sites),
+    from STRIP_BEFORE_S before it to STRIP_AFTER_S after its gap, at most STRIP_LONGEST_S after it: each
+    probe from when it was due to its answer, ok, late (met the outage) or failed, and the gap shaded."""
+    started_us = run.meta.started_us
+    probe = on_schedule(run.probe)
+    paths = probe["path"] if "path" in probe.columns else pd.Series(None, index=probe.index, dtype=object)
+    names = paths.fillna("no path").astype(str)
+    row_names = (probe["site"].fillna("").astype(str) + " " + names if multi_site else names).to_numpy()
+    start_s = (probe["start_us"].to_numpy(dtype=np.int64) - started_us) / 1e6
+    latency_ms = probe["latency_ms"].to_numpy(dtype=float)
+    state = np.where(probe["outcome"] != OK, "failed", np.where(latency_ms > LATE_MS, "late", "ok"))
+    strips = []
+    for key, metrics in zip(keys, report):
+        gap = metrics.gap
+        fault_s = (metrics.fault_us - started_us) / 1e6
+        after_s = gap.gap_ms / 1000 if gap.gap_ms is not None else STRIP_LONGEST_S
+        t0 = fault_s - STRIP_BEFORE_S
+        t1 = min(fault_s + after_s + STRIP_AFTER_S, (metrics.until_us - started_us) / 1e6, fault_s + STRIP_LONGEST_S)
+        inside = (start_s >= t0) & (start_s < t1)
+        rows = sorted(set(row_names[inside]))
+        row_of = {name: i for i, name in enumerate(rows)}
+        marks = [
+            StripProbe(row_of[name], float(t), float(ms) / 1000, str(how))
+            for name, t, ms, how in zip(row_names[inside], start_s[inside], latency_ms[inside], state[inside])
+        ]
+        measured = gap_text(gap.gap_ms, gap.recovered, gap.confirmed, gap.probes)
+        shaded = None
+        if gap.gap_ms:
+            shaded = (fault_s, fault_s + gap.gap_ms / 1000, f"gap {measured}")
+        elif gap.gap_ms is None and gap.probes:
+            shaded = (fault_s, t1, "not recovered")
+        caption = f"Probes around {key} at {fault_s:.1f} s: gap {measured}"
+        strips.append(svg_probe_strip(caption, rows, marks, t0=t0, t1=t1, fault_t=fault_s, gap=shaded))
+    return strips
+
+
+def workload_rows(requests: pd.DataFrame, window: tuple[int, int]) -> list[HeadlineRow]:
+    """A headline row per workload (its requests over the measured window), when there are several."""
+    return [headline_row(name, summary(rows, *window), []) for name, rows in _parts_by(requests, "workload")]
+
+
 # One run
 
 
@@ -499,15 +572,19 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
     meta = run.meta
     started_us, ended_us = meta.started_us, meta.ended_us
     markers = event_markers(run.events, started_us)
-    steady = measured_window(run.requests, meta.initial_users, started_us, meta.load_end_us, first_fault_us(run.events))
+    steady = _steady_window(run)
     keys: list[str] = []
-    headline_rows, failover_rows = [], []
-    for site, requests, probe in site_parts(run.requests, run.probe):
+    headline_rows, failover_rows, whole_run = [], [], []
+    parts = site_parts(run.requests, run.probe)
+    for site, requests, probe in parts:
         report = fault_report(requests, probe, run.events, ended_us)
         keys = fault_keys(report)  # the same events for every site: the same keys
+        if not headline_rows:  # the whole run's part comes first
+            whole_run = report
         rows = [failover_row(site, key, metrics, started_us) for key, metrics in zip(keys, report)]
         headline_rows.append(headline_row(site, summary(requests, *steady), rows))
         failover_rows += rows
+    workloads = workload_rows(run.requests, steady)
     before = phases(run.events, started_us, ended_us)[0]
     sites = locality_sites(meta, run.requests)
     local_rows = local_before = None
@@ -529,6 +606,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         scenario_name=scenario_name,
         sites=[row.site for row in headline_rows],
         headline=HeadlineTable("site", list(FAILED_OUTCOMES), keys, headline_rows),
+        workloads=HeadlineTable("workload", list(FAILED_OUTCOMES), [], workloads) if workloads else None,
         failover=FailoverTable("site", failover_rows),
         validity=validity(run, steady),
         checks=summary_of(run).checks if expectations_of(meta.scenario) else [],
@@ -536,6 +614,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         probe_lag=probe_lag_text(probe_lag(run.probe, *steady)),
         locality=None if local_rows is None else LocalityTable(["site"], local_rows),
         locality_before_first_fault=local_before,
+        site_figures=site_figures(run, whole_run),
         series=series,
         markers=markers,
         balancer_share=balancers,
@@ -543,6 +622,7 @@ def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
         balancers_before_first_fault=balancer_share(run.requests, before.start_us, before.end_us),
         before_first_fault_s=(before.end_us - before.start_us) / 1e6,
         charts=run_charts(series, markers, scale),
+        probe_strips=probe_strips(run, whole_run, keys, multi_site=len(parts) > 1),
         share_bars=RunShareBars(
             balancers=svg_share_bars(balancers, balancer_colors(scale), CHART_WIDTH / 2),
             backends=svg_share_bars(backends, {}, CHART_WIDTH / 2),
@@ -658,6 +738,9 @@ def scenario_section(views: Sequence[RunView], every_balancer: Sequence[str], mu
         for row in v.headline.rows
     ]
     failover_rows = [replace(row, label=_mode_label(v, row)) for v in views for row in v.failover.rows]
+    per_workload = [
+        replace(row, label=f"{v.label} {row.label}") for v in views if v.workloads for row in v.workloads.rows
+    ]
     first = views[0]
     measured = [v for v in views if v.locality is not None]
     locality = LocalityTable(["site", "mode"], _modes_by_site(measured), modes_side_by_side=True) if measured else None
@@ -665,8 +748,12 @@ def scenario_section(views: Sequence[RunView], every_balancer: Sequence[str], mu
         name=first.scenario_name,
         description=first.about.scenario.description,
         headline=HeadlineTable("mode", list(FAILED_OUTCOMES), keys, headline_rows),
+        workloads=HeadlineTable("mode, workload", list(FAILED_OUTCOMES), [], per_workload) if per_workload else None,
         failover=FailoverTable("mode", failover_rows),
         locality=locality,
+        locality_over_runs=locality_spreads([(v.mode, v.site_figures) for v in views if v.validity.valid])
+        if any(v.repetition > 1 for v in views)
+        else [],
         verdicts=verdicts(views, every_balancer, multi_site),
         invalid=[f"{v.label}: {'; '.join(v.validity.reasons)}" for v in views if not v.validity.valid],
         runs=list(views),

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The `stand` command: up, status, exec, env, drain, undrain, fault, render, down."""
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from stand.linux import netns
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
 from stand.model import topology
+from stand.model.completion import choices, hosts
 from stand.model.credentials import Credentials
 from stand.model.layout import DebianLayout, StandLayout, state_dir
 from stand.model.plan import UnknownMode
-from stand.model.version import add_common_options
+from stand.model.version import add_common_options, enable_completion
 from stand.modes import DEFAULT_MODE, MODE_NAMES, open_stand, plan_of, running
 from stand.render.configs import render_all
 from stand.runtime import build, readiness, teardown
@@ -32,6 +34,7 @@ from stand.safety import UnsafeTarget
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    enable_completion(parser)
     args = parser.parse_args(argv)
     try:
         return args.handler(args) or 0
@@ -66,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="build the stand and wait until it answers SQL at the anycast address")
-    p.add_argument("--mode", default=DEFAULT_MODE, help=f"one of {', '.join(MODE_NAMES)} (default {DEFAULT_MODE})")
+    p.add_argument(
+        "--mode", default=DEFAULT_MODE, help=f"one of {', '.join(MODE_NAMES)} (default {DEFAULT_MODE})"
+    ).completer = choices(MODE_NAMES)
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed stand in place for inspection")
     p.set_defaults(handler=cmd_up)
 
@@ -79,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("exec", help="run a command inside a host, with the libpq client settings")
-    p.add_argument("host")
+    p.add_argument("host", help="a host of the topology (any case)").completer = hosts()
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     p.set_defaults(handler=cmd_exec)
 
@@ -88,18 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("drain", "withdraw a balancer's anycast route on purpose"), ("undrain", "announce it again")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("host")
+        p.add_argument("host", help="a balancer of the topology (any case)").completer = hosts("balancer")
         p.set_defaults(handler=cmd_drain, drain=name == "drain")
 
     p = sub.add_parser("fault", help="inject a fault on a host, or --undo it (events go to the state directory)")
-    p.add_argument("fault", nargs="?", help="see --list")
-    p.add_argument("host", nargs="?")
-    p.add_argument("--undo", action="store_true")
+    p.add_argument("fault", nargs="?", help="one of the faults of --list").completer = choices(FAULTS)
+    p.add_argument("host", nargs="?", help="the host to fault (any case)").completer = hosts()
+    p.add_argument("--undo", action="store_true", help="undo the fault instead")
     p.add_argument("--list", action="store_true", help="list the faults")
     p.add_argument("--json", action="store_true", help="with --list: the faults as JSON (docs/json.md)")
     p.add_argument("--network", help="link faults: which of the host's networks")
-    p.add_argument("--delay-ms", type=float)
-    p.add_argument("--loss-pct", type=float)
+    p.add_argument("--delay-ms", type=float, help="link-netem: the delay added, in ms")
+    p.add_argument("--loss-pct", type=float, help="link-netem: the share of frames lost, in %%")
     p.set_defaults(handler=cmd_fault)
 
     p = sub.add_parser("render", help="write every host's config files without starting anything")

@@ -7,6 +7,10 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import argcomplete
+
+from stand.model.completion import topologies
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "pgpool-anycast-bench"
 
@@ -46,8 +50,14 @@ class _Version(argparse.Action):
 
 
 def add_common_options(parser: argparse.ArgumentParser, commands: list[argparse.ArgumentParser]) -> None:
-    """What both CLIs take: `--version`, and `--topology` before the command or after it (there it wins)."""
+    """What both CLIs take: `--version`, and `--topology` before the command or after it (there it wins),
+    tab-completed."""
     parser.add_argument("--version", action=_Version)
-    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP)
+    parser.add_argument("--topology", "-t", default=None, help=TOPOLOGY_HELP).completer = topologies
     for command in commands:
-        command.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP)
+        command.add_argument("--topology", "-t", default=argparse.SUPPRESS, help=TOPOLOGY_HELP).completer = topologies
+
+
+def enable_completion(parser: argparse.ArgumentParser) -> None:
+    """Answer a shell's tab completion and exit, when the shell asks (argcomplete); else nothing."""
+    argcomplete.autocomplete(parser)

@@ -1,7 +1,10 @@
 """A fresh stand's pgpool children open their backend connections with their first sessions: at a
 measured run's start that saturates both cores for 5-7 s here, and the run is not a valid measurement.
-So `stand up` ends by giving every child of every balancer a session. The sessions are opened from the
-shell's router, inside the stand (nothing leads out of it), to each balancer's own address."""
+So `stand up` ends by giving every child of every balancer a session. Each balancer's sessions are
+opened from inside that balancer to its own loopback, as its health agent connects (nothing leads out
+of the stand, and every balancer is reached whatever the design routes: on the sites stand in anycast
+mode the VIP's segment is not joined across cities, and a router reaches only its own site's balancer
+there)."""
 
 from __future__ import annotations
 
@@ -29,21 +32,16 @@ asyncio.run(main(*sys.argv[2:]))
 
 
 def warm_up(stand: Stand, progress) -> None:
-    """One session for (nearly) every pgpool child of every balancer, all at once, then closed."""
+    """One session for (nearly) every pgpool child of every balancer, a balancer's all at once, then closed."""
     plan = stand.plan
-    router = plan.shell_router
-    addresses = [_address_seen_from(plan, router, b) for b in plan.balancers]
     sessions = max(1, plan.topology.pgpool.num_init_children - SPARE_CHILDREN)
     argv = [sys.executable, "-c", WARM_UP, CLIENT_USER, str(plan.topology.pgpool.port)]
-    argv += [stand.credentials().client_password, plan.topology.postgres.database, str(sessions), *addresses]
-    result = process.run(argv, namespace=router.namespace, timeout=process.scaled(120), check=False)
-    done = result.stdout.strip() or result.stderr.strip().splitlines()[-1:] or "nothing"
-    progress(f"warmed up every balancer's pgpool children: {done}")
-
-
-def _address_seen_from(plan, router, balancer) -> str:
-    """The balancer's address on a network it shares with the router, else its loopback."""
-    for link in balancer.links:
-        if router.host.address_on(link.network) is not None:
-            return str(link.address.ip)
-    return str(balancer.host.loopback.ip)
+    argv += [stand.credentials().client_password, plan.topology.postgres.database, str(sessions)]
+    done = []
+    for balancer in plan.balancers:
+        address = str(balancer.host.loopback.ip)
+        result = process.run([*argv, address], namespace=balancer.namespace, timeout=process.scaled(120), check=False)
+        done.append(
+            f"{balancer.name} {result.stdout.strip() or (result.stderr.strip().splitlines() or ['nothing'])[-1]}"
+        )
+    progress(f"warmed up every balancer's pgpool children: {', '.join(done)}")

@@ -128,3 +128,28 @@ def test_hover_shows_the_values_zoom_changes_the_axis_and_the_modes_follow_in_a_
     assert float(zoomed[0]["ticks"][-1]) - float(zoomed[0]["ticks"][0]) < float(before[0]["ticks"][-1])
     assert reset[0]["ticks"][0] == "0" and float(reset[0]["ticks"][-1]) >= float(zoomed[0]["ticks"][-1])
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000  # it prints
+
+
+def test_the_distribution_reads_out_percentiles_and_the_probe_strips_are_drawn(artifacts):
+    compare_dir = artifacts / "distribution"
+    write_results(compare_dir / "20260101-000000-balancer-crash-anycast", ANYCAST)
+    write_results(compare_dir / "20260101-000100-balancer-crash-keepalived", KEEPALIVED)
+    report = write_comparison_report(compare_dir)
+    percentiles = "[data-chart-group$='-percentiles'] figure.chart[data-readout]"
+    with Chromium() as browser:
+        page = browser.open(report)
+        strips = browser.evaluate(
+            "[...document.querySelectorAll('figure.strip')].map((f) => ({"
+            "marks: f.querySelectorAll('rect[fill]').length, gap: f.querySelector('rect.gap') !== null}))"
+        )
+        mouse(browser, percentiles, 0, ("mousemove", 0.999))
+        at_max = browser.evaluate(f"{STATE}({percentiles!r})")
+        mouse(browser, percentiles, 0, ("mousedown", 0.2), ("mousemove", 0.6), ("mouseup", 0.6))
+        dragged = browser.evaluate(f"{STATE}({percentiles!r})")
+        browser.screenshot(compare_dir / "distribution.png")
+    assert page.errors == [] and page.requests == [page.url]
+    assert len(at_max) == 2  # one per mode
+    assert at_max[0]["readout"].startswith("max") and "100 ms" in at_max[0]["readout"], at_max[0]["readout"]
+    assert at_max[1]["cursor"] and at_max[1]["readout"].startswith("max")  # the other mode's follows
+    assert dragged[0]["transform"] is None  # not a time axis: no zoom
+    assert len(strips) == 2 and all(s["marks"] > 100 and s["gap"] for s in strips), strips

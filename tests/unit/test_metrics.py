@@ -7,6 +7,7 @@ import pytest
 
 from loadgen.records import SCHEMA
 from reports.metrics import (
+    DISTRIBUTION_PERCENTILES,
     Gap,
     Phase,
     SiteLocality,
@@ -16,6 +17,7 @@ from reports.metrics import (
     failed_during,
     failover_gap,
     fault_report,
+    latency_distribution,
     locality,
     on_schedule,
     phases,
@@ -265,6 +267,32 @@ def test_summary_of_nothing():
     assert s.ok == 0 and s.failed == 1 and s.throughput_rps == 0.0
     assert s.p50_ms is None and s.max_ms is None
     assert summary(frame([])).requests == 0
+
+
+# latency_distribution
+
+
+def test_the_distribution_runs_from_p0_to_p99_9_and_the_slowest_of_ok_latencies_in_the_window():
+    ok = [row(i / 100, latency_ms=float(i + 1)) for i in range(1000)]  # 1..1000 ms, all inside [0, 10 ms)
+    failed = [row(5, "timeout", latency_ms=9000.0)]
+    outside = [row(10, latency_ms=0.01), row(-1, latency_ms=5000.0)]
+    d = latency_distribution(frame(ok + failed + outside), us(0), us(10))
+    at = dict(zip(DISTRIBUTION_PERCENTILES, d.percentiles_ms))
+    assert d.count == 1000 and d.max_ms == 1000.0
+    assert at[0.0] == 1.0 and at[50.0] == pytest.approx(500.5)
+    assert at[90.0] == pytest.approx(900.1) and at[99.0] == pytest.approx(990.01) and at[99.9] == pytest.approx(999.001)
+    assert d.percentiles_ms == sorted(d.percentiles_ms)
+
+
+def test_the_distribution_of_a_window_without_an_ok_request_is_none():
+    assert latency_distribution(frame([row(0, "error")]), us(0), us(1000)) is None
+    assert latency_distribution(frame([row(0)]), us(1), us(1000)) is None
+
+
+def test_the_distribution_of_the_probe_counts_from_when_each_was_due():
+    late = row(0, latency_ms=1.0) | {"scheduled_us": us(-50)}  # sent 50 ms late: as late for a client on time
+    d = latency_distribution(frame([late]), us(-100), us(100))
+    assert d.max_ms == pytest.approx(51.0)
 
 
 # shares

@@ -30,3 +30,20 @@ def test_a_gap_that_never_closed_loses_every_pair():
 
 def test_one_mode_alone_is_only_measured():
     assert gap_verdict("x", {"anycast": [1, 2, 3]}) == "x: only anycast measured: 2 ms [1-3]"
+
+
+def test_locality_over_runs_gives_medians_ranges_and_sites_cut_off():
+    from reports.repeats import locality_spreads
+    from reports.run_summary import SiteFigures
+
+    runs = [
+        ("anycast", [SiteFigures("spb", 1.0, 1.2, 0.0, 11.5), SiteFigures("msk", 1.0, 1.1, None, None)]),
+        ("keepalived", [SiteFigures("spb", 0.0, 12.7, 0.0, 12.3)]),
+        ("anycast", [SiteFigures("spb", 0.98, 1.8, 0.0, 11.9), SiteFigures("msk", 1.0, 1.3, 1.0, 1.0)]),
+    ]
+    msk, spb, keepalived = locality_spreads(runs)  # modes in order of appearance, sites by name
+    assert (msk.mode, msk.site, msk.runs) == ("anycast", "msk", 2)
+    assert msk.home_during == "100% (1 of 2 runs cut off)" and msk.p50_before == "1.20 ms [1.10-1.30]"
+    assert (spb.home_before, spb.p50_during) == ("99% [98-100]", "11.70 ms [11.50-11.90]")
+    assert (keepalived.mode, keepalived.home_before, keepalived.p50_before) == ("keepalived", "0%", "12.70 ms")
+    assert locality_spreads([("anycast", [SiteFigures("spb", 1.0, 1.0, None, None)])])[0].p50_during == "cut off"

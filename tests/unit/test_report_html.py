@@ -13,13 +13,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from loadgen.records import Record, RecordWriter
-from reports.charts import CHART_WIDTH, MARGIN_LEFT, MARGIN_RIGHT, nice_ticks, svg_line_chart
+from loadgen.records import SCHEMA, Record, RecordWriter
+from reports.charts import CHART_WIDTH, ERROR_COLOR, MARGIN_LEFT, MARGIN_RIGHT, log_ticks, nice_ticks, svg_line_chart
 from reports.html import render_comparison, render_run, write_comparison_report, write_run_report
+from reports.metrics import DISTRIBUTION_PERCENTILES
 from reports.verdicts import locality_line
-from reports.views import ComparisonView, ServedBy, comparison_view, run_view
+from reports.views import (
+    ComparisonView,
+    ServedBy,
+    comparison_view,
+    latency_distributions,
+    run_view,
+    workload_rows,
+)
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "report"
 T0 = 1_767_225_600_000_000  # 2026-01-01 00:00:00 UTC: the run's start, in µs
@@ -743,3 +752,112 @@ def test_connect_time_and_the_requests_due_each_second(anycast_view):
     assert "open loop" not in anycast_view.charts.throughput_caption
     due = pd.Series([T0 + 100_000, T0 + 200_000, T0 + 1_500_000, None, T0 + 9_000_000], dtype="float64")
     assert _offered_per_second(due, T0, 3, np.array([1.0, 1.0, 0.5])) == [2.0, 1.0, 0.0]  # 9 s: after the end
+
+
+# The latency distribution, the probes around each fault, the workloads
+
+
+def test_the_latency_distribution_is_the_measured_windows(anycast_view):
+    (row,) = anycast_view.headline.rows
+    distributions = anycast_view.series.distributions
+    assert list(distributions) == ["all"]  # one workload, one site
+    at = dict(zip(DISTRIBUTION_PERCENTILES, distributions["all"].percentiles_ms))
+    assert at[50.0] == pytest.approx(row.p50_ms) and distributions["all"].max_ms == row.max_ms == 100.0
+    assert distributions["all"].count == row.ok
+    chart = anycast_view.charts.percentiles
+    readout = chart.readout
+    assert readout.x_labels[0] == "p0" and "p50" in readout.x_labels and readout.x_labels[-2:] == ["p99.9", "max"]
+    assert readout.series[0].values[-1] == 100.0 and not readout.zoomable
+    assert [t.label for t in chart.x_ticks] == ["p0", "p50", "p90", "p99", "p99.9", "max"]
+    assert [t.label for t in chart.y_ticks][0] == "1" and [t.label for t in chart.y_ticks][-1] == "100"
+
+
+def test_modes_of_a_scenario_share_the_distributions_axis(comparison):
+    anycast, keepalived = comparison.scenarios[0].runs
+    assert anycast.charts.percentiles.y_ticks == keepalived.charts.percentiles.y_ticks
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (0.3, 45, (0.1, 100, [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100])),
+        (0.5, 5000, (0.1, 10_000, [0.1, 1, 10, 100, 1000, 10_000])),  # four decades: the decades only
+        (10, 10, (10, 100, [10, 20, 50, 100])),
+    ],
+)
+def test_log_ticks_span_whole_decades(low, high, expected):
+    bottom, top, ticks = log_ticks(low, high)
+    assert (bottom, top) == pytest.approx(expected[:2]) and ticks == pytest.approx(expected[2])
+
+
+def test_the_probes_around_a_fault_show_what_its_gap_is_measured_from(anycast_view):
+    (strip,) = anycast_view.probe_strips
+    (row,) = anycast_view.failover.rows
+    # the fault at 3 s, a gap of 1.5 s: from 1 s before the fault to 1.5 s after the gap's end, a probe each 10 ms
+    assert strip.rows[0].label == "no path" and len(strip.rows) == 1
+    assert strip.caption == f"Probes around node-crash PgBAL1 at 3.0 s: gap {row.gap_text}"
+    assert strip.gap.label == f"gap {row.gap_text}"
+    assert len(strip.marks) == 400  # due in [2 s, 6 s)
+    failed = [m for m in strip.marks if m.color == ERROR_COLOR]
+    assert len(failed) == row.failed_probes == 150
+    assert min(m.x for m in failed) == strip.fault_x == strip.gap.x
+    assert max(m.x for m in failed) < strip.gap.x + strip.gap.width  # every failed probe inside the gap
+    assert all(m.x + m.width <= strip.right for m in strip.marks)  # a timeout's bar is cut at the strip's end
+
+
+def test_the_probe_strip_of_several_sites_has_a_row_per_site(sites_anycast_view):
+    strip = sites_anycast_view.probe_strips[0]
+    assert [r.label for r in strip.rows] == ["ekb no path", "msk no path", "spb no path"]
+
+
+def test_a_row_per_workload_when_there_are_several(anycast_view):
+    assert anycast_view.workloads is None  # one workload
+    rows = [
+        record(T0 + k * 10_000, "PgBAL1", float(1 + k % 2 * 9), "main", 0)._replace(workload=("point", "mix")[k % 2])
+        for k in range(100)
+    ]
+    requests = pa.Table.from_pylist([r._asdict() for r in rows], schema=SCHEMA).to_pandas()
+    mix, point = workload_rows(requests, (T0, T0 + 1_000_000))  # in name order
+    assert (mix.label, mix.requests, mix.p50_ms) == ("mix", 50, 10.0)
+    assert (point.label, point.requests, point.p50_ms) == ("point", 50, 1.0)
+    distributions = latency_distributions(requests, (T0, T0 + 1_000_000))
+    assert list(distributions) == ["all", "mix", "point"]
+
+
+def test_each_sites_locality_before_the_first_fault_and_during_it(sites_compare_dir):
+    from reports.run_summary import summarize_run
+
+    figures = {f.site: f for f in summarize_run(sites_compare_dir / "20260101-000000-balancer-crash-anycast").locality}
+    # before the fault at 3 s: spb's requests go 9 in 10 to its own balancer, msk's and ekb's all to theirs;
+    # during it (from 4 s to the undo at 8 s) ekb's go to PgBAL-msk, 20 ms away
+    assert {s: f.local_share_before for s, f in figures.items()} == pytest.approx({"ekb": 1.0, "msk": 1.0, "spb": 0.9})
+    assert {s: f.local_share_during for s, f in figures.items()} == pytest.approx({"ekb": 0.0, "msk": 1.0, "spb": 0.9})
+    plan = SITES_ANYCAST
+    ekb = [k for k in range(4 * plan.per_second, 8 * plan.per_second) if plan.site(k) == "ekb" and plan.balancer(k)]
+    during = [plan.latency_ms(k) for k in ekb]
+    assert figures["ekb"].p50_during_ms == pytest.approx(float(np.median(during)))
+    assert summarize_run(sites_compare_dir / "20260101-000000-balancer-crash-anycast").locality == figures_list(figures)
+
+
+def figures_list(figures: dict) -> list:
+    return [figures[site] for site in sorted(figures)]
+
+
+def test_repeated_runs_of_several_sites_get_the_locality_over_the_runs(tmp_path):
+    from bench.compare import locality_lines
+    from reports.run_summary import summarize_run
+
+    for repetition in (1, 2):
+        directory = write_results(tmp_path / f"2026010{repetition}-000000-balancer-crash-anycast", SITES_ANYCAST)
+        data = json.loads((directory / "meta.json").read_text())
+        (directory / "meta.json").write_text(json.dumps(data | {"repetition": repetition}))
+    runs = sorted(tmp_path.iterdir())
+    section = comparison_view(runs).scenarios[0]
+    assert [(r.site, r.runs, r.home_before) for r in section.locality_over_runs] == [
+        ("ekb", 2, "100%"),
+        ("msk", 2, "100%"),
+        ("spb", 2, "90%"),
+    ]
+    lines = locality_lines([summarize_run(d) for d in runs])
+    assert lines[0].startswith("locality: ") and len(lines) == 2 + 3
+    assert lines[2].split()[:6] == ["anycast", "ekb", "2", "100%", "2.00", "ms"]  # (second + 1) ms over [0, 3 s)
