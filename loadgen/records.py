@@ -113,8 +113,9 @@ class RecordWriter:
         self._sink.close()
 
 
-def read_file(path: Path) -> pa.Table:
-    """Every complete batch of one stream, also of a file whose writer crashed mid-way."""
+def read_file(path: Path, encoded: tuple[str, ...] = ()) -> pa.Table:
+    """Every complete batch of one stream, also of a file whose writer crashed mid-way; the `encoded`
+    columns dictionary-encoded as each batch is read (a run's strings never all in memory at once)."""
     batches = []
     schema = SCHEMA
     with pa.OSFile(str(path), "rb") as source:
@@ -122,32 +123,90 @@ def read_file(path: Path) -> pa.Table:
             reader = pa.ipc.open_stream(source)
             schema = reader.schema
             for batch in reader:
-                batches.append(batch)
+                batches.append(_encoded(batch, encoded))
         except (pa.ArrowInvalid, OSError):
             pass  # a torn last batch: keep what came before it
-    return _with_later_columns(pa.Table.from_batches(batches, schema=schema))
+    schema = pa.schema([_encoded_field(f, encoded) for f in schema])
+    return _with_later_columns(pa.Table.from_batches(batches, schema=schema), encoded)
 
 
-def _with_later_columns(table: pa.Table) -> pa.Table:
+def _encoded_field(field: pa.Field, names: tuple[str, ...]) -> pa.Field:
+    return pa.field(field.name, pa.dictionary(pa.int16(), field.type)) if field.name in names else field
+
+
+def _encoded(batch: pa.RecordBatch, names: tuple[str, ...]) -> pa.RecordBatch:
+    """The batch with the `names` columns dictionary-encoded and the others copied: a batch read from a
+    stream is one buffer, which any column left as it is would keep whole."""
+    if not names:
+        return batch
+    arrays = [
+        c.dictionary_encode().cast(_encoded_field(f, names).type) if f.name in names else pa.concat_arrays([c])
+        for f, c in zip(batch.schema, batch.columns)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _with_later_columns(table: pa.Table, encoded: tuple[str, ...] = ()) -> pa.Table:
     """A table of a file written before a column was added, with it: `protocol` (every request was extended
-    then), `scheduled_us` and `path` (not recorded: null)."""
+    then), `scheduled_us` and `path` (not recorded: null); dictionary-encoded when `encoded` names it."""
+
+    def column(name: str, values: pa.Array) -> tuple[pa.Field, pa.Array]:
+        field = _encoded_field(SCHEMA.field(name), encoded)
+        return field, values.dictionary_encode().cast(field.type) if name in encoded else values
+
     if "protocol" not in table.column_names:
-        field = SCHEMA.field("protocol")
-        column = pa.array([PROTOCOL_BEFORE_ITS_COLUMN] * table.num_rows, type=field.type)
-        table = table.add_column(SCHEMA.get_field_index("protocol"), field, column)
+        field, values = column("protocol", pa.array([PROTOCOL_BEFORE_ITS_COLUMN] * table.num_rows, type=pa.string()))
+        table = table.add_column(SCHEMA.get_field_index("protocol"), field, values)
     if "scheduled_us" not in table.column_names:
-        table = table.append_column(SCHEMA.field("scheduled_us"), pa.nulls(table.num_rows, pa.int64()))
+        table = table.append_column(*column("scheduled_us", pa.nulls(table.num_rows, pa.int64())))
     if "path" not in table.column_names:
-        table = table.append_column(SCHEMA.field("path"), pa.nulls(table.num_rows, pa.string()))
+        table = table.append_column(*column("path", pa.nulls(table.num_rows, pa.string())))
     return table
 
 
+# Columns of few distinct values, read as pandas categoricals (one byte a row instead of an object's pointer):
+# 10M records fit a report's memory. The others (`connection`, unique per per-query request; `error_text`,
+# free text) stay strings. Code that groups or counts them passes observed=True or drops zero counts.
+CATEGORICAL = (
+    "outcome", "error_class", "workload", "mode", "protocol", "site", "process", "balancer", "backend",
+    "balancer_address", "backend_address", "path",
+)  # fmt: skip
+
+
 def read_records(directory: Path, kind: str = "requests"):
-    """All records of one kind (`requests` or `probe`) in a directory, as a pandas DataFrame, in the order
-    they started."""
-    tables = [read_file(p) for p in sorted(Path(directory).glob(f"{kind}-*{SUFFIX}"))]
+    """All records of one kind (`requests` or `probe`) in a directory, as a pandas DataFrame (`frame_of`)
+    in the order they started."""
+    tables = [read_file(p, CATEGORICAL) for p in sorted(Path(directory).glob(f"{kind}-*{SUFFIX}"))]
     table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    del tables
     starts = table.column("start_us").to_numpy()
+    order = None
     if len(starts) > 1 and not bool(np.all(starts[1:] >= starts[:-1])):  # written as they ended, not started
-        table = table.combine_chunks().take(pa.array(np.argsort(starts, kind="stable")))
-    return table.to_pandas()
+        order = pa.array(np.argsort(starts, kind="stable"))
+    del starts
+    columns = dict(zip(table.column_names, table.columns))
+    del table  # the columns are freed one by one as they are converted
+    return _frame(columns, order)
+
+
+def frame_of(table: pa.Table):
+    """Records as the reports read them: a pandas DataFrame, the CATEGORICAL columns as categoricals."""
+    return _frame(dict(zip(table.column_names, table.columns)), None)
+
+
+def _frame(columns: dict[str, pa.ChunkedArray], order: pa.Array | None):
+    """The columns (taken out of the dict as each is converted, so that each is freed then: a 10M-record run
+    never holds two copies of its records) as a DataFrame, its rows in `order` (None: as they are)."""
+    import pandas as pd  # here: the loadgen's processes write records and never need pandas
+
+    converted = {}
+    for name in list(columns):
+        column = columns.pop(name)
+        if name in CATEGORICAL and not pa.types.is_dictionary(column.type):
+            column = column.dictionary_encode()
+        if order is not None:
+            column = column.take(order)
+        converted[name] = column.to_pandas()
+        del column
+        pa.default_memory_pool().release_unused()
+    return pd.DataFrame(converted, copy=False)

@@ -274,7 +274,7 @@ def error_classes(requests: pd.DataFrame) -> list[ErrorClass]:
     failed = requests.loc[requests["outcome"] != OK, ["outcome", "error_class", "error_text"]]
     if failed.empty:
         return []
-    failed = failed.fillna({"error_class": "", "error_text": ""})
+    failed = failed.astype(object).fillna({"error_class": "", "error_text": ""})
     grouped = failed.groupby(["outcome", "error_class"], sort=False)
     counts, samples = grouped.size(), grouped["error_text"].first()
     rows = [ErrorClass(str(o), str(c), int(n), str(samples[(o, c)])) for (o, c), n in counts.items()]
@@ -290,6 +290,7 @@ def _offered(rows: pd.DataFrame, seconds: float) -> float | None:
 def _share(records: pd.DataFrame, column: str, start_us: int, end_us: int) -> dict[str, float]:
     rows = _window(records, start_us, end_us)
     counts = rows.loc[rows["outcome"] == OK, column].value_counts(normalize=True)  # unknown hosts left out
+    counts = counts[counts > 0]  # a categorical column counts its every category
     return {str(host): float(share) for host, share in sorted(counts.items())}
 
 
@@ -331,6 +332,7 @@ def locality(
         p50 = float(np.percentile(latency, 50)) if len(latency) else None
         p50_local = float(np.percentile(latency[local], 50)) if local.any() else None
         shares = served["balancer"].value_counts(normalize=True)
+        shares = shares[shares > 0]
         result.append(
             SiteLocality(
                 site=str(site),
@@ -427,7 +429,7 @@ def _streams(rows: pd.DataFrame) -> list[np.ndarray]:
     keys = [key for key in ("site", "process", "path") if key in rows.columns]
     if not keys or not len(rows):
         return [np.sort(rows["start_us"].to_numpy(dtype=np.int64))] if len(rows) else []
-    groups = rows.groupby(keys, dropna=False, sort=True)["start_us"]
+    groups = rows.groupby(keys, dropna=False, sort=True, observed=True)["start_us"]
     return [np.sort(starts.to_numpy(dtype=np.int64)) for _, starts in groups]
 
 
@@ -489,7 +491,7 @@ def path_gaps(
         return {}
     return {
         str(path): failover_gap(rows, fault_us, until_us, stable_ms, in_flight_since_us=in_flight_since_us)
-        for path, rows in probe[probe["path"].notna()].groupby("path", sort=True)
+        for path, rows in probe[probe["path"].notna()].groupby("path", sort=True, observed=True)
     }
 
 
@@ -526,7 +528,7 @@ def collateral_broken_connections(
     failed_balancers = {failed_balancers} if isinstance(failed_balancers, str) else set(failed_balancers)
     keys = ["process", "connection"]
     persistent = requests[requests["mode"] == PERSISTENT].sort_values([*keys, "start_us"], kind="stable")
-    previous = persistent.groupby(keys, sort=False)[["outcome", "balancer"]].shift(1)
+    previous = persistent.groupby(keys, sort=False, observed=True)[["outcome", "balancer"]].shift(1)
     breaks = persistent[(persistent["outcome"] != OK) & (previous["outcome"] == OK)].assign(
         previous_balancer=previous["balancer"]
     )
@@ -651,7 +653,9 @@ def steady_window(
     window is empty."""
     if not len(requests) or users <= 0:
         return None
-    firsts = np.sort(requests.groupby(["process", "user"], sort=False)["start_us"].min().to_numpy(dtype=np.int64))
+    firsts = np.sort(
+        requests.groupby(["process", "user"], sort=False, observed=True)["start_us"].min().to_numpy(dtype=np.int64)
+    )
     if len(firsts) < users:
         return None
     start_us = int(firsts[users - 1] + warm_up_ms * 1000)

@@ -522,8 +522,8 @@ def probe_strips(run: Run, report: Sequence[FaultMetrics], keys: Sequence[str], 
     started_us = run.meta.started_us
     probe = on_schedule(run.probe)
     paths = probe["path"] if "path" in probe.columns else pd.Series(None, index=probe.index, dtype=object)
-    names = paths.fillna("no path").astype(str)
-    row_names = (probe["site"].fillna("").astype(str) + " " + names if multi_site else names).to_numpy()
+    names = paths.astype(object).fillna("no path").astype(str)
+    row_names = (probe["site"].astype(object).fillna("").astype(str) + " " + names if multi_site else names).to_numpy()
     start_s = (probe["start_us"].to_numpy(dtype=np.int64) - started_us) / 1e6
     latency_ms = probe["latency_ms"].to_numpy(dtype=float)
     state = np.where(probe["outcome"] != OK, "failed", np.where(latency_ms > LATE_MS, "late", "ok"))

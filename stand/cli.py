@@ -17,13 +17,14 @@ from stand.faults.registry import FAULTS, Fault
 from stand.linux import netns
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
-from stand.model import topology
+from stand.model import inventory, topology
 from stand.model.completion import choices, hosts
 from stand.model.credentials import Credentials
 from stand.model.layout import DebianLayout, StandLayout, state_dir
 from stand.model.plan import UnknownMode
 from stand.model.version import add_common_options, enable_completion
 from stand.modes import DEFAULT_MODE, MODE_NAMES, open_stand, plan_of, running
+from stand.render.ansible import NotDeployable, deployment
 from stand.render.configs import render_all
 from stand.runtime import build, readiness, teardown
 from stand.runtime.daemons import DaemonFailed
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args) or 0
     except topology.TopologyError as e:
         print(f"stand: bad topology:\n{e}", file=sys.stderr)
+        return 2
+    except inventory.InventoryError as e:
+        print(f"stand: bad inventory:\n{e}", file=sys.stderr)
+        return 2
+    except (UnknownMode, NotDeployable) as e:
+        print(f"stand: error: {e}", file=sys.stderr)
         return 2
     except (
         StandError,
@@ -107,8 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-pct", type=float, help="link-netem: the share of frames lost, in %%")
     p.set_defaults(handler=cmd_fault)
 
-    p = sub.add_parser("render", help="write every host's config files without starting anything")
+    p = sub.add_parser(
+        "render",
+        help="write every host's config files without starting anything (and, with --inventory, an Ansible deployment)",
+        description="Writes every host's config files to OUT/HOST/<path on that host>. With --inventory (the real "
+        "machines of each host, docs/real-hosts.md), also the sysctls and the health agent of each host and "
+        "OUT/ansible/inventory.yml and site.yml, which install them on Debian 12 hosts. "
+        "Example: stand render --out deploy --inventory hosts.toml",
+    )
     p.add_argument("--out", required=True, type=Path, help="directory; files go to OUT/HOST/<path on that host>")
+    p.add_argument(
+        "--mode", default=DEFAULT_MODE, help=f"one of {', '.join(MODE_NAMES)} (default {DEFAULT_MODE})"
+    ).completer = choices(MODE_NAMES)
+    p.add_argument(
+        "--inventory",
+        type=Path,
+        help="a TOML file of the real machines (docs/real-hosts.md): write an Ansible deployment",
+    )
     p.add_argument(
         "--layout",
         choices=("debian", "stand"),
@@ -244,15 +266,29 @@ def cmd_fault(args) -> int:
 
 
 def cmd_render(args) -> int:
-    plan = plan_of(topology.load(args.topology))
+    loaded = topology.load(args.topology)
+    plan = plan_of(loaded, args.mode)
+    if args.inventory is not None and args.layout != "debian":
+        raise StandError("--inventory deploys real hosts: it takes the Debian layout, not --layout stand")
+    inventory_of_hosts = None if args.inventory is None else inventory.load(args.inventory, loaded)
     layout = DebianLayout() if args.layout == "debian" else StandLayout(state_dir(plan.topology.prefix))
     files = render_all(plan, layout, Credentials.generate())
+    ansible_files: dict[str, str] = {}
+    if inventory_of_hosts is not None:
+        deployed = deployment(plan, inventory_of_hosts, files)
+        files, ansible_files = [*files, *deployed.host_files], deployed.ansible_files
     for f in files:
         target = args.out / f.host / f.path.relative_to("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(f.content)
         target.chmod(f.mode)
+    for name, content in ansible_files.items():
+        target = args.out / "ansible" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
     print(f"wrote {len(files)} files for {len(plan.hosts)} hosts under {args.out}")
+    if ansible_files:
+        print(f"Ansible: cd {args.out / 'ansible'} && ansible-playbook -i inventory.yml site.yml")
     return 0
 
 

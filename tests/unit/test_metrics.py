@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from loadgen.records import SCHEMA
+from loadgen.records import SCHEMA, frame_of
 from reports.metrics import (
     DISTRIBUTION_PERCENTILES,
     Gap,
@@ -70,8 +70,8 @@ def row(
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
-    """The rows as `read_records` returns them (same schema, same dtypes)."""
-    return pa.Table.from_pylist(rows, schema=SCHEMA).to_pandas()
+    """The rows as `read_records` returns them (same schema, same dtypes: categoricals included)."""
+    return frame_of(pa.Table.from_pylist(rows, schema=SCHEMA))
 
 
 def probes(failing, start_ms: float = -1000, end_ms: float = 3000, period_ms: float = 10) -> pd.DataFrame:
@@ -399,6 +399,7 @@ def test_recovery_after_undo_is_the_first_ok_request_the_target_serves():
 def test_fault_report_ties_the_metrics_to_each_fault():
     events = [event(0, "fault"), event(5000, "fault", "pgpool-kill", "PgBAL2"), event(6000, "undo")]
     probe = probes(lambda t: 0 <= t < 400 or (5000 <= t < 5100 and round(t / 10) % 2 == 0), end_ms=8000)
+    probe["balancer"] = probe["balancer"].astype(object)  # set by hand below: not a categorical of PgBAL1 alone
     probe.loc[probe.outcome == "ok", "balancer"] = "PgBAL3"
     probe.loc[(probe.start_us >= us(6120)) & (probe.outcome == "ok"), "balancer"] = "PgBAL1"
     requests = frame(
