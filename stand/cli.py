@@ -29,6 +29,7 @@ from stand.render.configs import render_all
 from stand.runtime import build, readiness, teardown
 from stand.runtime.daemons import DaemonFailed
 from stand.runtime.handle import Stand, StandError
+from stand.runtime.ssh import inventory_toml, ssh_ready
 from stand.runtime.status import stand_status
 from stand.safety import UnsafeTarget
 
@@ -80,7 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode", default=DEFAULT_MODE, help=f"one of {', '.join(MODE_NAMES)} (default {DEFAULT_MODE})"
     ).completer = choices(MODE_NAMES)
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed stand in place for inspection")
+    p.add_argument(
+        "--ssh", action="store_true", help="also an sshd in every host, on keys made now (the remote path's tests)"
+    )
     p.set_defaults(handler=cmd_up)
+
+    p = sub.add_parser(
+        "inventory",
+        help="print an inventory of the stand's own hosts over SSH (after stand up --ssh)",
+        description="Prints the inventory (docs/real-hosts.md) of the running stand's hosts: their addresses inside "
+        "the stand and the stand's SSH key, for the remote path run from inside the stand. "
+        "Example: stand inventory > stand-hosts.toml",
+    )
+    p.set_defaults(handler=cmd_inventory)
 
     p = sub.add_parser("down", help="remove every namespace, daemon, link and route of the stand")
     p.add_argument("--force", action="store_true", help="also without a state file, from the stand's prefix")
@@ -192,9 +205,17 @@ class Progress:
 def cmd_up(args) -> int:
     stand = _stand(args, args.mode)
     progress = Progress()
-    seconds = build.up(stand, progress, keep_on_failure=args.keep_on_failure)
+    seconds = build.up(stand, progress, keep_on_failure=args.keep_on_failure, ssh=args.ssh)
     anycast = stand.plan.topology.anycast.ip
     progress(f"stand up in {seconds:.1f} s; try: eval $(stand env) && psql -h {anycast} -c 'select inet_client_addr()'")
+    return 0
+
+
+def cmd_inventory(args) -> int:
+    stand = _running(args)
+    if not ssh_ready(stand):
+        raise StandError("the stand runs no sshd: start it with `stand up --ssh`")
+    print(inventory_toml(stand), end="")
     return 0
 
 
@@ -269,7 +290,7 @@ def cmd_render(args) -> int:
     loaded = topology.load(args.topology)
     plan = plan_of(loaded, args.mode)
     if args.inventory is not None and args.layout != "debian":
-        raise StandError("--inventory deploys real hosts: it takes the Debian layout, not --layout stand")
+        raise NotDeployable("--inventory deploys real hosts: it takes the Debian layout, not --layout stand")
     inventory_of_hosts = None if args.inventory is None else inventory.load(args.inventory, loaded)
     layout = DebianLayout() if args.layout == "debian" else StandLayout(state_dir(plan.topology.prefix))
     files = render_all(plan, layout, Credentials.generate())

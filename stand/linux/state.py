@@ -29,6 +29,9 @@ class StandState:
     root_links: list[str] = field(default_factory=list)
     root_routes: list[str] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
+    made_dirs: list[str] = field(
+        default_factory=list
+    )  # outside the state directory (sshd's /run/sshd): removed if empty
     boot_id: str = field(default_factory=lambda: current_boot_id())  # the kernel's, when the state was made
 
     def to_json(self) -> dict:

@@ -42,6 +42,17 @@ SERVICES = {
 UNDEPLOYABLE = {DaemonKind.NEXTHOP_MIRROR: "the anycast-resilient design's next-hop mirror"}
 
 
+ANSIBLE_CFG = """# Read by ansible-playbook run from this folder.
+[defaults]
+inventory = inventory.yml
+forks = 10
+
+[ssh_connection]
+# modules go over the SSH session itself, not as files copied first: a round trip less per task
+pipelining = True
+"""
+
+
 class NotDeployable(ValueError):
     """A design whose parts have no form for real hosts yet."""
 
@@ -87,14 +98,14 @@ def _host_files(env: jinja2.Environment, plan: Plan, host: HostPlan, configs: li
 
 def _host_vars(host: HostPlan, files: list[RenderedFile]) -> dict:
     kinds = [kind for kind in host.daemons if kind in PACKAGES]
+    own = [f for f in files if f.host == host.name]
     return {
         "pgab_packages": sorted({package for kind in kinds for package in PACKAGES[kind]}),
         "pgab_services": [SERVICES[kind] for kind in kinds],
         "pgab_frr_daemons": list(FRR_DAEMONS) if host.runs_frr else [],
         "pgab_agent": host.runs(DaemonKind.AGENT),
-        "pgab_files": [
-            {"path": str(f.path), "owner": f.owner, "mode": f"{f.mode:04o}"} for f in files if f.host == host.name
-        ],
+        "pgab_dirs": sorted({str(f.path.parent) for f in own}),
+        "pgab_files": [{"path": str(f.path), "owner": f.owner, "mode": f"{f.mode:04o}"} for f in own],
     }
 
 
@@ -121,7 +132,7 @@ def deployment(plan: Plan, inventory: Inventory, configs: list[RenderedFile]) ->
         for role in host.host.roles:
             groups.setdefault(role.replace("-", "_"), {"hosts": {}})["hosts"][host.name] = {}
         groups.setdefault("stand", {"hosts": {}})["hosts"][host.name] = host_vars
-    document = {"all": {"children": groups}}
+    document = {"all": {"vars": {"ansible_python_interpreter": "/usr/bin/python3"}, "children": groups}}
     summary = f"{len(plan.hosts)} hosts, {len(every_file)} files"
     playbook = env.get_template("site.yml.j2").render(
         summary=summary, mode=plan.mode, agent_requirements=AGENT_REQUIREMENTS, agent_venv=str(AGENT_VENV),
@@ -132,5 +143,6 @@ def deployment(plan: Plan, inventory: Inventory, configs: list[RenderedFile]) ->
         + json.dumps(document, indent=2)
         + "\n",
         "site.yml": playbook,
+        "ansible.cfg": ANSIBLE_CFG,
     }
     return Deployment(extra, ansible_files)

@@ -21,24 +21,26 @@ from stand.runtime import readiness
 from stand.runtime.daemons import CONTROL_PLANE_NICE, Daemon, controller, psql_local
 from stand.runtime.handle import Progress, Stand, StandError
 from stand.runtime.prerequisites import check_prerequisites
+from stand.runtime.ssh import start_ssh
 from stand.runtime.teardown import down_under_lock
 from stand.runtime.warmup import warm_up
 
 REPO = Path(__file__).resolve().parents[2]  # the delay line runs as `python -m stand.programs.delayline`
 
 
-def up(stand: Stand, progress: Progress, keep_on_failure: bool = False) -> float:
-    """Build the stand and wait until it is really ready; returns the wall time it took.
+def up(stand: Stand, progress: Progress, keep_on_failure: bool = False, ssh: bool = False) -> float:
+    """Build the stand and wait until it is really ready (with `ssh`, an sshd in every host too); returns the
+    wall time it took.
 
     If any step fails, what this call built is torn down again (unless `keep_on_failure`).
     """
     started = time.monotonic()
     check_prerequisites()
     with command_lock(stand.command_lock_path, exclusive=True, what="`stand up`"):
-        return _up(stand, progress, keep_on_failure, started)
+        return _up(stand, progress, keep_on_failure, started, ssh)
 
 
-def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float) -> float:
+def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float, ssh: bool = False) -> float:
     refuse_if_present(stand)
     refuse_taken_prefixes(stand)
     credentials = Credentials.generate()
@@ -57,6 +59,8 @@ def _up(stand: Stand, progress: Progress, keep_on_failure: bool, started: float)
             daemon.wait_ready(record)
         readiness.wait_until_ready(stand, progress)
         warm_up(stand, progress)
+        if ssh:
+            start_ssh(stand, progress)
     except BaseException:
         if keep_on_failure:
             progress(f"start-up failed; the stand is left for inspection, logs under {stand.layout.root / 'hosts'}")

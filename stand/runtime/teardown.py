@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -56,6 +57,9 @@ def down_under_lock(stand: Stand, progress: Progress, force: bool, started: floa
         netns.remove_link(netns.ROOT, ifname)  # its routes go with it
     for namespace in state.namespaces:
         netns.remove(namespace)
+    for made in state.made_dirs:
+        with contextlib.suppress(OSError):  # not empty: something else uses it now
+            os.rmdir(made)
     shutil.rmtree(stand.layout.root, ignore_errors=True)
     progress(f"stopped {len(state.processes)} processes, removed {len(state.namespaces)} namespaces")
     return time.monotonic() - started

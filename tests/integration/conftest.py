@@ -105,7 +105,7 @@ class Stands:
             pytest.fail(f"a stand is already up at {seed.layout.root}: run `stand down` (or set PGAB_REUSE_STAND=1)")
         self.down()
         started = time.monotonic()
-        result = stand_cli("up", "--mode", mode)
+        result = stand_cli("up", "--mode", mode, "--ssh")  # an sshd in every host: the remote path's tests
         if result.returncode != 0:
             pytest.fail(f"stand up --mode {mode} failed:\n{result.stdout}\n{result.stderr}")
         print(f"\n[stand] up in {mode} mode in {time.monotonic() - started:.1f} s")
