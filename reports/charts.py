@@ -429,7 +429,6 @@ class StripMark:
     y: float
     width: float
     color: str
-    title: str
 
 
 @dataclass(frozen=True)
@@ -458,6 +457,25 @@ class ProbeStrip:
     x_ticks: list[XTick]
     fault_x: float
     gap: StripGap | None  # None: no gap measured
+
+    @property
+    def paths(self) -> list[Shape]:
+        """The marks as the page draws them: one path per row and colour (a rectangle per probe in it), named
+        with its row and how many probes it has; far smaller than a rectangle element per probe."""
+        height = self.row_height - 4
+        grouped: dict[tuple[float, str], list[StripMark]] = {}
+        for mark in self.marks:
+            grouped.setdefault((mark.y, mark.color), []).append(mark)
+        names = {color: state for state, color in STRIP_COLORS.items()}
+        rows = {round(r.y + 2, 1): r.label for r in self.rows}
+        return [
+            Shape(
+                f"{rows.get(y, '')}: {len(marks)} {names.get(color, '')}",
+                color,
+                "".join(f"M{m.x},{m.y}h{m.width}v{height}h{-m.width}z" for m in marks),
+            )
+            for (y, color), marks in grouped.items()
+        ]
 
 
 @dataclass(frozen=True)
@@ -499,7 +517,6 @@ def svg_probe_strip(
             y=MARGIN_TOP + p.row * STRIP_ROW_HEIGHT + 2,
             width=min(max(1.5, round(x(p.t_s + p.latency_s) - x(p.t_s), 1)), round(right - x(p.t_s), 1)),
             color=STRIP_COLORS[p.state],
-            title=f"{rows[p.row]} at {p.t_s:.2f} s: {p.state}, {p.latency_s * 1000:.0f} ms",
         )
         for p in probes
         if t0 <= p.t_s < t1

@@ -16,7 +16,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 CHARTS = """(() => {
   const charts = [...document.querySelectorAll('figure.chart svg')];
-  const drawn = (svg) => [...svg.querySelectorAll('path.line, path.area, rect')]
+  const drawn = (svg) => [...svg.querySelectorAll('path.line, path.area, path.probes, rect')]
     .some((mark) => mark.getBBox().width > 0);
   const visible = (svg) => { const box = svg.getBoundingClientRect(); return box.width > 100 && box.height >= 20; };
   return {charts: charts.length, drawn: charts.filter(drawn).length, visible: charts.filter(visible).length,
@@ -140,7 +140,8 @@ def test_the_distribution_reads_out_percentiles_and_the_probe_strips_are_drawn(a
         page = browser.open(report)
         strips = browser.evaluate(
             "[...document.querySelectorAll('figure.strip')].map((f) => ({"
-            "marks: f.querySelectorAll('rect[fill]').length, gap: f.querySelector('rect.gap') !== null}))"
+            "marks: [...f.querySelectorAll('path.probes')].reduce((n, p) => n + p.getAttribute('d').split('M').length - 1, 0), "
+            "gap: f.querySelector('rect.gap') !== null}))"
         )
         mouse(browser, percentiles, 0, ("mousemove", 0.999))
         at_max = browser.evaluate(f"{STATE}({percentiles!r})")
