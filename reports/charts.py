@@ -306,6 +306,11 @@ def svg_line_chart(
     )
 
 
+def second_middles(seconds: Sequence[float], end: float) -> list[float]:
+    """Where a second's figure goes on the time axis: its middle (the last second's, cut short at `end`)."""
+    return [(s + min(s + 1, end)) / 2 for s in seconds]
+
+
 def _rounded(values: Sequence[float | None], digits: int = 2) -> list[float | None]:
     """Values as the readout prints them (and no more digits in the page than that)."""
     return [None if v is None or v != v else round(float(v), digits) for v in values]
@@ -336,7 +341,7 @@ def svg_stacked_area(
         floor = ceiling
     legend = [LegendItem(name, color) for name, (color, _) in layers.items()]
     labels = [f"{t:.0%}" for t in y_ticks]
-    middles = [round((s + min(s + 1, plot.x_max)) / 2, 2) for s in seconds]
+    middles = [round(m, 2) for m in second_middles(seconds, plot.x_max)]
     shares = [ReadoutSeries(name, color, _rounded([None if v is None else v * 100 for v in values], 1))
               for name, (color, values) in layers.items()]  # fmt: skip
     readout = Readout(middles, shares, "%", plot.x_max)
@@ -595,7 +600,7 @@ def balancer_colors(scale: Scale) -> dict[str, str]:
 
 def run_charts(series: Series, markers: Sequence[Marker], scale: Scale) -> RunCharts:
     """Latency, throughput and errors, and balancer shares per second, on `scale`."""
-    x = [(s + min(s + 1, series.duration_s)) / 2 for s in series.second]  # a second's figure at its middle
+    x = second_middles(series.second, series.duration_s)
     colors = balancer_colors(scale)
     latency = {"p50": (P50_COLOR, series.p50_ms), "p99": (P99_COLOR, series.p99_ms)}
     throughput = {"ok/s": (OK_COLOR, series.ok_per_s), "errors/s": (ERROR_COLOR, series.errors_per_s)}
