@@ -23,8 +23,9 @@ from bench.calibrate import (
     with_rates,
 )
 from bench.compare import Interrupted, compare, last_attempts, not_run, verdict_lines, verdict_table
+from bench.remote import run_remote
 from bench.results import RunDir, complete_runs
-from bench.run import Attempts, ensure_stand, load_failure, played_until_valid
+from bench.run import Attempts, ensure_stand, load_failure, played_until_valid, results_dir
 from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
 from loadgen.client import EXTENDED, MODES, PROTOCOLS
@@ -35,12 +36,13 @@ from reports.run_summary import summarize_run
 from reports.summary_json import summary_json
 from stand.linux.process import CommandFailed
 from stand.linux.state import CorruptState, StandBusy
-from stand.model.completion import choices, names_or_files
+from stand.model import inventory
+from stand.model.completion import choices, names_or_files, toml_files
 from stand.model.plan import UnknownMode
 from stand.model.topology import Topology, TopologyError
 from stand.model.topology import load as load_topology
 from stand.model.version import add_common_options, enable_completion
-from stand.modes import MODE_NAMES
+from stand.modes import MODE_NAMES, plan_of
 from stand.runtime import teardown
 from stand.runtime.daemons import DaemonFailed
 from stand.runtime.handle import StandError
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return HANDLERS[args.command](args)
-    except (ScenarioError, TopologyError, UnknownMode) as e:
+    except (ScenarioError, TopologyError, UnknownMode, inventory.InventoryError) as e:
         print(f"bench: bad input:\n{e}", file=sys.stderr)
         return 2
     except (StandError, DaemonFailed, NotReady, CommandFailed, UnsafeTarget, CorruptState, StandBusy) as e:
@@ -103,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario", required=True, help=f"built-in ({', '.join(builtin_names())}) or a TOML file"
     ).completer = names_or_files(builtin_names())
+    p.add_argument(
+        "--inventory",
+        type=Path,
+        help="a TOML file of real machines (docs/real-hosts.md), deployed in --mode: the faults over SSH, "
+        "Locust's workers on its client machines, no stand",
+    ).completer = toml_files
     _results_option(p)
     _retries_option(p)
     _json_option(p)
@@ -245,13 +253,21 @@ def cmd_run(args) -> int:
     _check_targets([scenario], topology)
     text = _text_stream(args)
     progress = Progress(text)
-    (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)
-    stand, started_here = ensure_stand(args.mode, progress, args.topology)
-    try:
-        summaries = list(played_until_valid(stand, Attempts(args.results, scenario, args.mode), progress, args.retries))
-    finally:
-        if started_here:
-            teardown.down(stand, lambda message: None)
+    if args.inventory is not None:
+        hosts = inventory.load(args.inventory, topology)
+        out = run_remote(
+            plan_of(topology, args.mode), hosts, scenario, results_dir(args.results, scenario, args.mode), progress
+        )
+        summaries = [summarize_run(out)]
+    else:
+        (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)
+        stand, started_here = ensure_stand(args.mode, progress, args.topology)
+        try:
+            attempts = Attempts(args.results, scenario, args.mode)
+            summaries = list(played_until_valid(stand, attempts, progress, args.retries))
+        finally:
+            if started_here:
+                teardown.down(stand, lambda message: None)
     summary = summaries[-1]
     out = Path(summary.directory)
     report = write_run_report(out)

@@ -112,6 +112,9 @@ class RunMeta:
     load_hosts: tuple[str, ...]  # the hosts the load came from ("shell": this machine); (): not recorded
     repetition: int = 1  # which run of its scenario and mode in a `bench compare --repeat N` (from 1)
     attempt: int = 1  # 2 and on: played again, the attempt before was not a valid measurement because of the machine
+    inventory: str | None = None  # the inventory file of a run on real hosts (bench run --inventory); None: the stand
+    clocks: dict[str, dict[str, float]] | None = None  # per machine of the inventory: its clock against the runner's
+    # ({"offset_ms", "rtt_ms"}: its wall clock minus the runner's, true to within half the round trip); None: one clock
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str) + "\n"
@@ -150,7 +153,15 @@ class RunMeta:
             load_hosts=tuple(raw.get("load_hosts", ())),
             repetition=int(raw.get("repetition", 1)),
             attempt=int(raw.get("attempt", 1)),
+            inventory=raw.get("inventory"),
+            clocks=raw.get("clocks"),
         )
+
+    @property
+    def clock_spread_ms(self) -> float:
+        """How far apart the run's clocks may be at most: the widest offset between the runner and any
+        machine, plus its uncertainty (half the round trip); 0 on the stand, which reads one clock."""
+        return max((abs(c["offset_ms"]) + c["rtt_ms"] / 2 for c in (self.clocks or {}).values()), default=0.0)
 
 
 def run_label(mode: str, repetition: int, attempt: int, numbered: bool) -> str:

@@ -149,7 +149,7 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
         start = time.monotonic()
         rates = IntervalRates(out, start, scenario.duration_s)
         for at_s, steps in itertools.groupby(scenario.timeline, key=lambda step: step.at_s):
-            _sleep_until(start + at_s, rates, progress)
+            sleep_until(start + at_s, rates, progress)
             with faults.together():  # the steps of one second happen at once
                 for step in steps:
                     if step.action == "fault":
@@ -159,14 +159,14 @@ def _play(stand: Stand, scenario: Scenario, out: Path, progress: Progress, repet
                         faults.undo(step.fault, step.target, **step.params)
                         active = [a for a in active if a.key != step.key]
                     progress(f"{time.monotonic() - start:5.1f} s  {step.action} {step.fault} {step.target}")
-        _sleep_until(start + scenario.duration_s, rates, progress)
+        sleep_until(start + scenario.duration_s, rates, progress)
     except KeyboardInterrupt:
         interrupted = True
         progress("interrupted: stopping the load, undoing active faults, keeping what was recorded")
     finally:
         stops.cleaning = True  # a second Ctrl-C cannot cut the clean-up short
         try:
-            _undo_all(faults, active, progress)
+            undo_all(faults, active, progress)
             for proc in load.processes if load is not None else ():
                 _finish(proc, interrupted or stops.deferred)
         finally:
@@ -235,7 +235,7 @@ class StopSignals:
             signal.signal(sig, handler)
 
 
-def _undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
+def undo_all(faults: Faults, active: list[Step], progress: Progress) -> None:
     """Undo what is still in effect, latest first; one undo that fails does not keep the others from running."""
     with faults.together():
         for step in reversed(active):
@@ -267,19 +267,26 @@ def load_failure(out: Path) -> str:
 def collect_health_decisions(stand: Stand, out: Path, until_us: int) -> None:
     """Every health decision of the stand's agents and keepalived up to `until_us`, in time order (those
     before the run tell the state it started in)."""
-    decisions = []
+    lines = []
     for host in stand.plan.balancers:
         path = stand.layout.host(host.name).health_decisions
         if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    decision = json.loads(line)
-                except ValueError:
-                    continue  # a line being written as the run ended
-                if decision.get("t_us", until_us) < until_us:
-                    decisions.append(decision)
+            lines += path.read_text().splitlines()
+    out.write_text("".join(json.dumps(d) + "\n" for d in sorted_decisions(lines, until_us)))
+
+
+def sorted_decisions(lines: list[str], until_us: int) -> list[dict]:
+    """The health decisions of these lines (JSON, of every balancer) before `until_us`, in time order."""
+    decisions = []
+    for line in lines:
+        try:
+            decision = json.loads(line)
+        except ValueError:
+            continue  # a line being written as the run ended
+        if decision.get("t_us", until_us) < until_us:
+            decisions.append(decision)
     decisions.sort(key=lambda d: d["t_us"])
-    out.write_text("".join(json.dumps(d) + "\n" for d in decisions))
+    return decisions
 
 
 def sites_of_hosts(plan: Plan) -> dict[str, str]:
@@ -306,15 +313,12 @@ def load_hosts(stand: Stand) -> list[HostPlan]:
     return [h for h in stand.plan.hosts if h.host.has("client") and not h.host.has("router")]
 
 
-def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
-    """Locust and a probe from this machine's shell; with client hosts, their connections are made inside
-    each client host (each records its own site)."""
+def locust_options(scenario: Scenario, out: Path, records: str) -> list[str]:
+    """Locust's command line after `python -m locust` for the scenario's load: headless, its statistics,
+    log and report in `out`, the request records in `records` (a worker's own directory when distributed)."""
     load = scenario.load
     locustfile = STAGED_LOCUSTFILE if load.stages else LOCUSTFILE
     argv = [
-        sys.executable,
-        "-m",
-        "locust",
         "-f",
         str(locustfile),
         "--headless",
@@ -338,7 +342,7 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
         "--pg-rate",
         f"{load.rate or 0:g}",
         "--pg-records",
-        str(out / "records"),
+        records,
         "--csv",
         str(out / "locust"),
         "--json-file",
@@ -352,10 +356,13 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
         argv += ["--tags", *load.tags]
     if load.stages:
         argv += ["--pg-stages", load.stages_option]
-    probe = [
-        sys.executable,
-        "-m",
-        "loadgen.probe",
+    return argv
+
+
+def probe_options(scenario: Scenario, out: str) -> list[str]:
+    """The probe's command line after `python -m loadgen.probe`, its records in `out`."""
+    load = scenario.load
+    return [
         "--duration",
         f"{scenario.duration_s:g}",
         "--interval-ms",
@@ -363,8 +370,15 @@ def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
         "--protocol",
         load.protocol,
         "--out",
-        str(out / "probe"),
+        out,
     ]
+
+
+def start_load(stand: Stand, scenario: Scenario, out: Path) -> Load:
+    """Locust and a probe from this machine's shell; with client hosts, their connections are made inside
+    each client host (each records its own site)."""
+    argv = [sys.executable, "-m", "locust", *locust_options(scenario, out, str(out / "records"))]
+    probe = [sys.executable, "-m", "loadgen.probe", *probe_options(scenario, str(out / "probe"))]
     clients = load_hosts(stand)
     if not clients:
         locust = _spawn(stand, "shell", "locust", argv, None, out / "locust.log")
@@ -385,7 +399,7 @@ def _spawn(stand: Stand, host: str, name: str, argv: list[str], namespace: str |
     return proc
 
 
-def _sleep_until(deadline: float, rates: IntervalRates, progress: Progress) -> None:
+def sleep_until(deadline: float, rates: IntervalRates, progress: Progress) -> None:
     """Wait, printing about every 5 s the time, the last interval's rates and the time left."""
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 5.0))

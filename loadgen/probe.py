@@ -23,8 +23,9 @@ from loadgen.client import EXTENDED, PER_QUERY, PROTOCOLS, ClientOptions, PgClie
 from loadgen.paths import PathLoop, Paths, PortPool, PortTaken, discover, from_port, ports_needed
 from loadgen.records import OK, RecordWriter
 from loadgen.sites import check_sites, parse_sites
-from stand.client import ClientSettings, NoStand, resolve
-from stand.safety import UnsafeTarget, check_target
+from loadgen.targets import checked_target
+from stand.client import ClientSettings, NoStand
+from stand.safety import UnsafeTarget
 
 FLUSH_INTERVAL_S = 1.0
 
@@ -151,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="", help="postgresql:// URL overriding the stand's address or credentials")
     parser.add_argument("--stand", default="pgab", help="prefix of the stand to take host and credentials from")
+    parser.add_argument(
+        "--deployment",
+        type=Path,
+        help="on a real deployment's client machine: the settings file `bench run --inventory` wrote there",
+    )
     parser.add_argument("--connect-timeout", type=float, default=1.0, help="seconds")
     parser.add_argument("--query-timeout", type=float, default=1.0, help="seconds")
     parser.add_argument(
@@ -162,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = resolve(args.host, args.stand)
-        device = check_target(settings.host)
+        settings, device = checked_target(args.host, args.stand, args.deployment)
         sites = parse_sites(args.sites, "--sites")
         check_sites(sites)
     except (UnsafeTarget, NoStand, ValueError) as e:

@@ -20,6 +20,15 @@ TIMEOUT = "timeout"
 WRONG_ANSWER = "wrong_answer"
 OUTCOMES = (OK, ERROR, TIMEOUT, WRONG_ANSWER)
 SUFFIX = ".arrows"
+
+
+def from_machine(file_name: str, machine: str) -> str:
+    """A records file's name once fetched from another machine (bench run --inventory): KIND-MACHINE-REST,
+    so that two machines' files never share a name and the readers still find them by their kind."""
+    kind, _, rest = file_name.partition("-")
+    return f"{kind}-{machine}-{rest}"
+
+
 PROTOCOL_BEFORE_ITS_COLUMN = "extended"  # loadgen.client.EXTENDED: the only protocol of files without `protocol`
 
 

@@ -37,8 +37,9 @@ from loadgen.client import (  # noqa: E402
 from loadgen.pacing import Pacing  # noqa: E402
 from loadgen.records import RecordWriter  # noqa: E402
 from loadgen.sites import check_sites, parse_sites  # noqa: E402
-from stand.client import NoStand, resolve  # noqa: E402
-from stand.safety import UnsafeTarget, check_target  # noqa: E402
+from loadgen.targets import checked_target  # noqa: E402
+from stand.client import NoStand  # noqa: E402
+from stand.safety import UnsafeTarget  # noqa: E402
 
 REQUEST_TYPE = "asyncpg"
 FLUSH_INTERVAL_S = 1.0
@@ -99,6 +100,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pg-keys", default="", help="FIRST-LAST: restrict the account keys (default: all)")
     parser.add_argument("--pg-stand", default="pgab", help="prefix of the stand to take host and credentials from")
     parser.add_argument(
+        "--pg-deployment",
+        default="",
+        help="on a real deployment's client machine (bench run --inventory): the settings file the runner wrote "
+        "(target, credentials, the addresses it checked) in place of a running stand's",
+    )
+    parser.add_argument(
         "--pg-stages",
         default="",
         help="AT_S:USERS,...: the number of users from each second on "
@@ -115,8 +122,9 @@ class LoadSession:
             raise ValueError("--pg-rate: must not be negative, and paces the users instead of --pg-think-ms")
         if options.pg_session_s < 0:
             raise ValueError(f"--pg-session-s: must not be negative (got {options.pg_session_s:g})")
-        self.settings = resolve(environment.host, options.pg_stand)
-        device = check_target(self.settings.host)  # before any traffic: only into a running stand, or loopback
+        deployment = Path(options.pg_deployment) if options.pg_deployment else None
+        # before any traffic: only into a running stand (or loopback), or to the deployment's checked addresses
+        self.settings, device = checked_target(environment.host, options.pg_stand, deployment)
         self.options = ClientOptions(
             mode=options.pg_mode,
             protocol=options.pg_protocol,
@@ -164,10 +172,14 @@ class LoadSession:
 @events.init.add_listener
 def refuse_unsafe_target(environment, **_) -> None:
     """Stop at once, before any user starts, unless the target is routed into a running stand."""
+    options = environment.parsed_options
     if isinstance(environment.runner, WorkerRunner):
         return  # a worker checks at test start, with the options its master sends
+    if options.pg_deployment and isinstance(environment.runner, MasterRunner):
+        return  # a deployment's master sends no load: its workers check, each on its own machine
     try:
-        check_target(resolve(environment.host, environment.parsed_options.pg_stand).host)
+        deployment = Path(options.pg_deployment) if options.pg_deployment else None
+        checked_target(environment.host, options.pg_stand, deployment)
         check_sites(parse_sites(environment.parsed_options.pg_sites))
     except (UnsafeTarget, NoStand, ValueError) as e:
         sys.exit(f"loadgen: {e}")

@@ -24,6 +24,8 @@ PROBE_LAG_P99_MS = 50.0  # or when the probe started later than this at p99: the
 PROBE_LAG_MAX_MS = 500.0  # or any probe later than this (half of LATE_MS: a gap would be the generator's)
 LAST_RESORT_SHARE = 0.01  # or when the last resort served more than this before the first fault
 PROBES_FAILED_SHARE = 0.5  # or when more than this part of the probes failed before the first fault: no load reached it
+CLOCK_SPREAD_MS = 10.0  # or, on real hosts, when a machine's clock may be this far from the runner's (the records'
+# and the events' clocks apart by a tenth of the probe's period: a gap's start and end would be off by as much)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
             f"the load generator fell behind its schedule: the probe started {lag.p99_ms:.0f} ms "
             f"late at p99, {lag.max_ms:.0f} ms at most"
         )
-    of_the_stand = _not_steady(run, window) + _lost_load(run, window)
+    of_the_stand = _not_steady(run, window) + _lost_load(run, window) + _clocks_apart(run)
     by_the_machine = bool(reasons) and not of_the_stand
     reasons += of_the_stand
     return Validity(
@@ -85,6 +87,17 @@ def validity(run: Run, window: tuple[int, int]) -> Validity:
         load_cores_median=float(np.median([s.load_cores for s in samples])) if samples else None,
         by_the_machine=by_the_machine,
     )
+
+
+def _clocks_apart(run: Run) -> list[str]:
+    """On real hosts: the clocks of the runner (the events) and of the machines (the records) too far apart."""
+    spread = run.meta.clock_spread_ms
+    if spread <= CLOCK_SPREAD_MS:
+        return []
+    worst = max(run.meta.clocks, key=lambda h: abs(run.meta.clocks[h]["offset_ms"]) + run.meta.clocks[h]["rtt_ms"] / 2)
+    return [
+        f"the clocks differ: {worst}'s may be {spread:.1f} ms from the runner's (more than {CLOCK_SPREAD_MS:g} ms; is NTP on?)"
+    ]
 
 
 def _design_work_s(event: FaultEvent) -> float:

@@ -5,8 +5,10 @@ The loadgen and the probe read this instead of taking addresses and passwords on
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from stand.linux.state import StateFile
@@ -80,6 +82,30 @@ class ClientSettings:
 
 
 PGBENCH_ACCOUNTS_PER_SCALE = 100_000
+DEPLOYMENT_FILE = "deployment.json"  # what a client machine of a real deployment is given (bench run --inventory)
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """A client machine's settings on a real deployment, in place of a running stand's: where to connect
+    and as whom, and the addresses the runner found on the inventory's hosts before the load (the only
+    ones the load may go to: stand.safety.check_deployment_target). Written 0600 by the runner."""
+
+    settings: ClientSettings
+    allowed: tuple[str, ...]
+
+    def to_json(self) -> str:
+        return json.dumps({"settings": asdict(self.settings), "allowed": list(self.allowed)}, indent=2) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> DeploymentSettings:
+        try:
+            raw = json.loads(Path(path).read_text())
+            fields = raw["settings"]
+            settings = ClientSettings(**{**fields, "namespaces": tuple(fields.get("namespaces", ()))})
+            return cls(settings, tuple(raw["allowed"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a deployment settings file ({type(e).__name__}: {e})") from None
 
 
 def from_running_stand(prefix: str = "pgab") -> ClientSettings:
@@ -90,9 +116,6 @@ def from_running_stand(prefix: str = "pgab") -> ClientSettings:
         raise NoStand(f"no stand is up (nothing at {layout.root}): run `stand up` first")
     state = state_file.read()
     t = topology.running_topology(layout.topology_snapshot, state.topology)
-    addresses = {str(i.address.ip): h.name for h in t.hosts for i in h.interfaces}
-    addresses |= {str(h.loopback.ip): h.name for h in t.hosts}
-    addresses |= {str(t.anycast.ip): h.name for h in t.hosts if h.has("last-resort")}
     return ClientSettings(
         host=str(t.anycast.ip),
         port=t.pgpool.port,
@@ -100,9 +123,30 @@ def from_running_stand(prefix: str = "pgab") -> ClientSettings:
         password=Credentials.load(layout.credentials_file).client_password,
         database=t.postgres.database,
         accounts=t.postgres.scale * PGBENCH_ACCOUNTS_PER_SCALE,
-        hosts_by_address=addresses,
+        hosts_by_address=hosts_by_address(t),
         namespaces=tuple(state.namespaces),
         site=_site_here(t),
+    )
+
+
+def hosts_by_address(t: topology.Topology) -> dict[str, str]:
+    """Every address of the topology's hosts to the host's name (the anycast address: the last resort's)."""
+    addresses = {str(i.address.ip): h.name for h in t.hosts for i in h.interfaces}
+    addresses |= {str(h.loopback.ip): h.name for h in t.hosts}
+    addresses |= {str(t.anycast.ip): h.name for h in t.hosts if h.has("last-resort")}
+    return addresses
+
+
+def deployment_settings(t: topology.Topology, password: str) -> ClientSettings:
+    """A real deployment's client settings: its anycast address (or VIP), the bench account."""
+    return ClientSettings(
+        host=str(t.anycast.ip),
+        port=t.pgpool.port,
+        user=CLIENT_USER,
+        password=password,
+        database=t.postgres.database,
+        accounts=t.postgres.scale * PGBENCH_ACCOUNTS_PER_SCALE,
+        hosts_by_address=hosts_by_address(t),
     )
 
 

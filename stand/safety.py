@@ -84,6 +84,29 @@ def check_target(target: str) -> str | None:
     raise UnsafeTarget(f"refusing to send traffic to {address}: {reason}")
 
 
+def check_deployment_target(target: str, allowed: tuple[str, ...]) -> None:
+    """The safety rule on a real deployment's client machine (`bench run --inventory`): refuse unless
+    `target` is one of the addresses the runner found on the inventory's hosts before the load (`allowed`),
+    and a route of its own leads there (the machine is on the deployment's networks), not the default
+    route, which leads out to whatever network that is."""
+    try:
+        address = ip_address(target)
+    except ValueError:
+        raise UnsafeTarget(f"refusing to send traffic to {target!r}: not an IP address") from None
+    if str(address) not in allowed:
+        raise UnsafeTarget(
+            f"refusing to send traffic to {address}: not an address of the deployment "
+            f"(the runner checked {', '.join(allowed) or 'none'} on the inventory's hosts)"
+        )
+    if not isinstance(address, IPv4Address) or not any(
+        address in network for network, _ in netns.routes(netns.CURRENT)
+    ):
+        raise UnsafeTarget(
+            f"refusing to send traffic to {address}: only the default route leads there from this machine, "
+            "which is not on the deployment's networks"
+        )
+
+
 class BoundLoop(uvloop.Loop):
     """uvloop, every TCP connection of which is bound to the stand's link (check_target's answer): once the
     link is gone, a connect fails at once instead of following whatever route is left."""

@@ -13,6 +13,11 @@ SSH targets), from a TOML file. Every mistake is collected and reported at once,
 
     [clients.load1]             # the machines Locust's workers run on (optional)
     address = "10.20.0.50"
+    suite = "/opt/pgab/suite"   # optional: a checkout of this suite there, with its .venv
+
+`platform` (top level) says how the hosts run their services: "debian" (the default: systemd units, as the
+playbook deploys them) or "stand" (the namespace stand's own controllers, `stand inventory`'s). `[ssh]` may
+name a `known_hosts` file (else SSH's own); host keys are always checked.
 
 Addresses are IP addresses, not names: the load goes only to addresses the suite can check, and a
 name's address can change between the check and the load.
@@ -33,6 +38,10 @@ from stand.model.topology import NAME_PATTERN, Topology
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # a Debian user name (useradd's default rule)
 DEFAULT_USER, DEFAULT_PORT = "root", 22
 TARGET_KEYS = ("address", "user", "port", "key")
+CLIENT_KEYS = (*TARGET_KEYS, "suite")
+SSH_KEYS = ("user", "port", "key", "known_hosts")
+PLATFORMS = ("debian", "stand")  # how the hosts run their services: systemd units, or the stand's controllers
+DEFAULT_SUITE = "/opt/pgab/suite"  # where a client machine has its checkout of the suite, by default
 
 
 class InventoryError(FileErrors):
@@ -48,6 +57,7 @@ class SshTarget:
     user: str
     port: int
     key: str | None  # the private key's path; None: SSH's defaults
+    suite: str = DEFAULT_SUITE  # a client machine's checkout of the suite (its .venv inside)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class Inventory:
     source: str
     hosts: tuple[SshTarget, ...]  # one per host of the topology, in the topology's order
     clients: tuple[SshTarget, ...]  # Locust's worker machines
+    platform: str = "debian"  # one of PLATFORMS
+    known_hosts: str | None = None  # the known_hosts file SSH checks host keys with; None: SSH's own
 
     def host(self, name: str) -> SshTarget:
         """The target of a topology host, by name without regard to case."""
@@ -69,13 +81,15 @@ class Inventory:
         return frozenset(t.address for t in (*self.hosts, *self.clients))
 
 
-def _target(name: str, table: Any, where: str, defaults: dict[str, Any], errors: list[str]) -> SshTarget | None:
+def _target(
+    name: str, table: Any, where: str, defaults: dict[str, Any], errors: list[str], keys: tuple[str, ...] = TARGET_KEYS
+) -> SshTarget | None:
     if not isinstance(table, dict):
         errors.append(f"{where}: must be a table")
         return None
     for key in table:
-        if key not in TARGET_KEYS:
-            errors.append(f"{where}.{key}: unknown field (known: {', '.join(TARGET_KEYS)})")
+        if key not in keys:
+            errors.append(f"{where}.{key}: unknown field (known: {', '.join(keys)})")
     address = None
     raw_address = table.get("address")
     if raw_address is None:
@@ -100,24 +114,33 @@ def _target(name: str, table: Any, where: str, defaults: dict[str, Any], errors:
         errors.append(f"{where}.port: {port!r} is not a port (1 to 65535)")
     if key is not None and (not isinstance(key, str) or not key):
         errors.append(f"{where}.key: must be a path")
+    suite = table.get("suite", DEFAULT_SUITE)
+    if not isinstance(suite, str) or not suite.startswith("/"):
+        errors.append(f"{where}.suite: must be an absolute path (the suite's checkout on that machine)")
     if address is None or any(e.startswith(f"{where}.") for e in errors):
         return None
-    return SshTarget(name, address, user, port, key)
+    return SshTarget(name, address, user, port, key, suite)
 
 
 def parse(raw: dict[str, Any], topology: Topology, source: str = "<inventory>") -> Inventory:
     """A parsed TOML document as an Inventory of the topology's hosts, collecting every error."""
     errors: list[str] = []
     for key in raw:
-        if key not in ("ssh", "hosts", "clients"):
-            errors.append(f"{key}: unknown field (known: ssh, hosts, clients)")
+        if key not in ("platform", "ssh", "hosts", "clients"):
+            errors.append(f"{key}: unknown field (known: platform, ssh, hosts, clients)")
+    platform = raw.get("platform", "debian")
+    if platform not in PLATFORMS:
+        errors.append(f"platform: {platform!r} is not one of {', '.join(PLATFORMS)}")
     defaults = raw.get("ssh", {})
     if not isinstance(defaults, dict):
         errors.append("ssh: must be a table")
         defaults = {}
     for key in defaults:
-        if key not in ("user", "port", "key"):
-            errors.append(f"ssh.{key}: unknown field (known: user, port, key)")
+        if key not in SSH_KEYS:
+            errors.append(f"ssh.{key}: unknown field (known: {', '.join(SSH_KEYS)})")
+    known_hosts = defaults.get("known_hosts")
+    if known_hosts is not None and (not isinstance(known_hosts, str) or not known_hosts):
+        errors.append("ssh.known_hosts: must be a path")
     defaults = {k: v for k, v in defaults.items() if k in ("user", "port", "key")}
 
     spelled = {h.name.lower(): h.name for h in topology.hosts}
@@ -156,7 +179,7 @@ def parse(raw: dict[str, Any], topology: Topology, source: str = "<inventory>") 
             errors.append(f"{where}: name must be a letter, then up to 7 letters or digits")
         elif name.lower() in spelled:
             errors.append(f"{where}: {name} is a host of the topology, not a client machine")
-        target = _target(name, table, where, defaults, errors)
+        target = _target(name, table, where, defaults, errors, CLIENT_KEYS)
         if target is not None:
             clients.append(target)
 
@@ -167,7 +190,8 @@ def parse(raw: dict[str, Any], topology: Topology, source: str = "<inventory>") 
         seen.setdefault(target.address, target.name)
     if errors:
         raise InventoryError(source, errors)
-    return Inventory(source, tuple(found[h.name] for h in topology.hosts), tuple(clients))
+    hosts = tuple(found[h.name] for h in topology.hosts)
+    return Inventory(source, hosts, tuple(clients), platform, known_hosts)
 
 
 def load(path: Path, topology: Topology) -> Inventory:

@@ -25,6 +25,7 @@ SSH_KEYGEN = Path("/usr/bin/ssh-keygen")
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it (systemd makes it at boot; there is none here)
 SSH_PORT = 22
+SUITE = Path(__file__).resolve().parents[2]  # this checkout: every stand host sees this machine's files
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def start_ssh(stand: Stand, progress: Progress) -> None:
         process.run([str(SSH_KEYGEN), "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], timeout=30)
     write_atomically(files.authorized_keys, files.client_key.with_suffix(".pub").read_text(), mode=0o600)
     host_public = files.host_key.with_suffix(".pub").read_text().split()[:2]
-    lines = [f"{ssh_address(stand.plan, h)} {' '.join(host_public)}\n" for h in stand.plan.hosts]
+    addresses = [ssh_address(stand.plan, h) for h in stand.plan.hosts]
+    addresses += [str(h.host.loopback.ip) for h in load_clients(stand.plan)]
+    lines = [f"{address} {' '.join(host_public)}\n" for address in addresses]
     write_atomically(files.known_hosts, "".join(lines), mode=0o644)
     config = SSHD_CONFIG.format(
         port=SSH_PORT, host_key=files.host_key, authorized_keys=files.authorized_keys, sftp=SFTP_SERVER
@@ -136,19 +139,38 @@ def start_ssh(stand: Stand, progress: Progress) -> None:
     progress(f"sshd on {len(daemons)} hosts; key {files.client_key}, known hosts {files.known_hosts}")
 
 
+def load_clients(plan: Plan) -> list[HostPlan]:
+    """The stand hosts Locust's workers run on over SSH: the client hosts of their own (the sites
+    topology's), else the hosts that are clients too (the seed's router)."""
+    own = [h for h in plan.hosts if h.host.has("client") and not h.host.has("router")]
+    return own or [h for h in plan.hosts if h.host.has("client")]
+
+
 def inventory_toml(stand: Stand) -> str:
-    """An inventory (stand.model.inventory) of the stand's own hosts over SSH, for the remote path's tests."""
+    """An inventory (stand.model.inventory) of the stand's own hosts over SSH, for the remote path: every
+    host at its address inside the stand, and its client hosts as client machines, at their loopback
+    (an address of their own: the inventory names a machine once)."""
     files = ssh_files(stand)
     lines = [
         f"# The stand's hosts over SSH (stand up --ssh), prefix {stand.plan.topology.prefix}: reachable from",
         "# inside the stand only (run the clients with `stand exec ROUTER -- ...`).",
+        'platform = "stand"',
+        "",
         "[ssh]",
         'user = "root"',
         f"port = {SSH_PORT}",
         f'key = "{files.client_key}"',
+        f'known_hosts = "{files.known_hosts}"',
     ]
     for host in stand.plan.hosts:
         lines += ["", f"[hosts.{host.name}]", f'address = "{ssh_address(stand.plan, host)}"']
+    for number, host in enumerate(load_clients(stand.plan), 1):
+        lines += [
+            "",
+            f"[clients.load{number}]  # {host.name}",
+            f'address = "{host.host.loopback.ip}"',
+            f'suite = "{SUITE}"',
+        ]
     return "\n".join(lines) + "\n"
 
 

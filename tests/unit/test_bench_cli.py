@@ -239,7 +239,7 @@ def test_a_link_fault_on_a_network_the_host_does_not_have_is_refused_before_any_
 def test_what_is_still_in_effect_is_undone_as_an_undo_step_names_it_and_one_failure_skips_nothing():
     import contextlib
 
-    from bench.run import _undo_all
+    from bench.run import undo_all
     from bench.scenario import Step
     from stand.runtime.handle import StandError
 
@@ -260,7 +260,7 @@ def test_what_is_still_in_effect_is_undone_as_an_undo_step_names_it_and_one_fail
         Step(6, "fault", "drain", "PgBAL2"),
         Step(7, "fault", "node-crash", "PgBAL3"),
     ]
-    _undo_all(Recording(), active, said.append)
+    undo_all(Recording(), active, said.append)
     assert undone == [
         ("node-crash", "PgBAL3", {}),
         ("drain", "PgBAL2", {}),
