@@ -25,7 +25,7 @@ from bench.calibrate import (
 from bench.compare import Interrupted, compare, last_attempts, not_run, verdict_lines, verdict_table
 from bench.remote import run_remote
 from bench.results import RunDir, complete_runs
-from bench.run import Attempts, ensure_stand, load_failure, played_until_valid, results_dir
+from bench.run import Attempts, ensure_stand, load_failure, played_until_valid
 from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
 from bench.versions import versions
 from loadgen.client import EXTENDED, MODES, PROTOCOLS
@@ -255,9 +255,7 @@ def cmd_run(args) -> int:
     progress = Progress(text)
     if args.inventory is not None:
         hosts = inventory.load(args.inventory, topology)
-        out = run_remote(
-            plan_of(topology, args.mode), hosts, scenario, results_dir(args.results, scenario, args.mode), progress
-        )
+        out = run_remote(plan_of(topology, args.mode), hosts, scenario, args.results, progress)
         summaries = [summarize_run(out)]
     else:
         (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)

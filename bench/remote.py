@@ -35,6 +35,7 @@ from bench.run import (
     StopSignals,
     locust_options,
     probe_options,
+    results_dir,
     sites_of_hosts,
     sleep_until,
     sorted_decisions,
@@ -76,9 +77,9 @@ class RemoteLoad:
     workdirs: dict[str, str]  # client machine -> its directory for this run
 
 
-def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, out: Path, progress: Progress) -> Path:
-    """Play `scenario` on the inventory's hosts, deployed in `plan`'s mode; returns the results directory."""
-    out = out.resolve()
+def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, results: Path, progress: Progress) -> Path:
+    """Play `scenario` on the inventory's hosts, deployed in `plan`'s mode; returns its results directory
+    (made under `results` once the scenario and the inventory passed their checks)."""
     errors = validate_targets(scenario, {h.name: set(h.host.roles) for h in plan.hosts})
     if errors:
         raise StandError(f"scenario {scenario.name} does not fit this topology: {'; '.join(errors)}")
@@ -90,15 +91,12 @@ def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, out: Path, 
     if not inventory.clients:
         raise StandError(f"{inventory.source}: no [clients.NAME]: Locust's workers need at least one client machine")
     hosts = platform_of(plan, inventory, sys.executable)
+    for step in scenario.timeline:  # what cannot be played here is refused before anything starts
+        hosts.command(step.fault, step.action, plan.host(step.target), step.params)
     with Sessions(inventory) as sessions:
-        run_dir = RunDir(out)
-        faults = RemoteFaults(sessions, plan, hosts, run_dir.events)
-        for step in scenario.timeline:  # what cannot be played here is refused before anything starts
-            faults.check(step.fault, step.target, **step.params)
         sessions.open()
         progress(f"SSH to {len(inventory.hosts) + len(inventory.clients)} machines ({inventory.platform} hosts)")
         clocks = {t.name: sessions.clock(t.name) for t in (*inventory.hosts, *inventory.clients)}
-        faults.clocks = clocks
         worst = max(clocks.values(), key=lambda c: abs(c.offset_ms))
         progress(
             f"clocks: at most {worst.offset_ms:+.2f} ms from this one ({worst.host}, ±{worst.uncertainty_ms:.2f} ms)"
@@ -107,6 +105,10 @@ def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, out: Path, 
         balancer = plan.balancers[0]
         password = sessions.run(balancer.name, f"cat {shlex.quote(hosts.client_password_file(balancer))}").strip()
         given = DeploymentSettings(deployment_settings(plan.topology, password), (target,))
+        out = results_dir(results, scenario, plan.mode).resolve()
+        run_dir = RunDir(out)
+        faults = RemoteFaults(sessions, plan, hosts, run_dir.events)
+        faults.clocks = clocks
         run_dir.scenario.write_text(Path(scenario.source).read_text())
         load = _start_load(sessions, inventory, scenario, out, given, progress)
         played = _play(faults, scenario, out, load, sessions, progress)

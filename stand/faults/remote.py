@@ -239,12 +239,6 @@ class RemoteFaults:
         self._blocks = 0
         self._reattach_due = False
 
-    def check(self, fault: str, target: str, **params) -> None:
-        """Refuse before the run what cannot be played here (RemoteFaultError, KeyError for a host)."""
-        if fault not in FAULTS:
-            raise RemoteFaultError(f"unknown fault {fault!r} (faults: {', '.join(FAULTS)})")
-        self.hosts.command(fault, "fault", self.plan.host(target), params)
-
     @contextmanager
     def together(self) -> Iterator[None]:
         self._blocks += 1
