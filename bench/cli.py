@@ -23,7 +23,7 @@ from bench.calibrate import (
     with_rates,
 )
 from bench.compare import Interrupted, compare, last_attempts, not_run, verdict_lines, verdict_table
-from bench.remote import run_remote
+from bench.remote import Deployment
 from bench.results import RunDir, complete_runs
 from bench.run import Attempts, ensure_stand, load_failure, played_until_valid
 from bench.scenario import TAGS, Scenario, ScenarioError, builtin_names, load, validate_targets
@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"built-in or a TOML file, repeatable (default: {', '.join(SEED_SCENARIOS)}; with several sites: "
         f"{', '.join(SITES_SCENARIOS)})",
     ).completer = names_or_files(builtin_names())
+    p.add_argument(
+        "--inventory",
+        action="append",
+        metavar="MODE=FILE",
+        help="each mode's real machines (docs/real-hosts.md), deployed in that mode: one for every mode; "
+        "the runs go over SSH, no stand",
+    )
     _results_option(p)
     p.add_argument("--repeat", type=int, default=1, help="runs of each scenario per mode, the modes taking turns")
     _retries_option(p)
@@ -254,9 +261,10 @@ def cmd_run(args) -> int:
     text = _text_stream(args)
     progress = Progress(text)
     if args.inventory is not None:
-        hosts = inventory.load(args.inventory, topology)
-        out = run_remote(plan_of(topology, args.mode), hosts, scenario, args.results, progress)
-        summaries = [summarize_run(out)]
+        deployment = Deployment(plan_of(topology, args.mode), inventory.load(args.inventory, topology))
+        deployment.check(scenario)
+        attempts = Attempts(args.results, scenario, args.mode)
+        summaries = list(played_until_valid(None, attempts, progress, args.retries, play=deployment.play))
     else:
         (scenario,) = _resolve_rates([scenario], [args.mode], args, topology, progress)
         stand, started_here = ensure_stand(args.mode, progress, args.topology)
@@ -299,9 +307,17 @@ def cmd_compare(args) -> int:
     _check_targets(scenarios, topology)
     text = _text_stream(args)
     progress = Progress(text)
-    scenarios = _resolve_rates(scenarios, args.modes, args, topology, progress)
+    deployments = _deployments(args.inventory, args.modes, topology) if args.inventory else None
+    if deployments is not None:
+        for deployment in deployments.values():
+            for scenario in scenarios:
+                deployment.check(scenario)
+    else:
+        scenarios = _resolve_rates(scenarios, args.modes, args, topology, progress)
     try:
-        directory = compare(args.modes, scenarios, args.results, progress, args.topology, args.repeat, args.retries)
+        directory = compare(
+            args.modes, scenarios, args.results, progress, args.topology, args.repeat, args.retries, deployments
+        )
     except Interrupted as interrupted:
         summaries = [summarize_run(d) for d in complete_runs(interrupted.directory)]
         print(verdict_table(summaries), file=text)
@@ -325,6 +341,22 @@ def cmd_compare(args) -> int:
         verdicts = verdict_lines(summaries)
         print(json.dumps(summary_json(summaries, str(directory), str(report), verdicts, code), indent=2))
     return code
+
+
+def _deployments(given: list[str], modes: list[str], topology: Topology) -> dict[str, Deployment]:
+    """`--inventory MODE=FILE` for every mode of the comparison, each loaded for the topology."""
+    files = {}
+    for item in given:
+        mode, equals, path = item.partition("=")
+        if not equals or not path:
+            raise StandError(f"--inventory {item}: give MODE=FILE (each mode is deployed on machines of its own)")
+        if mode not in modes:
+            raise StandError(f"--inventory {item}: {mode} is not one of the modes compared ({', '.join(modes)})")
+        files[mode] = Path(path)
+    missing = [m for m in modes if m not in files]
+    if missing:
+        raise StandError(f"--inventory: every mode needs its machines: {missing[0]}=FILE is missing")
+    return {mode: Deployment(plan_of(topology, mode), inventory.load(files[mode], topology)) for mode in modes}
 
 
 def _resolve_rates(scenarios: list[Scenario], modes: list[str], args, topology: Topology, progress) -> list[Scenario]:

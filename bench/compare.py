@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.remote import Deployment
 from bench.results import RunDir, run_label
 from bench.run import Attempts, Progress, ensure_stand, played_until_valid
 from bench.scenario import Scenario
@@ -30,10 +31,12 @@ def compare(
     topology_name: str | None = None,
     repeat: int = 1,
     retries: int = 0,
+    deployments: dict[str, Deployment] | None = None,
 ) -> Path:
     """Run every scenario in every mode (a stand per mode), `repeat` times, the modes taking turns in
     alternating order (so that the machine's noise, and any drift, falls on each alike); a run invalid
-    because of the machine alone is played again, up to `retries` times; returns the comparison directory."""
+    because of the machine alone is played again, up to `retries` times; returns the comparison directory.
+    With `deployments` (bench compare --inventory), each mode plays on its own real hosts, no stand."""
     directory = results_root / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     directory.mkdir(parents=True)
     summaries: list[RunSummary] = []
@@ -42,7 +45,10 @@ def compare(
         for repetition in range(1, repeat + 1):
             for mode in modes if repetition % 2 else list(reversed(modes)):
                 turn = Turn(mode, repetition, repeat, retries, tally)
-                _runs_of_mode(turn, scenarios, directory, progress, topology_name, summaries)
+                if deployments is not None:
+                    _deployed_runs_of_mode(turn, scenarios, directory, progress, deployments[mode], summaries)
+                else:
+                    _runs_of_mode(turn, scenarios, directory, progress, topology_name, summaries)
     except KeyboardInterrupt:
         raise Interrupted(directory) from None
     except Exception:  # a stand that did not come up: `stand up` kept its logs beside the state directory
@@ -119,6 +125,28 @@ def _runs_of_mode(
         if started_here:
             progress(f"stopping the {mode} stand")
             teardown.down(stand, lambda message: None)
+
+
+def _deployed_runs_of_mode(
+    turn: Turn,
+    scenarios: list[Scenario],
+    directory: Path,
+    progress: Progress,
+    deployment: Deployment,
+    summaries: list[RunSummary],
+) -> None:
+    """Every scenario once in one mode, on the real hosts it is deployed on."""
+    for scenario in scenarios:
+        which = f", repetition {turn.repetition} of {turn.repeat}" if turn.repeat > 1 else ""
+        where = deployment.inventory.source
+        progress(
+            f"{scenario.name} in {turn.mode} mode on {where} ({scenario.duration_s:g} s{which}; {turn.tally.next()})"
+        )
+        attempts = Attempts(directory, scenario, turn.mode, turn.repetition if turn.repeat > 1 else None)
+        for summary in played_until_valid(None, attempts, progress, turn.retries, play=deployment.play):
+            summaries.append(summary)
+            if RunDir(Path(summary.directory)).read_meta().interrupted:
+                raise Interrupted(directory)
 
 
 def last_attempts(summaries: list[RunSummary]) -> list[RunSummary]:

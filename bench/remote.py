@@ -35,7 +35,6 @@ from bench.run import (
     StopSignals,
     locust_options,
     probe_options,
-    results_dir,
     sites_of_hosts,
     sleep_until,
     sorted_decisions,
@@ -45,7 +44,7 @@ from bench.scenario import Scenario, Step, validate_targets
 from bench.versions import versions
 from loadgen.records import from_machine
 from stand.client import DEPLOYMENT_FILE, DeploymentSettings, deployment_settings
-from stand.faults.remote import RemoteFaults, platform_of
+from stand.faults.remote import DebianHosts, RemoteFaults, StandHosts, platform_of
 from stand.faults.sessions import RemoteProcess, Sessions
 from stand.model.inventory import Inventory
 from stand.model.plan import Plan
@@ -77,22 +76,51 @@ class RemoteLoad:
     workdirs: dict[str, str]  # client machine -> its directory for this run
 
 
-def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, results: Path, progress: Progress) -> Path:
-    """Play `scenario` on the inventory's hosts, deployed in `plan`'s mode; returns its results directory
-    (made under `results` once the scenario and the inventory passed their checks)."""
-    errors = validate_targets(scenario, {h.name: set(h.host.roles) for h in plan.hosts})
-    if errors:
-        raise StandError(f"scenario {scenario.name} does not fit this topology: {'; '.join(errors)}")
-    if scenario.load.rate_share is not None and scenario.load.rate is None:
-        raise StandError(
-            f"scenario {scenario.name}: its rate is a share of the capacity, which is calibrated on the stand "
-            "only: give it in requests a second (rate = 40) for real hosts"
-        )
-    if not inventory.clients:
-        raise StandError(f"{inventory.source}: no [clients.NAME]: Locust's workers need at least one client machine")
+@dataclass(frozen=True)
+class Deployment:
+    """One design deployed on real hosts: the plan of its mode, and the inventory of its machines."""
+
+    plan: Plan
+    inventory: Inventory
+
+    @property
+    def hosts(self) -> DebianHosts | StandHosts:
+        return platform_of(self.plan, self.inventory, sys.executable)
+
+    def check(self, scenario: Scenario) -> None:
+        """Refuse, before anything starts, a scenario that cannot be played on these hosts."""
+        errors = validate_targets(scenario, {h.name: set(h.host.roles) for h in self.plan.hosts})
+        if errors:
+            raise StandError(f"scenario {scenario.name} does not fit this topology: {'; '.join(errors)}")
+        if scenario.load.rate_share is not None and scenario.load.rate is None:
+            raise StandError(
+                f"scenario {scenario.name}: its rate is a share of the capacity, which is calibrated on the stand "
+                "only: give it in requests a second (rate = 40) for real hosts"
+            )
+        if not self.inventory.clients:
+            raise StandError(
+                f"{self.inventory.source}: no [clients.NAME]: Locust's workers need at least one client machine"
+            )
+        for step in scenario.timeline:
+            self.hosts.command(step.fault, step.action, self.plan.host(step.target), step.params)
+
+    def play(self, scenario: Scenario, out: Path, progress: Progress, repetition: int = 1, attempt: int = 1) -> Path:
+        """`bench.run.run`'s counterpart: the scenario on these hosts, its results in `out`."""
+        self.check(scenario)
+        return run_remote(self.plan, self.inventory, scenario, out.resolve(), progress, repetition, attempt)
+
+
+def run_remote(
+    plan: Plan,
+    inventory: Inventory,
+    scenario: Scenario,
+    out: Path,
+    progress: Progress,
+    repetition: int = 1,
+    attempt: int = 1,
+) -> Path:
+    """Play `scenario` (checked: `Deployment.check`) on the inventory's hosts, deployed in `plan`'s mode."""
     hosts = platform_of(plan, inventory, sys.executable)
-    for step in scenario.timeline:  # what cannot be played here is refused before anything starts
-        hosts.command(step.fault, step.action, plan.host(step.target), step.params)
     with Sessions(inventory) as sessions:
         sessions.open()
         progress(f"SSH to {len(inventory.hosts) + len(inventory.clients)} machines ({inventory.platform} hosts)")
@@ -105,7 +133,6 @@ def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, results: Pa
         balancer = plan.balancers[0]
         password = sessions.run(balancer.name, f"cat {shlex.quote(hosts.client_password_file(balancer))}").strip()
         given = DeploymentSettings(deployment_settings(plan.topology, password), (target,))
-        out = results_dir(results, scenario, plan.mode).resolve()
         run_dir = RunDir(out)
         faults = RemoteFaults(sessions, plan, hosts, run_dir.events)
         faults.clocks = clocks
@@ -134,6 +161,8 @@ def run_remote(plan: Plan, inventory: Inventory, scenario: Scenario, results: Pa
             locust_exit_code=load.master.returncode,
             probe_exit_code=load.probe.returncode or 0,
             load_hosts=tuple(load.workdirs),
+            repetition=repetition,
+            attempt=attempt,
             inventory=inventory.source,
             clocks={name: {"offset_ms": c.offset_ms, "rtt_ms": c.rtt_ms} for name, c in clocks.items()},
         )

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
@@ -39,6 +40,7 @@ STAGED_LOCUSTFILE = REPO / "loadgen" / "staged.py"  # the same users, their numb
 DRAIN_S = 20.0  # after the run: time for Locust and the probe to finish their last requests
 
 Progress = Callable[[str], None]
+Play = Callable[[Scenario, Path, Progress, int, int], Path]  # (scenario, out, progress, repetition, attempt) -> out
 
 
 def results_dir(root: Path, scenario: Scenario, mode: str, repetition: int | None = None, attempt: int = 1) -> Path:
@@ -102,13 +104,17 @@ class Attempts:
         return self.made[-1]
 
 
-def played_until_valid(stand: Stand, attempts: Attempts, progress: Progress, retries: int) -> Iterator[RunSummary]:
+def played_until_valid(
+    stand: Stand | None, attempts: Attempts, progress: Progress, retries: int, play: Play | None = None
+) -> Iterator[RunSummary]:
     """Play the scenario, and again, up to `retries` more times, while the machine alone made the run
     invalid (saturated, the hypervisor's steal, the load generator behind its schedule): a shared host's
     noise is not the design's. A run invalid for the stand's reasons (not steady before the first fault,
-    the load lost) is not played again: that is a finding. Yields each attempt's summary."""
+    the load lost) is not played again: that is a finding. Yields each attempt's summary. `play`: how a run
+    is played, `run` on `stand` unless given (real hosts: bench.remote.Deployment.play)."""
+    play = play or partial(run, stand)
     for attempt in range(1, retries + 2):
-        out = run(stand, attempts.scenario, attempts.next(), progress, attempts.repetition or 1, attempt)
+        out = play(attempts.scenario, attempts.next(), progress, attempts.repetition or 1, attempt)
         summary = summarize_run(out)
         yield summary
         validity = summary.validity

@@ -5,6 +5,7 @@ the stand's range outside a running stand (nothing is sent: the check comes befo
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,65 @@ def test_ssh_to_the_stands_range_is_refused_outside_a_running_stand_before_any_s
         with pytest.raises(UnsafeTarget, match="refusing to send traffic to 198.18.0.90: no stand is running"):
             sessions.open()
     assert opened == []
+
+
+def test_compare_on_real_hosts_needs_every_modes_machines(tmp_path, capsys):
+    from bench import cli
+
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text(
+        "\n".join(f'[hosts.{h.name}]\naddress = "10.20.0.{10 + i}"' for i, h in enumerate(SEED.hosts))
+        + '\n[clients.load1]\naddress = "10.20.0.50"\n'
+    )
+    for inventories, error in (
+        ([f"anycast={hosts}"], "--inventory: every mode needs its machines: keepalived=FILE is missing"),
+        ([str(hosts)], f"--inventory {hosts}: give MODE=FILE (each mode is deployed on machines of its own)"),
+        ([f"watchdog={hosts}"], f"--inventory watchdog={hosts}: watchdog is not one of the modes compared"),
+    ):
+        options = [item for i in inventories for item in ("--inventory", i)]
+        code = cli.main(["compare", "anycast", "keepalived", "--scenario", "smoke", *options])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith(f"bench: error: {error}") and len(err.splitlines()) == 1, err
+
+
+def test_a_scenario_with_a_share_of_the_capacity_is_refused_on_real_hosts_before_anything_starts(tmp_path):
+    from bench.remote import Deployment
+    from bench.scenario import load
+    from stand.runtime.handle import StandError
+
+    deployment = Deployment(PLAN, inventory())
+    with pytest.raises(StandError, match="its rate is a share of the capacity, which is calibrated on the stand only"):
+        deployment.check(load("balancer-crash"))
+    deployment.check(load("smoke"))  # closed loop, node-crash: Debian hosts keep SSH on a management address
+
+
+def test_a_comparison_on_real_hosts_plays_each_mode_on_its_own_deployment(monkeypatch, tmp_path):
+    import shutil
+
+    from bench import compare as comparing
+    from bench import remote
+    from bench.scenario import load
+
+    today = Path(__file__).parent / "data" / "run-anycast" / "meta.json"
+    played = []
+
+    def play(self, scenario, out, progress, repetition=1, attempt=1):
+        played.append((self.plan.mode, self.inventory.source, repetition))
+        shutil.copy(today, out / "meta.json")
+        return out
+
+    monkeypatch.setattr(remote.Deployment, "play", play)
+    monkeypatch.setattr(comparing, "ensure_stand", lambda *a: pytest.fail("no stand on real hosts"))
+    deployments = {
+        "anycast": remote.Deployment(PLAN, inventory()),
+        "keepalived": remote.Deployment(VIP_PLAN, inventory()),
+    }
+    comparing.compare(
+        ["anycast", "keepalived"], [load("smoke")], tmp_path, lambda m: None, repeat=2, deployments=deployments
+    )
+    assert played == [
+        ("anycast", "hosts.toml", 1),
+        ("keepalived", "hosts.toml", 1),
+        ("keepalived", "hosts.toml", 2),
+        ("anycast", "hosts.toml", 2),
+    ]
