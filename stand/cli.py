@@ -306,7 +306,10 @@ def cmd_render(args) -> int:
     for name, content in ansible_files.items():
         target = args.out / "ansible" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
     print(f"wrote {len(files)} files for {len(plan.hosts)} hosts under {args.out}")
     if ansible_files:
         print(f"Ansible: cd {args.out / 'ansible'} && ansible-playbook -i inventory.yml site.yml")

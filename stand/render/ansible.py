@@ -6,18 +6,26 @@ and a systemd unit), and an Ansible inventory and playbook that install it all, 
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import jinja2
 
 from stand.model.daemons import DaemonKind
-from stand.model.inventory import Inventory
+from stand.model.inventory import Inventory, SshTarget
 from stand.model.plan import HostPlan, Plan
 from stand.render.configs import TEMPLATES, RenderedFile
 
-AGENT_PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "agent.py"  # copied, never imported
+SUITE = Path(__file__).resolve().parents[2]
+AGENT_PROGRAM = SUITE / "stand" / "programs" / "agent.py"  # copied, never imported
+# What a client machine needs of the suite for Locust's workers and the probe (the loadgen and what it
+# imports), copied by the playbook to the client's `suite` folder and installed in a venv there.
+SUITE_ARCHIVE = "suite.tar.gz"
+CLIENT_SUITE = ("pyproject.toml", "loadgen/*.py", "stand/*.py", "stand/*/*.py", "stand/topologies/*.toml")
 AGENT_DIR = PurePosixPath("/opt/pgab")
 AGENT_VENV = AGENT_DIR / "venv"
 AGENT_REQUIREMENTS = ["asyncpg>=0.29", "pyroute2>=0.9"]  # what the agent imports beside the standard library
@@ -62,7 +70,7 @@ class Deployment:
     """The deployment's own files: extra files of the hosts (under OUT/HOST/...), and ansible/'s."""
 
     host_files: list[RenderedFile]
-    ansible_files: dict[str, str]  # name under OUT/ansible -> content
+    ansible_files: dict[str, str | bytes]  # name under OUT/ansible -> content (the suite's archive: bytes)
 
 
 def _environment() -> jinja2.Environment:
@@ -121,22 +129,21 @@ def deployment(plan: Plan, inventory: Inventory, configs: list[RenderedFile]) ->
     every_file = [*configs, *extra]
     groups: dict[str, dict] = {}
     for host in plan.hosts:
-        target = inventory.host(host.name)
-        host_vars = {
-            "ansible_host": str(target.address),
-            "ansible_user": target.user,
-            "ansible_port": target.port,
-            **({"ansible_ssh_private_key_file": target.key} if target.key else {}),
-            **_host_vars(host, every_file),
-        }
+        host_vars = {**_connection(inventory.host(host.name)), **_host_vars(host, every_file)}
         for role in host.host.roles:
             groups.setdefault(role.replace("-", "_"), {"hosts": {}})["hosts"][host.name] = {}
         groups.setdefault("stand", {"hosts": {}})["hosts"][host.name] = host_vars
+    if inventory.clients:
+        groups["clients"] = {
+            "hosts": {client.name: {**_connection(client), "pgab_suite": client.suite} for client in inventory.clients}
+        }
     document = {"all": {"vars": {"ansible_python_interpreter": "/usr/bin/python3"}, "children": groups}}
-    summary = f"{len(plan.hosts)} hosts, {len(every_file)} files"
+    summary = f"{len(plan.hosts)} hosts, {len(every_file)} files" + (
+        f", {len(inventory.clients)} client machines" if inventory.clients else ""
+    )
     playbook = env.get_template("site.yml.j2").render(
         summary=summary, mode=plan.mode, agent_requirements=AGENT_REQUIREMENTS, agent_venv=str(AGENT_VENV),
-        sysctl_file=str(SYSCTL_FILE),
+        sysctl_file=str(SYSCTL_FILE), clients=bool(inventory.clients), suite_archive=SUITE_ARCHIVE,
     )  # fmt: skip
     ansible_files = {
         "inventory.yml": "# Ansible inventory by pgpool-anycast-bench (YAML, in JSON's syntax)\n"
@@ -145,4 +152,31 @@ def deployment(plan: Plan, inventory: Inventory, configs: list[RenderedFile]) ->
         "site.yml": playbook,
         "ansible.cfg": ANSIBLE_CFG,
     }
+    if inventory.clients:
+        ansible_files[SUITE_ARCHIVE] = client_suite()
     return Deployment(extra, ansible_files)
+
+
+def _connection(target: SshTarget) -> dict:
+    """How Ansible reaches a machine of the inventory."""
+    return {
+        "ansible_host": str(target.address),
+        "ansible_user": target.user,
+        "ansible_port": target.port,
+        **({"ansible_ssh_private_key_file": target.key} if target.key else {}),
+    }
+
+
+def client_suite() -> bytes:
+    """The suite's files a client machine needs (CLIENT_SUITE) as a gzipped tar, the same bytes for the same
+    files (sorted, no times, no owners): the playbook unpacks it on every client machine."""
+    found = {path for pattern in CLIENT_SUITE for path in SUITE.glob(pattern)}
+    files = sorted(path for path in found if "programs" not in path.relative_to(SUITE).parts)  # run on the hosts
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
+        for path in files:
+            data = path.read_bytes()
+            member = tarfile.TarInfo(str(path.relative_to(SUITE)))
+            member.size, member.mode, member.mtime = len(data), 0o644, 0
+            tar.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()

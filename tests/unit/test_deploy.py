@@ -5,6 +5,7 @@ the inputs it refuses, each with one clear line and nothing written."""
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,30 @@ def test_the_deployment_is_pure_data_of_the_plan():
     hosts = parse({"hosts": {h.name: {"address": f"10.0.0.{i + 1}"} for i, h in enumerate(SEED.hosts)}}, SEED)
     with pytest.raises(NotDeployable, match="next-hop mirror"):
         deployment(plan, hosts, render_all(plan, DebianLayout(), Credentials.generate()))
+
+
+def test_client_machines_get_the_suites_loadgen_in_a_venv_from_one_archive_the_same_every_time(tmp_path):
+    import io
+    import tarfile
+
+    path = inventory_file(tmp_path)
+    path.write_text(path.read_text() + '\n[clients.load1]\naddress = "10.20.0.50"\nsuite = "/srv/pgab"\n')
+    plan = plan_of(SEED, "anycast")
+    hosts = parse(tomllib.loads(path.read_text()), SEED)
+    first = deployment(plan, hosts, render_all(plan, DebianLayout(), Credentials.generate()))
+    again = deployment(plan, hosts, render_all(plan, DebianLayout(), Credentials.generate()))
+    archive = first.ansible_files["suite.tar.gz"]
+    assert archive == again.ansible_files["suite.tar.gz"]  # re-rendered: nothing for Ansible to change
+    names = tarfile.open(fileobj=io.BytesIO(archive)).getnames()
+    assert {"pyproject.toml", "loadgen/users.py", "loadgen/probe.py", "stand/safety.py", "stand/client.py"} <= set(
+        names
+    )
+    assert not [n for n in names if "programs" in n or n.startswith(("bench/", "reports/", "tests/"))]
+    document = json.loads(first.ansible_files["inventory.yml"].split("\n", 1)[1])
+    client = document["all"]["children"]["clients"]["hosts"]["load1"]
+    assert (client["ansible_host"], client["pgab_suite"]) == ("10.20.0.50", "/srv/pgab")
+    playbook = first.ansible_files["site.yml"]
+    assert "hosts: clients" in playbook and "ansible.builtin.unarchive" in playbook
+    configs = render_all(plan, DebianLayout(), Credentials.generate())
+    alone = deployment(plan, parse(tomllib.loads(inventory_file(tmp_path).read_text()), SEED), configs)
+    assert "suite.tar.gz" not in alone.ansible_files and "hosts: clients" not in alone.ansible_files["site.yml"]
