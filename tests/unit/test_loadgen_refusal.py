@@ -82,3 +82,39 @@ def test_the_probes_loop_binds_every_connection_to_the_stands_link():
         with asyncio.Runner(loop_factory=lambda: BoundLoop("pgab-gone0")) as runner, pytest.raises(OSError) as gone:
             runner.run(connect())
     assert gone.value.errno == errno.ENODEV
+
+
+def _deployment_file(tmp_path: Path, host: str, allowed: tuple[str, ...]) -> Path:
+    """The settings `bench run --inventory` gives a client machine, for a target and the addresses it checked."""
+    from stand.client import DeploymentSettings, deployment_settings
+    from stand.model import topology
+
+    settings = deployment_settings(topology.load("seed"), "secret").with_url(f"postgresql://{host}/bench")
+    path = tmp_path / "deployment.json"
+    path.write_text(DeploymentSettings(settings, allowed).to_json())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "message"),
+    [
+        ("198.18.2.0", ("198.18.2.1",), "refusing to send traffic to 198.18.2.0: not an address of the deployment"),
+        ("198.19.200.1", ("198.19.200.1",), "refusing to send traffic to 198.19.200.1: only the default route leads"),
+    ],
+)
+def test_on_a_deployments_client_the_load_and_the_probe_refuse_what_the_runner_did_not_check(
+    no_stand_env, tmp_path, host, allowed, message
+):
+    deployment = _deployment_file(tmp_path, host, allowed)
+    locust = run(
+        [*LOCUST, "--pg-records", str(tmp_path / "records"), "--pg-deployment", str(deployment)], no_stand_env, tmp_path
+    )
+    assert locust.returncode == 1 and f"loadgen: {message}" in locust.stderr, locust.stderr[-2000:]
+    assert "All users spawned" not in locust.stderr
+    probe = run(
+        ["-m", "loadgen.probe", "--duration", "1", "--out", str(tmp_path), "--deployment", str(deployment)],
+        no_stand_env,
+        REPO,
+    )
+    assert probe.returncode == 1 and f"probe: {message}" in probe.stderr, probe.stderr
+    assert list(tmp_path.glob("probe-*")) == []
