@@ -316,9 +316,10 @@ def site_parts(requests: pd.DataFrame, probe: pd.DataFrame) -> list[tuple[str, p
     return [("all", requests, probe), *by_site]
 
 
-def per_second_series(run: Run) -> Series:
+def per_second_series(run: Run, steady: tuple[int, int]) -> Series:
     """Per second of the run: p50 and p99 of ok latencies, ok and failed requests per second, and
-    each balancer's share of the ok requests (0 where a second has none)."""
+    each balancer's share of the ok requests (0 where a second has none); the latency distributions over
+    `steady`, its measured window (`steady_window_of`)."""
     started_us, ended_us = run.meta.started_us, run.meta.ended_us
     duration_s = (ended_us - started_us) / 1e6
     bins = max(0, math.ceil(duration_s))
@@ -334,7 +335,6 @@ def per_second_series(run: Run) -> Series:
     p99_bin_s = p99_bin_seconds(float(np.median(ok_counts)) if bins else 0.0)
     connect = run.requests["connect_ms"].to_numpy(dtype=float)
     connected = served & ~np.isnan(connect)
-    steady = _steady_window(run)
     return Series(
         duration_s=duration_s,
         second=list(range(bins)),
@@ -354,7 +354,8 @@ def per_second_series(run: Run) -> Series:
     )
 
 
-def _steady_window(run: Run) -> tuple[int, int]:
+def steady_window_of(run: Run) -> tuple[int, int]:
+    """The run's measured window (a group-by over every record: computed once per run and passed on)."""
     meta = run.meta
     return measured_window(
         run.requests, meta.initial_users, meta.started_us, meta.load_end_us, first_fault_us(run.events)
@@ -563,16 +564,16 @@ def workload_rows(requests: pd.DataFrame, window: tuple[int, int]) -> list[Headl
 def run_view(results_dir: Path) -> RunView:
     """The view model of one run's report."""
     run = load_run(results_dir)
-    series = per_second_series(run)
-    return _run_view(run, series, scale_of(series))
+    steady = steady_window_of(run)
+    series = per_second_series(run, steady)
+    return _run_view(run, series, scale_of(series), steady)
 
 
-def _run_view(run: Run, series: Series, scale: Scale) -> RunView:
-    """The view model of a loaded run, its charts drawn on `scale`."""
+def _run_view(run: Run, series: Series, scale: Scale, steady: tuple[int, int]) -> RunView:
+    """The view model of a loaded run, its charts drawn on `scale`; `steady`: its measured window."""
     meta = run.meta
     started_us, ended_us = meta.started_us, meta.ended_us
     markers = event_markers(run.events, started_us)
-    steady = _steady_window(run)
     keys: list[str] = []
     headline_rows, failover_rows, whole_run = [], [], []
     parts = site_parts(run.requests, run.probe)
@@ -702,13 +703,14 @@ def comparison_view(run_dirs: list[Path]) -> ComparisonView:
     """The view model of a comparison: per scenario, its modes side by side on the same axes, and
     the verdict on each of the seed's claims with the figures measured."""
     runs = [load_run(d) for d in run_dirs]
-    series = [per_second_series(run) for run in runs]
+    windows = [steady_window_of(run) for run in runs]
+    series = [per_second_series(run, window) for run, window in zip(runs, windows)]
     names = list(dict.fromkeys(run.meta.scenario["name"] for run in runs))
     views_by_scenario = {}
     for name in names:
         chosen = [i for i, run in enumerate(runs) if run.meta.scenario["name"] == name]
         scale = common_scale([scale_of(series[i]) for i in chosen])
-        views_by_scenario[name] = [_run_view(runs[i], series[i], scale) for i in chosen]
+        views_by_scenario[name] = [_run_view(runs[i], series[i], scale, windows[i]) for i in chosen]
     if any(run.meta.repetition > 1 for run in runs):  # repeated runs: each labelled with its number
         views_by_scenario = {
             name: [replace(v, label=run_label(v.mode, v.repetition, v.attempt, numbered=True)) for v in views]
