@@ -64,6 +64,16 @@ def test_a_comparison_report_renders_alone_in_chromium(artifacts):
     assert_renders_alone(write_comparison_report(compare_dir))
 
 
+def test_a_comparison_of_six_runs_keeps_every_chart_readable(artifacts):
+    """Six runs of a scenario (three repetitions of two modes, as `--repeat 3` or runs played again give):
+    they wrap at a readable width, and a one-row probe strip (keepalived's single path) is not squeezed flat."""
+    compare_dir = artifacts / "six"
+    for i in range(3):
+        write_results(compare_dir / f"20260101-00{i}000-balancer-crash-anycast", ANYCAST)
+        write_results(compare_dir / f"20260101-00{i}100-balancer-crash-keepalived", KEEPALIVED)
+    assert_renders_alone(write_comparison_report(compare_dir))
+
+
 def test_a_report_that_fetches_something_is_caught(tmp_path):
     """The checks can fail: a page with an outside image and a script error is reported as such."""
     if not Path(CHROMIUM).exists():
