@@ -8,9 +8,10 @@ How a host runs its services is the inventory's `platform`:
   leave the one SSH comes in by, and refuse when it is a link the fault must cut: real hosts need a
   management address off the topology's networks for node-crash.
 - `stand`: the namespace stand's own controllers, by the host's own `stand fault` run over SSH on that
-  host (there is no systemd in a namespace). SSH reaches a stand host on its data network, so the faults
-  that would cut or freeze that session (node-crash, link-cut of that network, node-freeze: its sshd
-  is one of the host's processes) are refused with the reason.
+  host (there is no systemd in a namespace). SSH reaches a stand host on its management network, off the
+  topology's (stand/runtime/ssh.py), so node-crash and link-cut leave the session; node-freeze stops
+  every process of the host, its sshd too, and is refused with the reason (as a fault that would cut
+  the session is, when the inventory reaches a host on one of the topology's networks).
 
 Event timestamps keep the stand's rule, the time just before the fault takes effect: the host reads its
 own clock right before it (not when this machine sent the command: a command takes a while to start),
@@ -173,10 +174,6 @@ class StandHosts:
     """The namespace stand's hosts, services by their own controllers: each host's `stand fault` over SSH."""
 
     name = "stand"
-    CUTS_THE_SESSION = {
-        "node-crash": "every link of the host goes down, the one SSH comes in by too",
-        "node-freeze": "every process of the host stops, its sshd too",
-    }
 
     def __init__(self, plan: Plan, inventory: Inventory, python: str):
         self.plan = plan
@@ -192,17 +189,23 @@ class StandHosts:
         return int(found.group(1)) if found else None
 
     def _session_network(self, host: HostPlan) -> str | None:
+        """The topology network SSH reaches the host on; None: off them (the stand's management network)."""
         address = self.inventory.host(host.name).address
         return next((link.network for link in host.links if link.address.ip == address), None)
 
     def command(self, fault: str, action: str, host: HostPlan, params: dict) -> str:
-        reason = self.CUTS_THE_SESSION.get(fault)
-        if fault == "link-cut" and params.get("network") == self._session_network(host):
-            reason = f"its {params['network']} link goes down, the one SSH comes in by"
+        session = self._session_network(host)
+        reason = None
+        if fault == "node-freeze":
+            reason = "every process of the host stops, its sshd too"
+        elif fault == "node-crash" and session is not None:
+            reason = f"every link of the host goes down, its {session} link that SSH comes in by too"
+        elif fault == "link-cut" and params.get("network") == session:
+            reason = f"its {session} link goes down, the one SSH comes in by"
         if reason:
             raise RemoteFaultError(
-                f"{fault} on {host.name} over SSH on the stand: {reason} (real hosts keep SSH on a management "
-                "network; on the stand play it with `bench run` without --inventory)"
+                f"{fault} on {host.name} over SSH on the stand: {reason} (on the stand play it with `bench run` "
+                "without --inventory)"
             )
         argv = [self.python, "-m", "stand.cli", "fault", fault, host.name, "--topology", self.plan.topology.source]
         return shlex.join([*argv, *(["--undo"] if action == "undo" else []), *_flags(params)])

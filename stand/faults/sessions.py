@@ -25,7 +25,7 @@ import asyncssh
 
 from stand.model.inventory import Inventory, SshTarget
 from stand.runtime.handle import StandError
-from stand.safety import bind_to_device, check_target
+from stand.safety import UnsafeTarget, bind_to_device, check_target
 
 STAND_RANGE = IPv4Network("198.18.0.0/15")
 CONNECT_TIMEOUT_S = 20.0
@@ -118,7 +118,12 @@ class Sessions:
         """Connect to these machines (default: every one of the inventory) at once; RemoteError naming the
         first that failed, UnsafeTarget before any connection if an address may not be reached from here."""
         targets = [self._targets[n] for n in names] if names is not None else list(self._targets.values())
-        sockets = {t.name: connection_socket(str(t.address)) for t in targets}
+        sockets = {}
+        for t in targets:
+            try:
+                sockets[t.name] = connection_socket(str(t.address))
+            except UnsafeTarget as e:
+                raise UnsafeTarget(f"{t.name}: SSH to {t.user}@{t.address}:{t.port}: {e}") from None
         results = self._call(self._connect_all(targets, sockets))
         for target, result in zip(targets, results):
             if isinstance(result, BaseException):

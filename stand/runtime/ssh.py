@@ -1,6 +1,11 @@
 """`stand up --ssh`: an sshd in every host's namespace, so that the remote path (Ansible, the SSH fault
 runner) can be exercised against the stand as against real machines (docs/real-hosts.md).
 
+As real hosts should, every host gets a management address, off the topology's networks: a bridge of its
+own in the switch namespace (`mgmt`), a link `mgmt0` in every host, on the highest /24 of 198.19.0.0/16
+that the topology does not use. SSH goes over it, so a fault that takes a host's links down (node-crash,
+link-cut) leaves the session it came by; OSPF does not run there (no network statement covers it).
+
 Keys are generated at `stand up` in the state directory: one host key for every sshd, one client key
 that every sshd authorizes for root, and a known_hosts file of every host's address. Nothing leaves
 the stand: the sshds listen inside their namespaces only, and the clients run inside the stand (the
@@ -11,9 +16,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
-from stand.linux import process
+from stand.linux import netns, process
 from stand.linux.files import write_atomically
 from stand.linux.process import ProcessRecord
 from stand.model.plan import HostPlan, Plan
@@ -25,6 +31,9 @@ SSH_KEYGEN = Path("/usr/bin/ssh-keygen")
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it (systemd makes it at boot; there is none here)
 SSH_PORT = 22
+MANAGEMENT_SPACE = IPv4Network("198.19.0.0/16")
+MANAGEMENT_BRIDGE = "mgmt"  # in the switch namespace
+MANAGEMENT_IFNAME = "mgmt0"  # in every host
 SUITE = Path(__file__).resolve().parents[2]  # this checkout: every stand host sees this machine's files
 
 
@@ -59,13 +68,35 @@ def ssh_files(stand: Stand) -> SshFiles:
     return SshFiles(stand.layout.root / "ssh")
 
 
+def management_network(plan: Plan) -> IPv4Network:
+    """The stand's management network: the highest /24 of 198.19.0.0/16 that no prefix of the topology overlaps."""
+    t = plan.topology
+    used = [*(net.prefix for net in t.networks), t.loopbacks, t.shell.prefix, t.anycast.network]
+    for candidate in reversed(list(MANAGEMENT_SPACE.subnets(new_prefix=24))):
+        if not any(candidate.overlaps(prefix) for prefix in used):
+            return candidate
+    raise StandError(f"no /24 of {MANAGEMENT_SPACE} is free of the topology's prefixes for the management network")
+
+
+def management_address(plan: Plan, host: HostPlan) -> IPv4Interface:
+    network = management_network(plan)
+    return IPv4Interface(f"{network[10 + plan.hosts.index(host)]}/{network.prefixlen}")
+
+
 def ssh_address(plan: Plan, host: HostPlan) -> str:
-    """Where SSH reaches a host from inside the stand: its address on its first network that is not the
-    VIP's segment (a host's own LAN, routed everywhere), else its loopback."""
-    for link in host.links:
-        if link.network != plan.vip_network:
-            return str(link.address.ip)
-    return str(host.host.loopback.ip)
+    """Where SSH reaches a host from inside the stand: its management address."""
+    return str(management_address(plan, host).ip)
+
+
+def add_management_network(plan: Plan) -> None:
+    """The management bridge in the switch namespace, and every host's link to it with its address."""
+    switch = plan.switch_namespace
+    netns.add_bridge(switch, MANAGEMENT_BRIDGE)
+    for host in plan.hosts:
+        port = f"mgmt-{host.name.lower()}"
+        netns.add_veth(switch, port, host.namespace, MANAGEMENT_IFNAME)
+        netns.attach_to_bridge(switch, port, MANAGEMENT_BRIDGE)
+        netns.add_address(host.namespace, MANAGEMENT_IFNAME, management_address(plan, host))
 
 
 @dataclass
@@ -113,6 +144,7 @@ def start_ssh(stand: Stand, progress: Progress) -> None:
     for program in (SSHD, SSH_KEYGEN, SFTP_SERVER):
         if not program.exists():
             raise StandError(f"--ssh needs {program}: install the Debian package openssh-server")
+    add_management_network(stand.plan)
     files = ssh_files(stand)
     files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     for key in (files.host_key, files.client_key):
@@ -136,7 +168,11 @@ def start_ssh(stand: Stand, progress: Progress) -> None:
     records = [(daemon, daemon.start(stand.state_file)) for daemon in daemons]
     for daemon, record in records:
         daemon.wait_ready(record)
-    progress(f"sshd on {len(daemons)} hosts; key {files.client_key}, known hosts {files.known_hosts}")
+    network = management_network(stand.plan)
+    progress(
+        f"sshd on {len(daemons)} hosts, on the management network {network}; key {files.client_key}, "
+        f"known hosts {files.known_hosts}"
+    )
 
 
 def load_clients(plan: Plan) -> list[HostPlan]:

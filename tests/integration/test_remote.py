@@ -1,6 +1,7 @@
 """`bench run --inventory` end to end against the stand's own hosts over SSH (stand up --ssh), as on real
-machines: the runner inside the stand (the shell router's namespace, where every host's address is
-routed and nothing leads out), the faults played over SSH by each host's own `stand fault`, Locust's
+machines: the runner inside the stand (the shell router's namespace, on the stand's management network, where
+nothing leads out), the faults played over SSH by each host's own `stand fault` (node-crash too: SSH
+comes in off the topology's networks), Locust's
 master in the runner with a worker on the client machine, the probe there too, everything fetched back
 into one results directory that the same reports read."""
 
@@ -17,8 +18,8 @@ from tests.integration.conftest import measured, stand_cli
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = """name = "remote-pgpool-crash"
-description = "pgpool on PgBAL1 killed at 6 s and started again at 13 s, over SSH; a light open-loop load."
+SCENARIO = """name = "remote-balancer-crash"
+description = "PgBAL1 loses every link at 6 s and gets them back at 13 s, over SSH; a light open-loop load."
 duration_s = 20
 
 [load]
@@ -32,13 +33,13 @@ probe_interval_ms = 100
 [[timeline]]
 at_s = 6
 action = "fault"
-fault = "pgpool-kill"
+fault = "node-crash"
 target = "PgBAL1"
 
 [[timeline]]
 at_s = 13
 action = "undo"
-fault = "pgpool-kill"
+fault = "node-crash"
 target = "PgBAL1"
 """
 
@@ -69,8 +70,8 @@ def test_a_scenario_over_ssh_gives_the_same_kind_of_figures_as_on_the_stand(stan
     # the faults, played by the host's own `stand fault`, stamped when they took effect, in the run
     events = [json.loads(line) for line in run_dir.events.read_text().splitlines()]
     assert [(e["action"], e["fault"], e["target"]) for e in events] == [
-        ("fault", "pgpool-kill", "PgBAL1"),
-        ("undo", "pgpool-kill", "PgBAL1"),
+        ("fault", "node-crash", "PgBAL1"),
+        ("undo", "node-crash", "PgBAL1"),
     ]
     assert meta.started_us < events[0]["t_us"] < events[1]["t_us"] < meta.ended_us
     stand_events = [json.loads(line) for line in (stand.layout.root / "events.jsonl").read_text().splitlines()]
@@ -88,7 +89,7 @@ def test_a_scenario_over_ssh_gives_the_same_kind_of_figures_as_on_the_stand(stan
 
     # the same figures as the local path: a gap measured for the fault, which the design recovered from
     (fault,) = summary.faults
-    assert (fault.fault, fault.target, fault.recovered) == ("pgpool-kill", "PgBAL1", True)
+    assert (fault.fault, fault.target, fault.recovered) == ("node-crash", "PgBAL1", True)
     assert fault.gap_ms is not None and fault.path == "PgBAL1"
     assert summary.requests > 0 and not summary.false_health_changes
     assert (run_dir.root / "report.html").exists()
@@ -100,7 +101,7 @@ def test_a_scenario_over_ssh_gives_the_same_kind_of_figures_as_on_the_stand(stan
 def test_what_would_cut_the_runners_own_session_is_refused_before_anything_starts(stand, tmp_path):
     hosts = stand_cli("inventory")
     (tmp_path / "hosts.toml").write_text(hosts.stdout)
-    (tmp_path / "scenario.toml").write_text(SCENARIO.replace('"pgpool-kill"', '"node-crash"'))
+    (tmp_path / "scenario.toml").write_text(SCENARIO.replace('"node-crash"', '"node-freeze"'))
     bench = [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--inventory", "hosts.toml"]
     bench += ["--scenario", "scenario.toml", "--results", "results"]
     result = subprocess.run(
@@ -112,16 +113,15 @@ def test_what_would_cut_the_runners_own_session_is_refused_before_anything_start
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "bench: error: node-crash on PgBAL1 over SSH on the stand: every link of the host goes down, the one SSH "
-        "comes in by too (real hosts keep SSH on a management network; on the stand play it with `bench run` "
-        "without --inventory)"
+        "bench: error: node-freeze on PgBAL1 over SSH on the stand: every process of the host stops, its sshd "
+        "too (on the stand play it with `bench run` without --inventory)"
     ]
     assert not list((tmp_path / "results").glob("*/meta.json"))
 
 
 def test_from_this_machines_shell_the_stands_hosts_are_not_reached(stand, tmp_path):
-    """Outside the stand's namespaces only its router answers (through the shell link, bound to it):
-    the run stops at the first host it cannot reach, with one line, before any load."""
+    """Outside the stand's namespaces the management network is not routed: its route here would be the
+    default one, out of this machine, so the run refuses before any connection, with one line."""
     hosts = stand_cli("inventory")
     (tmp_path / "hosts.toml").write_text(hosts.stdout)
     (tmp_path / "scenario.toml").write_text(SCENARIO)
@@ -135,5 +135,5 @@ def test_from_this_machines_shell_the_stands_hosts_are_not_reached(stand, tmp_pa
     )
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
-    assert "SSH to root@198.18.0." in line and "no answer in 20 s" in line and "stand exec FRR" in line
+    assert "SSH to root@198.19.255." in line and "refusing to send traffic to 198.19.255." in line
     assert not list((tmp_path / "results").glob("*/records"))

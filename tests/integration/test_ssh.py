@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from stand.model import inventory
-from stand.runtime.ssh import PRIVSEP_DIR, ssh_files
+from stand.runtime.ssh import PRIVSEP_DIR, ssh_address, ssh_files
 from tests.integration.conftest import stand_cli
 
 VENV_BIN = Path(sys.executable).parent
@@ -46,7 +46,7 @@ def test_every_host_answers_over_ssh_in_its_own_namespace(stand, tmp_path):
         )  # fmt: skip
         assert result.returncode == 0, f"{target.name}: {result.stderr}"
         addresses = set(re.findall(r"(\d+\.\d+\.\d+\.\d+)/\d+", result.stdout))
-        own = {str(link.address.ip) for link in stand.plan.host(target.name).links}
+        own = {str(link.address.ip) for link in stand.plan.host(target.name).links} | {str(target.address)}
         assert own <= addresses, f"{target.name} answered from another namespace: {result.stdout}"
     if str(PRIVSEP_DIR) in stand.state_file.read().made_dirs:
         assert PRIVSEP_DIR.is_dir()  # made for sshd, and recorded for `stand down` to remove
@@ -55,7 +55,7 @@ def test_every_host_answers_over_ssh_in_its_own_namespace(stand, tmp_path):
 def test_a_key_the_stand_did_not_make_is_refused(stand, tmp_path):
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30)
-    target = stand.plan.host("PgBAL1").links[0].address.ip
+    target = ssh_address(stand.plan, stand.plan.host("PgBAL1"))
     result = _in_router(
         stand,
         [

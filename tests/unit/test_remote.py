@@ -76,16 +76,25 @@ def test_debian_drain_is_the_agents_drain_file_or_keepalived_stopping():
 
 
 def test_the_stand_platform_runs_the_hosts_own_stand_fault_and_refuses_what_cuts_its_session():
-    stand_addresses = {h.name: str(h.links[0].address.ip) for h in PLAN.hosts}  # the base network, as SSH reaches them
-    hosts = StandHosts(PLAN, inventory("stand", stand_addresses), "/suite/.venv/bin/python")
+    from stand.runtime.ssh import ssh_address
+
+    managed = {h.name: ssh_address(PLAN, h) for h in PLAN.hosts}  # stand inventory's: the management network
+    assert {a.rsplit(".", 1)[0] for a in managed.values()} == {"198.19.255"}
+    hosts = StandHosts(PLAN, inventory("stand", managed), "/suite/.venv/bin/python")
     bal1 = PLAN.host("PgBAL1")
     undo = hosts.command("link-netem", "undo", bal1, {"network": "routed"})
     assert undo.startswith("/suite/.venv/bin/python -m stand.cli fault link-netem PgBAL1 --topology ")
     assert undo.endswith("--undo --network=routed")
-    hosts.command("link-cut", "fault", bal1, {"network": "routed"})  # not SSH's network: played
+    for fault, params in (("node-crash", {}), ("link-cut", {"network": "base"}), ("pgpool-kill", {})):
+        hosts.command(fault, "fault", bal1, params)  # SSH comes in off the topology's networks: played
+    with pytest.raises(RemoteFaultError, match="every process of the host stops, its sshd too"):
+        hosts.command("node-freeze", "fault", bal1, {})
+
+    on_data = {h.name: str(h.links[0].address.ip) for h in PLAN.hosts}  # an inventory reaching them on base
+    hosts = StandHosts(PLAN, inventory("stand", on_data), "/suite/.venv/bin/python")
+    hosts.command("link-cut", "fault", bal1, {"network": "routed"})
     for fault, params, reason in (
-        ("node-crash", {}, "the one SSH comes in by too"),
-        ("node-freeze", {}, "its sshd too"),
+        ("node-crash", {}, "its base link that SSH comes in by too"),
         ("link-cut", {"network": "base"}, "its base link goes down, the one SSH comes in by"),
     ):
         with pytest.raises(RemoteFaultError, match=reason):
@@ -142,7 +151,8 @@ def test_ssh_to_the_stands_range_is_refused_outside_a_running_stand_before_any_s
     monkeypatch.setattr(socket.socket, "connect", lambda self, address: opened.append(address))
     addresses = {h.name: str(h.links[0].address.ip) for h in PLAN.hosts}
     with Sessions(inventory("stand", addresses)) as sessions:
-        with pytest.raises(UnsafeTarget, match="refusing to send traffic to 198.18.0.90: no stand is running"):
+        refused = "FRR: SSH to root@198.18.0.90:22: refusing to send traffic to 198.18.0.90: no stand is running"
+        with pytest.raises(UnsafeTarget, match=refused):
             sessions.open()
     assert opened == []
 
