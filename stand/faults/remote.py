@@ -82,7 +82,6 @@ STAND_FAULT_TIME = re.compile(r" at (\d+) \(logged in ")  # what `stand fault` p
 class DebianHosts:
     """Real Debian 12 hosts, services as systemd units (the playbook's)."""
 
-    name = "debian"
     layout = DebianLayout()
 
     def stamped(self, command: str) -> str:
@@ -172,8 +171,6 @@ class DebianHosts:
 
 class StandHosts:
     """The namespace stand's hosts, services by their own controllers: each host's `stand fault` over SSH."""
-
-    name = "stand"
 
     def __init__(self, plan: Plan, inventory: Inventory, python: str):
         self.plan = plan

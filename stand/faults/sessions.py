@@ -111,9 +111,6 @@ class Sessions:
         """Run a coroutine on the sessions' loop and wait for its answer."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    def target(self, name: str) -> SshTarget:
-        return self._targets[name]
-
     def open(self, names: list[str] | None = None) -> None:
         """Connect to these machines (default: every one of the inventory) at once; RemoteError naming the
         first that failed, UnsafeTarget before any connection if an address may not be reached from here."""
