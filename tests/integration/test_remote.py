@@ -6,14 +6,18 @@ master in the runner with a worker on the client machine, the probe there too, e
 into one results directory that the same reports read."""
 
 import json
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from bench.results import RunDir
 from loadgen.records import read_records
+from stand.linux import process
+from stand.runtime import readiness
 from tests.integration.conftest import measured, stand_cli
 
 pytestmark = pytest.mark.integration
@@ -137,3 +141,54 @@ def test_from_this_machines_shell_the_stands_hosts_are_not_reached(stand, tmp_pa
     (line,) = result.stderr.strip().splitlines()
     assert "SSH to root@198.19.255." in line and "refusing to send traffic to 198.19.255." in line
     assert not list((tmp_path / "results").glob("*/records"))
+
+
+def test_ctrl_c_over_ssh_undoes_the_fault_keeps_the_records_and_leaves_nothing_on_the_client(stand, tmp_path):
+    hosts = stand_cli("inventory")
+    (tmp_path / "hosts.toml").write_text(hosts.stdout)
+    (tmp_path / "scenario.toml").write_text(SCENARIO)
+    bench = [sys.executable, "-m", "bench.cli", "run", "--mode", "anycast", "--inventory", "hosts.toml"]
+    bench += ["--scenario", "scenario.toml", "--results", "results"]
+    run = subprocess.Popen(
+        ["ip", "netns", "exec", stand.plan.shell_router.namespace, *bench],  # ip execs bench: the signal reaches it
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(run.stdout), daemon=True)
+    reader.start()
+    try:
+        injected = lambda: any("fault node-crash PgBAL1 (over SSH)" in line for line in lines)  # noqa: E731
+        assert process.wait_until(injected, 300, 0.1), "".join(lines)
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=180)
+        reader.join(timeout=10)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    output = "".join(lines)
+    assert run.returncode == 0, output[-3000:]
+    assert "interrupted: stopping the load, undoing active faults" in output
+    (directory,) = (tmp_path / "results").glob("*")
+    run_dir = RunDir(directory)
+    assert run_dir.read_meta().interrupted
+    actions = [json.loads(line)["action"] for line in run_dir.events.read_text().splitlines()]
+    assert actions == ["fault", "undo"]  # the active fault undone over SSH
+
+    def back() -> bool:  # its links up again: the router takes it back as a next hop
+        return "PgBAL1" in {readiness.balancer_of_next_hop(stand, hop) for hop in readiness.anycast_next_hops(stand)}
+
+    assert process.wait_until(back, 120, 0.5), readiness.describe(stand)
+    assert list(run_dir.records.glob("requests-load1-*.arrows")) and list(run_dir.probe.glob("probe-load1-*"))
+    assert not list(Path("/tmp").glob("pgab-run.*"))
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"pgab-run." in _cmdline(p)]
+    assert left == [], "a worker or the probe outlived the run"
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
