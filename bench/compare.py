@@ -256,7 +256,7 @@ def _repeated_lines(rows: list[RunSummary]) -> list[str]:
     """Per mode the median and range of its runs' figures, and per fault which mode's gap was shorter in
     how many runs (valid runs only: an invalid one is named above and left out here)."""
     valid = [s for s in rows if s.validity.valid]
-    modes = list(dict.fromkeys(s.mode for s in valid))
+    modes = [m for m in dict.fromkeys(s.mode for s in rows) if any(s.mode == m for s in valid)]  # as compared
     by_mode = {mode: [s for s in valid if s.mode == mode] for mode in modes}
     if not valid:
         return ["no verdict: no run of this scenario was a valid measurement"]

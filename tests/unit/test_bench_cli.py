@@ -494,3 +494,27 @@ def test_a_comparison_tells_which_run_of_how_many_and_the_time_left(monkeypatch)
     assert tally.next() == "run 1 of 4"
     now[0] = 120.0
     assert tally.next() == "run 2 of 4, about 6 min left"  # 2 min a run, 3 to go
+
+
+def test_the_medians_name_the_modes_in_the_order_compared_when_the_first_run_was_invalid():
+    """anycast's first run invalid (and its retry): keepalived's valid run comes first, the order stays the
+    comparison's (CI's compare test met it on a busy machine)."""
+    from dataclasses import replace
+
+    from bench.compare import verdict_table
+    from reports.run_summary import FaultFigures, RunSummary
+    from reports.validity import Validity
+
+    def summary(mode: str, repetition: int, valid: bool) -> RunSummary:
+        fault = FaultFigures("node-crash", "PgBAL1", 300.0 if mode == "anycast" else 2900.0, True, 0, 3, 0, None)
+        base = RunSummary(f"r{repetition}", mode, "smoke", 100, 0, 20.0, 2.0, 9.0, {}, [fault], [], True, False, 0)
+        validity = Validity(valid, [] if valid else ["the load generator fell behind its schedule"], 20, 0, 0.3, 0.2)
+        return replace(base, repetition=repetition, validity=validity)
+
+    runs = [
+        summary("anycast", 1, valid=False),
+        summary("keepalived", 1, valid=True),
+        summary("keepalived", 2, valid=True),
+        summary("anycast", 2, valid=True),
+    ]
+    assert "medians [ranges] of the valid runs (anycast 1, keepalived 2):" in verdict_table(runs)
